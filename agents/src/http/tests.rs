@@ -1,0 +1,208 @@
+//! Tests against a real HTTP server on 127.0.0.1 (loopback only), written by hand in each test.
+
+use super::*;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Serves one connection: reads the request (head and `Content-Length` body), answers
+/// `response`, closes. The handle yields the raw request.
+async fn serve_once(response: &'static [u8]) -> (String, JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let request = read_request(&mut sock).await;
+        // The client may hang up early (a refused body): not the server's problem.
+        let _ = sock.write_all(response).await;
+        let _ = sock.shutdown().await;
+        request
+    });
+    (base, handle)
+}
+
+async fn read_request(sock: &mut TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut buf).await.unwrap();
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |n| n.parse::<usize>().unwrap());
+            if data.len() >= end + 4 + len {
+                return text;
+            }
+        }
+        if n == 0 {
+            return text;
+        }
+    }
+}
+
+fn agent(config: Value) -> HttpRequest {
+    HttpRequest::from_config(&config).unwrap()
+}
+
+async fn send(agent: &HttpRequest, request: Value) -> Result<HttpReply, HttpError> {
+    let call = agent.prepare(request)?;
+    agent.call(call).await
+}
+
+#[tokio::test]
+async fn gets_json_with_content_length() {
+    let (base, server) =
+        serve_once(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Tag: a\r\nX-Tag: b\r\nContent-Length: 21\r\n\r\n{\"ok\":true,\"n\":[1,2]}")
+            .await;
+    let http = agent(json!({"url": format!("{base}/items?limit=2"), "headers": {"X-Token": "t"}}));
+    let reply = send(&http, Value::Null).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, json!({"ok": true, "n": [1, 2]}));
+    assert_eq!(reply.headers["x-tag"], "a, b");
+    let request = server.await.unwrap();
+    assert!(request.starts_with("GET /items?limit=2 HTTP/1.1\r\n"), "{request}");
+    let host = base.trim_start_matches("http://");
+    assert!(request.contains(&format!("\r\nHost: {host}\r\n")), "{request}");
+    assert!(request.contains("\r\nX-Token: t\r\n"), "{request}");
+}
+
+#[tokio::test]
+async fn posts_the_request_as_a_json_body() {
+    let (base, server) = serve_once(b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone").await;
+    let http = agent(json!({"url": base, "method": "post", "input": "body"}));
+    let reply = send(&http, json!({"a": 1})).await.unwrap();
+    assert_eq!((reply.status, reply.body), (201, json!("done")));
+    let request = server.await.unwrap();
+    assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
+    assert!(request.contains("\r\nContent-Type: application/json\r\n"), "{request}");
+    assert!(request.ends_with("\r\n\r\n{\"a\":1}"), "{request}");
+}
+
+#[tokio::test]
+async fn request_fields_override_the_config() {
+    let (base, server) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+    let http = agent(json!({"url": "http://127.0.0.1:9/unused", "headers": {"X-A": "config"}}));
+    let reply = send(
+        &http,
+        json!({"url": format!("{base}/x"), "method": "PUT", "headers": {"x-a": "request"}, "body": "text"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!((reply.status, reply.body), (200, json!("")));
+    let request = server.await.unwrap();
+    assert!(request.starts_with("PUT /x HTTP/1.1\r\n"), "{request}");
+    assert!(request.contains("\r\nx-a: request\r\n") && !request.contains("config"), "{request}");
+    assert!(request.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"), "{request}");
+    assert!(request.ends_with("\r\n\r\ntext"), "{request}");
+}
+
+#[tokio::test]
+async fn reads_a_chunked_response() {
+    let (base, _server) = serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n",
+    )
+    .await;
+    let reply = send(&agent(Value::Null), json!(base)).await.unwrap();
+    assert_eq!(reply.body, json!("hello, world"));
+}
+
+#[tokio::test]
+async fn server_errors_are_transient_client_errors_permanent() {
+    let (base, _s) =
+        serve_once(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom").await;
+    let err = send(&agent(json!({"url": base.clone()})), Value::Null).await.unwrap_err();
+    assert_eq!(err.to_string(), format!("GET {base} answered 500 Internal Server Error: boom"));
+    assert!(AgentError::from(err).is_retryable());
+
+    let (base, _s) = serve_once(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+    let err = send(&agent(json!({"url": base.clone()})), Value::Null).await.unwrap_err();
+    assert_eq!(err.to_string(), format!("GET {base} answered 404 Not Found"));
+    assert!(!AgentError::from(err).is_retryable());
+
+    let (base, _s) = serve_once(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n").await;
+    let lenient = agent(json!({"url": base, "error_for_status": false}));
+    assert_eq!(send(&lenient, Value::Null).await.unwrap().status, 503);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let (base, _s) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n").await;
+    let err = send(&agent(json!({"url": base, "max_body_bytes": 10})), Value::Null)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than 10 bytes (config `max_body_bytes`)"), "{err}");
+    assert!(!AgentError::from(err).is_retryable());
+}
+
+#[tokio::test]
+async fn refused_connections_and_silent_servers_are_transient() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = send(&agent(json!({"url": format!("http://{addr}/")})), Value::Null)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with(&format!("cannot connect to {addr}")), "{err}");
+    assert!(AgentError::from(err).is_retryable());
+
+    // A server that accepts and reads but never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let _server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut sink = Vec::new();
+        let _ = sock.read_to_end(&mut sink).await;
+    });
+    let err = send(&agent(json!({"url": base.clone(), "timeout_ms": 100})), Value::Null)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("request to {base} did not complete within 100 ms (config `timeout_ms`)")
+    );
+    assert!(AgentError::from(err).is_retryable());
+}
+
+#[test]
+fn bad_config_and_requests_say_what_is_wrong() {
+    let bad = |c: Value| HttpRequest::from_config(&c).unwrap_err();
+    assert!(bad(json!({"url": "https://example.test/"})).starts_with("field `url`: bad url `https://example.test/`: https is not supported"));
+    assert!(bad(json!({"method": "G T"})).starts_with("field `method`: bad method"));
+    assert!(bad(json!({"headers": {"X": "a\nb"}})).starts_with("field `headers`: header `X`"));
+    assert!(bad(json!({"timeout_ms": 0})).contains("`timeout_ms` must be at least 1"));
+    assert!(bad(json!({"uri": "x"})).contains("unknown field `uri`"));
+
+    let http = agent(Value::Null);
+    let err = http.prepare(Value::Null).unwrap_err();
+    assert_eq!(err.to_string(), "no url: set `url` in the config or the request");
+    let err = http.prepare(json!(12)).unwrap_err();
+    assert!(err.to_string().contains("got a number"), "{err}");
+    let err = http.prepare(json!({"url": "http://h/", "verb": "GET"})).unwrap_err();
+    assert!(err.to_string().contains("unknown field `verb`"), "{err}");
+    assert!(!AgentError::from(err).is_retryable());
+}
+
+#[tokio::test]
+async fn https_in_a_request_is_refused_before_connecting() {
+    let err = send(&agent(Value::Null), json!("https://example.test/")).await.unwrap_err();
+    assert!(err.to_string().contains("https is not supported"), "{err}");
+    assert!(!AgentError::from(err).is_retryable());
+}
+
+#[test]
+fn reply_bodies_follow_the_content_type() {
+    let response = |ct: &str, body: &[u8]| wire::Response {
+        status: 200,
+        reason: "OK".into(),
+        headers: vec![("content-type".into(), ct.into())],
+        body: body.to_vec(),
+    };
+    assert_eq!(to_reply(response("application/json; charset=utf-8", b"[1]")).body, json!([1]));
+    assert_eq!(to_reply(response("application/problem+json", b"{}")).body, json!({}));
+    assert_eq!(to_reply(response("application/json", b"")).body, Value::Null);
+    assert_eq!(to_reply(response("application/json", b"not json")).body, json!("not json"));
+    assert_eq!(to_reply(response("text/html", b"<p>")).body, json!("<p>"));
+}

@@ -1,0 +1,103 @@
+//! The dynamic face of an agent: JSON values in and out, for callers that do not know the
+//! agent's Rust types (workflow tasks, the CLI, later remote nodes).
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+use super::{Agent, AgentRef};
+use crate::error::CallError;
+use crate::ids::AgentId;
+use crate::snapshot::Snapshot;
+use crate::BoxFuture;
+
+/// An agent called with JSON values. Implemented for every agent of a registered kind.
+pub trait DynAgent: Send + Sync + 'static {
+    /// The agent's logical id.
+    fn id(&self) -> &AgentId;
+    /// The agent's kind name.
+    fn kind(&self) -> &str;
+    /// Sends a JSON request (decoded into the agent's request type) and returns the JSON reply.
+    fn ask_value(&self, request: Value, timeout: Option<Duration>) -> BoxFuture<'_, Result<Value, CallError>>;
+    /// Asks the agent for a snapshot of its state.
+    fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>>;
+    /// Whether an actor currently serves the agent.
+    fn is_running(&self) -> bool;
+    /// The typed handle, for downcasting with [`DynAgentRef::typed`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A shared handle to a dynamically typed agent.
+pub type DynAgentRef = Arc<dyn DynAgent>;
+
+/// Adapter from a typed [`AgentRef`] to [`DynAgent`].
+pub(crate) struct TypedDyn<A: Agent> {
+    inner: AgentRef<A>,
+    kind: Arc<str>,
+}
+
+impl<A: Agent> TypedDyn<A> {
+    pub(crate) fn new(inner: AgentRef<A>, kind: Arc<str>) -> Self {
+        Self { inner, kind }
+    }
+}
+
+impl<A> DynAgent for TypedDyn<A>
+where
+    A: Agent,
+    A::Request: DeserializeOwned,
+    A::Reply: Serialize,
+{
+    fn id(&self) -> &AgentId {
+        self.inner.id()
+    }
+
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn ask_value(&self, request: Value, timeout: Option<Duration>) -> BoxFuture<'_, Result<Value, CallError>> {
+        Box::pin(async move {
+            let request: A::Request =
+                serde_json::from_value(request).map_err(|e| CallError::BadRequest {
+                    agent: self.inner.id().clone(),
+                    reason: format!("request does not fit kind {}: {e}", self.kind),
+                })?;
+            let reply = match timeout {
+                Some(t) => self.inner.ask_timeout(request, t).await?,
+                None => self.inner.ask(request).await?,
+            };
+            serde_json::to_value(reply).map_err(|e| CallError::BadRequest {
+                agent: self.inner.id().clone(),
+                reason: format!("reply is not representable as JSON: {e}"),
+            })
+        })
+    }
+
+    fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>> {
+        Box::pin(self.inner.snapshot())
+    }
+
+    fn is_running(&self) -> bool {
+        self.inner.is_running()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        &self.inner
+    }
+}
+
+/// Downcasting a dynamic handle back to its typed form.
+pub trait DynAgentExt {
+    /// The typed handle, when the agent is of type `A`.
+    fn typed<A: Agent>(&self) -> Option<AgentRef<A>>;
+}
+
+impl DynAgentExt for DynAgentRef {
+    fn typed<A: Agent>(&self) -> Option<AgentRef<A>> {
+        self.as_any().downcast_ref::<AgentRef<A>>().cloned()
+    }
+}

@@ -1,0 +1,58 @@
+//! # troupe-runtime
+//!
+//! The core of Troupe: agents, supervision trees, workflows and tasks, each a ractor actor, on
+//! one embedded node ([`Runtime`]).
+//!
+//! | room | what is there |
+//! |---|---|
+//! | [`agent`] | the [`Agent`] trait, typed [`AgentRef`]s, the [`KindRegistry`], dynamic (JSON) agents |
+//! | [`supervision`] | OTP-style strategies, restart types, intensity and backoff |
+//! | [`workflow`] | workflow definitions, YAML files, DAG planning and execution |
+//! | [`policy`] | retry with backoff and jitter; circuit breaker |
+//! | [`events`] | the typed event stream |
+//!
+//! The actor tree of a runtime:
+//!
+//! ```text
+//! root (supervisor)
+//! ├── agents (supervisor) ── one actor per agent
+//! ├── workflows (supervisor) ── one actor per workflow run ── pools + one actor per running task
+//! └── user supervisors (Runtime::start_supervisor) ── trees of any depth
+//! ```
+//!
+//! Protocol logic is IO-free: [`SupervisorCore`], [`workflow::plan`], the workflow engine and
+//! the policies are plain state machines; the actors are thin shells around them.
+//!
+//! See the [`agent`] module for a runnable example.
+#![deny(missing_docs)]
+
+pub mod agent;
+mod error;
+pub mod events;
+mod ids;
+pub mod policy;
+mod runtime;
+mod snapshot;
+pub mod supervision;
+pub mod workflow;
+
+pub use agent::{
+    Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, KindLookup,
+    KindRegistry, Persistence,
+};
+pub use error::{AgentError, CallError, SpawnError};
+pub use events::{Event, EventBus, EventKind, EventStream};
+pub use ids::{AgentId, RunId, TaskId};
+pub use runtime::{Runtime, RuntimeConfig, SpawnOptions, StartError, WeakRuntime};
+pub use snapshot::{Snapshot, SnapshotError};
+pub use supervision::{
+    Backoff, ChildInfo, ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorCore,
+    SupervisorRef,
+};
+
+/// A boxed, sendable future (the crate's only use of dynamic futures: type-erased agents and
+/// child start functions).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The ractor version this crate builds on, re-exported for users who mix raw actors in.
+pub use ractor;

@@ -1,0 +1,8 @@
+//! Pure policies: retry with exponential backoff and jitter, and the circuit breaker. No tokio in
+//! here; callers pass the current time in.
+
+mod circuit;
+mod retry;
+
+pub use circuit::{CircuitBreaker, CircuitBreakerConfig, CircuitTransition};
+pub use retry::{RetryOn, RetryPolicy};

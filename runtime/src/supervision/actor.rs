@@ -1,0 +1,337 @@
+//! The supervisor actor: a thin shell that feeds child exits to [`SupervisorCore`] and carries
+//! out its directives.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use super::child::ChildSpec;
+use super::policy::{Directive, Exit, SupervisorConfig, SupervisorCore};
+use crate::events::{EventBus, EventKind};
+use crate::ids::AgentId;
+
+/// How long a stopped child gets to finish before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The supervisor actor.
+pub(crate) struct Supervisor {
+    pub(crate) events: EventBus,
+}
+
+pub(crate) struct SupervisorArgs {
+    pub(crate) config: SupervisorConfig,
+    pub(crate) specs: Arc<Mutex<Vec<ChildSpec>>>,
+}
+
+/// Requests to a supervisor.
+pub(crate) enum SupervisorMsg {
+    Add(ChildSpec, RpcReplyPort<Result<(), String>>),
+    Terminate(String, RpcReplyPort<bool>),
+    Which(RpcReplyPort<Vec<ChildInfo>>),
+    StartDue(Vec<String>),
+}
+
+impl ractor::Message for SupervisorMsg {}
+
+/// A child as its supervisor sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildInfo {
+    /// The child's id.
+    pub id: String,
+    /// Whether it runs now (false while it waits for a restart).
+    pub running: bool,
+}
+
+pub(crate) struct SupervisorState {
+    core: SupervisorCore,
+    specs: Arc<Mutex<Vec<ChildSpec>>>,
+    cells: HashMap<String, ActorCell>,
+    by_actor: HashMap<ActorId, String>,
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut st = SupervisorState {
+            core: SupervisorCore::new(args.config),
+            specs: args.specs,
+            cells: HashMap::new(),
+            by_actor: HashMap::new(),
+        };
+        let specs: Vec<ChildSpec> = st.specs.lock().clone();
+        for spec in &specs {
+            st.core.add(&spec.id, spec.restart);
+        }
+        for spec in &specs {
+            if let Err(reason) = st.start(&myself, &spec.id).await {
+                return Err(format!(
+                    "supervisor {}: child {} failed to start: {reason}",
+                    st.core.config().name,
+                    spec.id
+                )
+                .into());
+            }
+        }
+        Ok(st)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Add(spec, reply) => {
+                let id = spec.id.clone();
+                if st.specs.lock().iter().any(|s| s.id == id) {
+                    let _ = reply.send(Err(format!("child {id} already exists")));
+                    return Ok(());
+                }
+                st.specs.lock().push(spec);
+                st.core.add(&id, st.restart_of(&id));
+                let result = st.start(&myself, &id).await;
+                if result.is_err() {
+                    st.forget(&id);
+                }
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::Terminate(id, reply) => {
+                let known = st.specs.lock().iter().any(|s| s.id == id);
+                if known {
+                    st.stop_child(&id).await;
+                    st.forget(&id);
+                }
+                let _ = reply.send(known);
+            }
+            SupervisorMsg::Which(reply) => {
+                let infos = st
+                    .core
+                    .children()
+                    .map(|id| ChildInfo {
+                        id: id.to_string(),
+                        running: st.cells.contains_key(id),
+                    })
+                    .collect();
+                let _ = reply.send(infos);
+            }
+            SupervisorMsg::StartDue(ids) => {
+                if !st.core.gave_up() {
+                    let due = Directive::Start {
+                        ids,
+                        after: Duration::ZERO,
+                    };
+                    self.apply(&myself, st, vec![due]).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, exit) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => (cell, Exit::Normal),
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Exit::Failed(err.to_string())),
+            _ => return Ok(()),
+        };
+        let Some(id) = st.by_actor.remove(&cell.get_id()) else {
+            return Ok(()); // an exit we asked for, or a stale one
+        };
+        st.cells.remove(&id);
+        if let Exit::Failed(reason) = &exit {
+            self.events.agent(
+                &AgentId::new(id.as_str()),
+                EventKind::AgentFailed {
+                    supervisor: st.core.config().name.clone(),
+                    reason: reason.clone(),
+                },
+            );
+        }
+        let directives = st.core.on_exit(&id, exit, Instant::now());
+        self.apply(&myself, st, directives).await
+    }
+}
+
+impl Supervisor {
+    /// Carries out directives; an escalation becomes this actor's failure.
+    async fn apply(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        directives: Vec<Directive>,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut queue: VecDeque<Directive> = directives.into();
+        while let Some(directive) = queue.pop_front() {
+            match directive {
+                Directive::Stop(ids) => {
+                    for id in ids {
+                        st.stop_child(&id).await;
+                    }
+                }
+                Directive::Remove(id) => st.forget(&id),
+                Directive::Start { ids, after } if !after.is_zero() => {
+                    myself.send_after(after, move || SupervisorMsg::StartDue(ids));
+                }
+                Directive::Start { ids, .. } => {
+                    for id in ids {
+                        if !st.specs.lock().iter().any(|s| s.id == id) || st.cells.contains_key(&id) {
+                            continue; // removed meanwhile, or already running
+                        }
+                        if let Err(reason) = st.start(myself, &id).await {
+                            let more = st.core.on_exit(&id, Exit::Failed(reason), Instant::now());
+                            queue.extend(more);
+                            break; // the failure's directives restart the rest as needed
+                        }
+                    }
+                }
+                Directive::Escalate(reason) => {
+                    let name = st.core.config().name.clone();
+                    self.events.emit(
+                        None,
+                        None,
+                        None,
+                        EventKind::SupervisorEscalated {
+                            supervisor: name,
+                            reason: reason.clone(),
+                        },
+                    );
+                    let ids: Vec<String> = st.cells.keys().cloned().collect();
+                    for id in ids {
+                        st.stop_child(&id).await;
+                    }
+                    return Err(reason.into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    fn restart_of(&self, id: &str) -> super::Restart {
+        self.specs
+            .lock()
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.restart)
+            .unwrap_or_default()
+    }
+
+    async fn start(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) -> Result<(), String> {
+        let start = {
+            let specs = self.specs.lock();
+            match specs.iter().find(|s| s.id == id) {
+                Some(spec) => spec.start.clone(),
+                None => return Err(format!("no child {id}")),
+            }
+        };
+        let cell = start(myself.get_cell()).await?;
+        self.by_actor.insert(cell.get_id(), id.to_string());
+        self.cells.insert(id.to_string(), cell);
+        self.core.started(id);
+        Ok(())
+    }
+
+    async fn stop_child(&mut self, id: &str) {
+        self.core.stopping(id);
+        if let Some(cell) = self.cells.remove(id) {
+            self.by_actor.remove(&cell.get_id());
+            let stopped = cell
+                .stop_and_wait(Some("stopped by supervisor".into()), Some(STOP_GRACE))
+                .await;
+            if stopped.is_err() {
+                cell.kill();
+            }
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.core.remove(id);
+        let removed = {
+            let mut specs = self.specs.lock();
+            let pos = specs.iter().position(|s| s.id == id);
+            pos.map(|p| specs.remove(p))
+        };
+        if let Some(hook) = removed.and_then(|s| s.on_remove) {
+            hook();
+        }
+    }
+}
+
+/// A handle to a supervisor. It follows the supervisor across its restarts.
+#[derive(Clone, Debug, Default)]
+pub struct SupervisorRef {
+    pub(crate) slot: Arc<parking_lot::RwLock<Option<ActorRef<SupervisorMsg>>>>,
+}
+
+impl SupervisorRef {
+    pub(crate) fn set(&self, actor: ActorRef<SupervisorMsg>) {
+        *self.slot.write() = Some(actor);
+    }
+
+    fn actor(&self) -> Option<ActorRef<SupervisorMsg>> {
+        self.slot.read().clone()
+    }
+
+    /// Adds a child and starts it. Fails when the id is taken or the child fails to start (it
+    /// is then not kept).
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<(), String> {
+        let Some(actor) = self.actor() else {
+            return Err("supervisor is not running".into());
+        };
+        match actor.call(|r| SupervisorMsg::Add(spec, r), None).await {
+            Ok(CallResult::Success(result)) => result,
+            _ => Err("supervisor is not running".into()),
+        }
+    }
+
+    /// Stops a child and forgets it. Returns whether it existed.
+    pub async fn terminate_child(&self, id: &str) -> bool {
+        let id = id.to_string();
+        let Some(actor) = self.actor() else {
+            return false;
+        };
+        matches!(
+            actor.call(|r| SupervisorMsg::Terminate(id, r), None).await,
+            Ok(CallResult::Success(true))
+        )
+    }
+
+    /// The children in start order.
+    pub async fn children(&self) -> Vec<ChildInfo> {
+        let Some(actor) = self.actor() else {
+            return Vec::new();
+        };
+        match actor.call(SupervisorMsg::Which, None).await {
+            Ok(CallResult::Success(infos)) => infos,
+            _ => Vec::new(),
+        }
+    }
+
+    /// The current supervisor actor's cell (to link further actors to it).
+    pub fn cell(&self) -> Option<ActorCell> {
+        self.actor().map(|a| a.get_cell())
+    }
+
+    /// Whether the supervisor runs.
+    pub fn is_running(&self) -> bool {
+        self.actor()
+            .is_some_and(|a| a.get_status() == ractor::ActorStatus::Running)
+    }
+}
