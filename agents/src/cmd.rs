@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
-use crate::shape::{decode, deserialize_via_value, describe, parse_config};
+use crate::shape::{decode, describe, deserialize_via_value, parse_config};
 
 /// Where a plain (string, number or boolean) request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -111,10 +111,18 @@ impl CmdRequest {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        scalar(v).ok_or_else(|| format!("argument {i} must be a string or a number, got {}", describe(v)))
+                        scalar(v).ok_or_else(|| {
+                            format!(
+                                "argument {i} must be a string or a number, got {}",
+                                describe(v)
+                            )
+                        })
                     })
                     .collect::<Result<_, _>>()?;
-                Ok(Self { args, ..Self::default() })
+                Ok(Self {
+                    args,
+                    ..Self::default()
+                })
             }
             v @ Value::Object(_) => decode::<Fields>(v).map(|f| Self {
                 plain: None,
@@ -153,7 +161,11 @@ pub(crate) enum CmdError {
     #[error("`{program}` did not finish within {ms} ms and was killed (config `timeout_ms`)")]
     Timeout { program: String, ms: u64 },
     #[error("`{program}` {how}{stderr}")]
-    Failed { program: String, how: String, stderr: String },
+    Failed {
+        program: String,
+        how: String,
+        stderr: String,
+    },
     #[error("i/o with `{program}` failed: {source}")]
     Io { program: String, source: io::Error },
 }
@@ -164,7 +176,9 @@ impl From<CmdError> for AgentError {
             CmdError::Spawn { source, .. }
                 if matches!(
                     source.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::PermissionDenied
+                        | io::ErrorKind::InvalidInput
                 ) =>
             {
                 AgentError::permanent(e.to_string())
@@ -222,10 +236,14 @@ impl CmdRun {
         if let Some(dir) = &c.cwd {
             cmd.current_dir(dir);
         }
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
 
         let program = c.program.clone();
         let mut child = cmd.spawn().map_err(|source| CmdError::Spawn {
@@ -247,7 +265,8 @@ impl CmdRun {
             Ok(())
         };
         let work = async {
-            let (fed, out, err) = tokio::join!(feed, read_capped(pipe_out, cap), read_capped(pipe_err, cap));
+            let (fed, out, err) =
+                tokio::join!(feed, read_capped(pipe_out, cap), read_capped(pipe_err, cap));
             let status = child.wait().await?;
             fed?;
             Ok::<_, io::Error>((status, out?, err?))
@@ -290,17 +309,29 @@ impl Agent for CmdRun {
     type Reply = CmdOutput;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
-    async fn handle(&self, _ctx: &AgentContext, _state: &mut (), request: CmdRequest) -> Result<CmdOutput, AgentError> {
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        request: CmdRequest,
+    ) -> Result<CmdOutput, AgentError> {
         Ok(self.run(request).await?)
     }
 }
 
 /// Reads a pipe to its end, keeping the first `cap` bytes; says whether anything was dropped.
-async fn read_capped<R: AsyncRead + Unpin>(pipe: Option<R>, cap: usize) -> io::Result<(Vec<u8>, bool)> {
+async fn read_capped<R: AsyncRead + Unpin>(
+    pipe: Option<R>,
+    cap: usize,
+) -> io::Result<(Vec<u8>, bool)> {
     let Some(mut pipe) = pipe else {
         return Ok((Vec::new(), false));
     };

@@ -29,7 +29,10 @@ async fn feeds_the_request_to_stdin_or_as_an_argument() {
 
     let echo = agent(json!({"program": "echo", "args": ["n ="], "input": "arg"}));
     assert_eq!(echo.run(req(json!(42))).await.unwrap().stdout, "n = 42\n");
-    assert_eq!(echo.run(req(json!(["x", 1]))).await.unwrap().stdout, "n = x 1\n");
+    assert_eq!(
+        echo.run(req(json!(["x", 1]))).await.unwrap().stdout,
+        "n = x 1\n"
+    );
 }
 
 #[tokio::test]
@@ -56,10 +59,14 @@ async fn shell_mode_env_and_cwd() {
 async fn non_zero_exit_is_a_transient_error_unless_configured() {
     let fail = agent(json!({"program": "echo oops >&2; exit 3", "shell": true}));
     let err = fail.run(req(Value::Null)).await.unwrap_err();
-    assert_eq!(err.to_string(), "`echo oops >&2; exit 3` exited with status 3: oops");
+    assert_eq!(
+        err.to_string(),
+        "`echo oops >&2; exit 3` exited with status 3: oops"
+    );
     assert!(AgentError::from(err).is_retryable());
 
-    let tolerant = agent(json!({"program": "sh", "args": ["-c", "exit 3"], "fail_on_nonzero": false}));
+    let tolerant =
+        agent(json!({"program": "sh", "args": ["-c", "exit 3"], "fail_on_nonzero": false}));
     let out = tolerant.run(req(Value::Null)).await.unwrap();
     assert_eq!(out.status, Some(3));
 }
@@ -77,7 +84,9 @@ async fn a_slow_program_is_killed_at_the_timeout() {
 
 #[tokio::test]
 async fn output_is_capped() {
-    let big = agent(json!({"program": "head", "args": ["-c", "100000", "/dev/zero"], "max_output_bytes": 10}));
+    let big = agent(
+        json!({"program": "head", "args": ["-c", "100000", "/dev/zero"], "max_output_bytes": 10}),
+    );
     let out = big.run(req(Value::Null)).await.unwrap();
     assert_eq!(out.stdout.len(), 10);
     assert!(out.truncated);
@@ -87,7 +96,11 @@ async fn output_is_capped() {
 async fn a_missing_program_is_a_permanent_error() {
     let missing = agent(json!({"program": "troupe-no-such-program-xyz"}));
     let err = missing.run(req(Value::Null)).await.unwrap_err();
-    assert!(err.to_string().starts_with("cannot start `troupe-no-such-program-xyz`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot start `troupe-no-such-program-xyz`"),
+        "{err}"
+    );
     assert!(!AgentError::from(err).is_retryable());
 }
 
@@ -95,15 +108,26 @@ async fn a_missing_program_is_a_permanent_error() {
 fn bad_config_and_requests_say_what_is_wrong() {
     let bad = |c: Value| CmdRun::from_config(&c).unwrap_err();
     assert_eq!(bad(Value::Null), "missing field `program`");
-    assert_eq!(bad(json!({"program": "x", "timeout_ms": 0})), "field `timeout_ms` must be at least 1");
+    assert_eq!(
+        bad(json!({"program": "x", "timeout_ms": 0})),
+        "field `timeout_ms` must be at least 1"
+    );
     assert!(bad(json!({"program": "x", "args": "a b"})).starts_with("field `args`: invalid type"));
-    assert!(bad(json!({"program": "x", "input": "file"})).starts_with("field `input`: unknown variant `file`"));
+    assert!(bad(json!({"program": "x", "input": "file"}))
+        .starts_with("field `input`: unknown variant `file`"));
     assert!(bad(json!({"program": "x", "timeout": 5})).contains("unknown field `timeout`"));
 
     let err = serde_json::from_value::<CmdRequest>(json!({"stdin": 1})).unwrap_err();
-    assert!(err.to_string().starts_with("field `stdin`: invalid type"), "{err}");
+    assert!(
+        err.to_string().starts_with("field `stdin`: invalid type"),
+        "{err}"
+    );
     let err = serde_json::from_value::<CmdRequest>(json!([{"a": 1}])).unwrap_err();
-    assert!(err.to_string().contains("argument 0 must be a string or a number, got an object"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("argument 0 must be a string or a number, got an object"),
+        "{err}"
+    );
 }
 
 #[test]

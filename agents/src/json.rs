@@ -47,14 +47,21 @@ impl JsonPath {
         let mut here = root;
         for (depth, seg) in self.segments.iter().enumerate() {
             let at = self.segments[..depth].join(".");
-            let at = if at.is_empty() { "the input".to_owned() } else { format!("`{at}`") };
+            let at = if at.is_empty() {
+                "the input".to_owned()
+            } else {
+                format!("`{at}`")
+            };
             here = match here {
                 Value::Object(map) => map
                     .get(seg)
                     .ok_or_else(|| format!("path `{}`: no field `{seg}` in {at}", self.text))?,
                 Value::Array(items) => {
                     let index: i64 = seg.parse().map_err(|_| {
-                        format!("path `{}`: {at} is an array, `{seg}` is not an index", self.text)
+                        format!(
+                            "path `{}`: {at} is an array, `{seg}` is not an index",
+                            self.text
+                        )
                     })?;
                     let len = items.len() as i64;
                     let i = if index < 0 { len + index } else { index };
@@ -168,11 +175,20 @@ impl Agent for JsonPick {
     type Reply = Value;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
-    async fn handle(&self, _ctx: &AgentContext, _state: &mut (), request: Value) -> Result<Value, AgentError> {
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        request: Value,
+    ) -> Result<Value, AgentError> {
         self.pick(&request).map_err(AgentError::permanent)
     }
 }
@@ -192,7 +208,11 @@ mod tests {
         assert_eq!(path("a.b.0").lookup(&v).unwrap(), &json!(10));
         assert_eq!(path("a.b.1.c").lookup(&v).unwrap(), &json!("deep"));
         assert_eq!(path("a.b.-1.c").lookup(&v).unwrap(), &json!("deep"));
-        assert_eq!(path("a.0").lookup(&v).unwrap(), &json!("zero"), "numbers name fields of objects");
+        assert_eq!(
+            path("a.0").lookup(&v).unwrap(),
+            &json!("zero"),
+            "numbers name fields of objects"
+        );
         assert_eq!(path("").lookup(&v).unwrap(), &v);
         assert_eq!(path(".").lookup(&v).unwrap(), &v);
     }
@@ -203,14 +223,22 @@ mod tests {
         let err = path("a.x").lookup(&v).unwrap_err();
         assert_eq!(err, "path `a.x`: no field `x` in `a`");
         let err = path("a.b.5").lookup(&v).unwrap_err();
-        assert_eq!(err, "path `a.b.5`: index 5 out of range, `a.b` has 2 elements");
+        assert_eq!(
+            err,
+            "path `a.b.5`: index 5 out of range, `a.b` has 2 elements"
+        );
         let err = path("a.b.first").lookup(&v).unwrap_err();
-        assert_eq!(err, "path `a.b.first`: `a.b` is an array, `first` is not an index");
+        assert_eq!(
+            err,
+            "path `a.b.first`: `a.b` is an array, `first` is not an index"
+        );
         let err = path("a.b.0.c").lookup(&v).unwrap_err();
         assert_eq!(err, "path `a.b.0.c`: `a.b.0` is a number, it has no `c`");
         let err = path("q").lookup(&json!("s")).unwrap_err();
         assert_eq!(err, "path `q`: the input is a string, it has no `q`");
-        assert!(JsonPath::parse("a..b").unwrap_err().contains("empty segment"));
+        assert!(JsonPath::parse("a..b")
+            .unwrap_err()
+            .contains("empty segment"));
     }
 
     #[test]
@@ -238,7 +266,10 @@ mod tests {
         let err = JsonPick::from_config(&json!({"path": "a", "fields": {}})).unwrap_err();
         assert!(err.contains("not both"), "{err}");
         let err = JsonPick::from_config(&json!({"fields": {"x": "a..b"}})).unwrap_err();
-        assert!(err.starts_with("field `fields.x`: path `a..b` has an empty segment"), "{err}");
+        assert!(
+            err.starts_with("field `fields.x`: path `a..b` has an empty segment"),
+            "{err}"
+        );
         let err = JsonPick::from_config(&json!({"path": 3})).unwrap_err();
         assert!(err.starts_with("field `path`: invalid type"), "{err}");
     }

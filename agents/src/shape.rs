@@ -148,7 +148,10 @@ mod tests {
         let err = serde_json::from_value::<TextInput>(json!(5)).unwrap_err();
         assert!(err.to_string().contains("expected text"), "{err}");
         let err = serde_json::from_value::<TextInput>(json!(["a", 1])).unwrap_err();
-        assert!(err.to_string().contains("element 1: expected text"), "{err}");
+        assert!(
+            err.to_string().contains("element 1: expected text"),
+            "{err}"
+        );
         let err = serde_json::from_value::<TextInput>(json!({"text": 1})).unwrap_err();
         assert!(err.to_string().contains("`text` must be a string"), "{err}");
     }

@@ -193,9 +193,13 @@ fn trace_event(node: &str, e: &Event) {
         | EventKind::RootFailed { .. } => {
             tracing::error!(target: "troupe::events", node, workflow, task, agent, seq = e.seq, event = ?e.kind)
         }
-        EventKind::TaskFailed { .. } | EventKind::AgentFailed { .. } | EventKind::CircuitOpened { .. } => {
+        EventKind::TaskFailed { .. }
+        | EventKind::AgentFailed { .. }
+        | EventKind::CircuitOpened { .. } => {
             tracing::warn!(target: "troupe::events", node, workflow, task, agent, seq = e.seq, event = ?e.kind)
         }
-        _ => tracing::debug!(target: "troupe::events", node, workflow, task, agent, seq = e.seq, event = ?e.kind),
+        _ => {
+            tracing::debug!(target: "troupe::events", node, workflow, task, agent, seq = e.seq, event = ?e.kind)
+        }
     }
 }

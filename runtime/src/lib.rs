@@ -50,6 +50,11 @@ pub use supervision::{
     SupervisorRef,
 };
 
+pub use workflow::{
+    load_workflow, parse_workflow, Outcome, PoolSpec, TaskReport, TaskSpec, TaskStatus,
+    WorkflowError, WorkflowHandle, WorkflowReport, WorkflowSpec,
+};
+
 /// A boxed, sendable future (the crate's only use of dynamic futures: type-erased agents and
 /// child start functions).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -12,9 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 
-use crate::agent::{
-    Agent, AgentActor, AgentRef, AgentSlot, DynAgentRef, KindRegistry,
-};
+use crate::agent::{Agent, AgentActor, AgentRef, AgentSlot, DynAgentRef, KindRegistry};
 use crate::error::{CallError, SpawnError};
 use crate::events::{EventBus, EventKind, EventStream};
 use crate::ids::{AgentId, RunId};
@@ -105,7 +103,7 @@ pub(crate) struct RuntimeInner {
     root: ActorRef<SupervisorMsg>,
     agents: SupervisorRef,
     pub(crate) workflows: SupervisorRef,
-    runs: AtomicU64,
+    pub(crate) runs: AtomicU64,
     shutting_down: AtomicBool,
     root_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -153,12 +151,13 @@ impl Runtime {
         let root_actor = Supervisor {
             events: events.clone(),
         };
-        let (root, handle) = Actor::spawn(None, root_actor, args)
-            .await
-            .map_err(|e| StartError {
-                name: config.name.clone(),
-                reason: e.to_string(),
-            })?;
+        let (root, handle) =
+            Actor::spawn(None, root_actor, args)
+                .await
+                .map_err(|e| StartError {
+                    name: config.name.clone(),
+                    reason: e.to_string(),
+                })?;
         let inner = Arc::new(RuntimeInner {
             name: config.name,
             events,
@@ -449,6 +448,11 @@ impl Runtime {
         root
     }
 
+    /// Removes `id` from the directory without stopping it (its supervisor is going away).
+    pub(crate) fn forget_agent(&self, id: &AgentId) {
+        self.inner.directory.remove(id);
+    }
+
     pub(crate) fn next_run_id(&self, workflow: &str) -> RunId {
         let n = self.inner.runs.fetch_add(1, Ordering::Relaxed) + 1;
         RunId::new(format!("{}/{}#{}", self.inner.name, workflow, n))
@@ -478,7 +482,10 @@ impl Runtime {
         let _ = self
             .inner
             .root
-            .stop_and_wait(Some("runtime shutdown".into()), Some(Duration::from_secs(10)))
+            .stop_and_wait(
+                Some("runtime shutdown".into()),
+                Some(Duration::from_secs(10)),
+            )
             .await;
         let watcher = self.inner.root_task.lock().take();
         if let Some(w) = watcher {

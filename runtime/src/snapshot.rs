@@ -76,7 +76,10 @@ mod tests {
 
     #[test]
     fn round_trips_a_state() {
-        let s = Counter { n: 7, label: "x".into() };
+        let s = Counter {
+            n: 7,
+            label: "x".into(),
+        };
         let snap = Snapshot::encode(&s).unwrap();
         assert_eq!(snap.decode::<Counter>().unwrap(), s);
     }

@@ -5,7 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::{restarted, wait_for, Counter, CounterReq};
-use troupe_runtime::{AgentError, CallError, Restart, Runtime, RuntimeConfig, SpawnError, SpawnOptions};
+use troupe_runtime::{
+    AgentError, CallError, Restart, Runtime, RuntimeConfig, SpawnError, SpawnOptions,
+};
 
 async fn runtime(name: &str) -> Runtime {
     Runtime::start(RuntimeConfig::named(name)).await.unwrap()
@@ -17,7 +19,11 @@ async fn ask_returns_replies_and_state_accumulates() {
     let c = rt.spawn("c", Counter { persistent: false }).await.unwrap();
     assert_eq!(c.ask(CounterReq::Add(2)).await.unwrap(), 2);
     c.tell(CounterReq::Add(3)).unwrap();
-    assert_eq!(c.ask(CounterReq::Add(0)).await.unwrap(), 5, "tell is processed in order");
+    assert_eq!(
+        c.ask(CounterReq::Add(0)).await.unwrap(),
+        5,
+        "tell is processed in order"
+    );
     rt.shutdown().await;
 }
 
@@ -28,7 +34,10 @@ async fn handler_errors_are_typed_and_the_agent_goes_on() {
     let err = c.ask(CounterReq::Reject).await.unwrap_err();
     assert_eq!(
         err,
-        CallError::Rejected { agent: "c".into(), error: AgentError::permanent("rejected on purpose") }
+        CallError::Rejected {
+            agent: "c".into(),
+            error: AgentError::permanent("rejected on purpose")
+        }
     );
     assert!(!err.is_retryable());
     assert_eq!(c.ask(CounterReq::Add(1)).await.unwrap(), 1);
@@ -46,7 +55,11 @@ async fn a_panicking_agent_is_restarted_and_the_caller_told() {
     assert_eq!(err, CallError::AgentFailed { agent: "c".into() });
     assert!(err.is_retryable());
     wait_for(&mut events, |e| restarted(e, "c")).await;
-    assert_eq!(c.ask(CounterReq::Add(1)).await.unwrap(), 1, "no persistence: state starts over");
+    assert_eq!(
+        c.ask(CounterReq::Add(1)).await.unwrap(),
+        1,
+        "no persistence: state starts over"
+    );
     assert_eq!(c.starts(), 2);
     rt.shutdown().await;
 }
@@ -69,9 +82,17 @@ async fn an_agent_can_start_from_a_snapshot() {
     let rt = runtime("n1").await;
     let a = rt.spawn("a", Counter { persistent: false }).await.unwrap();
     a.ask(CounterReq::Add(9)).await.unwrap();
-    let snap = a.snapshot().await.unwrap().expect("counter keeps snapshots");
+    let snap = a
+        .snapshot()
+        .await
+        .unwrap()
+        .expect("counter keeps snapshots");
     let b = rt
-        .spawn_with("b", Counter { persistent: false }, SpawnOptions::default().from_snapshot(snap))
+        .spawn_with(
+            "b",
+            Counter { persistent: false },
+            SpawnOptions::default().from_snapshot(snap),
+        )
         .await
         .unwrap();
     assert_eq!(b.ask(CounterReq::Add(1)).await.unwrap(), 10);
@@ -82,8 +103,17 @@ async fn an_agent_can_start_from_a_snapshot() {
 async fn ask_timeout_is_a_typed_error() {
     let rt = runtime("n1").await;
     let c = rt.spawn("c", Counter { persistent: false }).await.unwrap();
-    let err = c.ask_timeout(CounterReq::Sleep(10_000), Duration::from_millis(50)).await.unwrap_err();
-    assert_eq!(err, CallError::Timeout { agent: "c".into(), after: Duration::from_millis(50) });
+    let err = c
+        .ask_timeout(CounterReq::Sleep(10_000), Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CallError::Timeout {
+            agent: "c".into(),
+            after: Duration::from_millis(50)
+        }
+    );
     rt.shutdown().await;
 }
 
@@ -93,13 +123,30 @@ async fn directory_lookups_by_logical_id() {
     rt.spawn("c", Counter { persistent: false }).await.unwrap();
     let again = rt.agent::<Counter>("c").unwrap();
     assert_eq!(again.ask(CounterReq::Add(1)).await.unwrap(), 1);
-    assert_eq!(rt.agent::<Counter>("nope").unwrap_err(), CallError::NoSuchAgent { agent: "nope".into() });
-    let dup = rt.spawn("c", Counter { persistent: false }).await.unwrap_err();
+    assert_eq!(
+        rt.agent::<Counter>("nope").unwrap_err(),
+        CallError::NoSuchAgent {
+            agent: "nope".into()
+        }
+    );
+    let dup = rt
+        .spawn("c", Counter { persistent: false })
+        .await
+        .unwrap_err();
     assert_eq!(dup, SpawnError::AlreadyExists("c".into()));
-    assert!(matches!(rt.dyn_agent("c"), Err(CallError::WrongKind { .. })), "not a registered kind");
+    assert!(
+        matches!(rt.dyn_agent("c"), Err(CallError::WrongKind { .. })),
+        "not a registered kind"
+    );
     assert!(rt.stop_agent("c").await);
-    assert!(matches!(rt.agent::<Counter>("c"), Err(CallError::NoSuchAgent { .. })));
-    assert!(matches!(again.ask(CounterReq::Add(1)).await, Err(CallError::AgentStopped { .. })));
+    assert!(matches!(
+        rt.agent::<Counter>("c"),
+        Err(CallError::NoSuchAgent { .. })
+    ));
+    assert!(matches!(
+        again.ask(CounterReq::Add(1)).await,
+        Err(CallError::AgentStopped { .. })
+    ));
     rt.shutdown().await;
 }
 
@@ -108,16 +155,29 @@ async fn temporary_agents_are_forgotten_when_they_crash() {
     let rt = runtime("n1").await;
     let mut events = rt.subscribe();
     let c = rt
-        .spawn_with("t", Counter { persistent: false }, SpawnOptions::default().restart(Restart::Temporary))
+        .spawn_with(
+            "t",
+            Counter { persistent: false },
+            SpawnOptions::default().restart(Restart::Temporary),
+        )
         .await
         .unwrap();
     let _ = c.ask(CounterReq::Crash).await;
-    wait_for(&mut events, |e| matches!(e.kind, troupe_runtime::EventKind::AgentFailed { .. })).await;
+    wait_for(&mut events, |e| {
+        matches!(e.kind, troupe_runtime::EventKind::AgentFailed { .. })
+    })
+    .await;
     // The supervisor handles the exit before it answers a later request.
     let children = rt.agents_supervisor().children().await;
-    assert!(children.is_empty(), "temporary child forgotten: {children:?}");
+    assert!(
+        children.is_empty(),
+        "temporary child forgotten: {children:?}"
+    );
     assert!(rt.agents().is_empty(), "and gone from the directory");
-    assert!(matches!(c.ask(CounterReq::Add(1)).await, Err(CallError::AgentStopped { .. })));
+    assert!(matches!(
+        c.ask(CounterReq::Add(1)).await,
+        Err(CallError::AgentStopped { .. })
+    ));
     rt.shutdown().await;
 }
 
@@ -125,17 +185,29 @@ async fn temporary_agents_are_forgotten_when_they_crash() {
 async fn two_runtimes_in_one_process_do_not_interfere() {
     let a = runtime("a").await;
     let b = runtime("b").await;
-    let ca = a.spawn("same-id", Counter { persistent: false }).await.unwrap();
-    let cb = b.spawn("same-id", Counter { persistent: false }).await.unwrap();
+    let ca = a
+        .spawn("same-id", Counter { persistent: false })
+        .await
+        .unwrap();
+    let cb = b
+        .spawn("same-id", Counter { persistent: false })
+        .await
+        .unwrap();
     let mut events_b = b.subscribe();
     ca.ask(CounterReq::Add(100)).await.unwrap();
     assert_eq!(cb.ask(CounterReq::Add(1)).await.unwrap(), 1);
     let _ = ca.ask(CounterReq::Crash).await;
     a.shutdown().await;
-    assert_eq!(cb.ask(CounterReq::Add(1)).await.unwrap(), 2, "b unaffected by a's crash and shutdown");
+    assert_eq!(
+        cb.ask(CounterReq::Add(1)).await.unwrap(),
+        2,
+        "b unaffected by a's crash and shutdown"
+    );
     assert_eq!(b.agents().len(), 1);
     // b saw only its own agent's start, none of a's events.
-    b.spawn("other", Counter { persistent: false }).await.unwrap();
+    b.spawn("other", Counter { persistent: false })
+        .await
+        .unwrap();
     let e = wait_for(&mut events_b, |_| true).await;
     assert_eq!(e.agent.unwrap().as_str(), "other");
     b.shutdown().await;

@@ -14,11 +14,15 @@ async fn tree(rt: &Runtime, strategy: Strategy) -> Vec<AgentRef<Counter>> {
     let mut specs = Vec::new();
     let mut refs = Vec::new();
     for id in ["a", "b", "c"] {
-        let (spec, r) = rt.agent_spec(id, Counter { persistent: false }, Restart::Permanent).unwrap();
+        let (spec, r) = rt
+            .agent_spec(id, Counter { persistent: false }, Restart::Permanent)
+            .unwrap();
         specs.push(spec);
         refs.push(r);
     }
-    let cfg = SupervisorConfig::new("team").strategy(strategy).backoff(Backoff::NONE);
+    let cfg = SupervisorConfig::new("team")
+        .strategy(strategy)
+        .backoff(Backoff::NONE);
     rt.start_supervisor(cfg, specs).await.unwrap();
     refs
 }
@@ -41,8 +45,16 @@ async fn one_for_one_restarts_only_the_failed_child() {
     crash_b_and_wait(&rt, &refs, &["b"]).await;
     let starts: Vec<u64> = refs.iter().map(|r| r.starts()).collect();
     assert_eq!(starts, vec![1, 2, 1]);
-    assert_eq!(refs[0].ask(CounterReq::Add(0)).await.unwrap(), 1, "a kept its state");
-    assert_eq!(refs[1].ask(CounterReq::Add(0)).await.unwrap(), 0, "b started over");
+    assert_eq!(
+        refs[0].ask(CounterReq::Add(0)).await.unwrap(),
+        1,
+        "a kept its state"
+    );
+    assert_eq!(
+        refs[1].ask(CounterReq::Add(0)).await.unwrap(),
+        0,
+        "b started over"
+    );
     rt.shutdown().await;
 }
 
@@ -73,9 +85,17 @@ async fn rest_for_one_restarts_the_child_and_later_siblings() {
 #[tokio::test(start_paused = true)]
 async fn restarts_wait_out_an_exponential_backoff() {
     let rt = Runtime::start(RuntimeConfig::default()).await.unwrap();
-    let (spec, a) = rt.agent_spec("a", Counter { persistent: false }, Restart::Permanent).unwrap();
-    let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(8), multiplier: 2.0 };
-    let cfg = SupervisorConfig::new("slow").intensity(10, Duration::from_secs(3600)).backoff(backoff);
+    let (spec, a) = rt
+        .agent_spec("a", Counter { persistent: false }, Restart::Permanent)
+        .unwrap();
+    let backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(8),
+        multiplier: 2.0,
+    };
+    let cfg = SupervisorConfig::new("slow")
+        .intensity(10, Duration::from_secs(3600))
+        .backoff(backoff);
     rt.start_supervisor(cfg, vec![spec]).await.unwrap();
     let mut events = rt.subscribe();
     let mut waits = Vec::new();
@@ -87,8 +107,14 @@ async fn restarts_wait_out_an_exponential_backoff() {
     }
     // Virtual time: each restart waited its backoff (1 s, 2 s, 4 s), not less.
     for (w, expected) in waits.iter().zip([1u64, 2, 4]) {
-        assert!(*w >= Duration::from_secs(expected), "waited {w:?}, expected {expected}s");
-        assert!(*w < Duration::from_secs(expected * 2), "waited {w:?}, expected {expected}s");
+        assert!(
+            *w >= Duration::from_secs(expected),
+            "waited {w:?}, expected {expected}s"
+        );
+        assert!(
+            *w < Duration::from_secs(expected * 2),
+            "waited {w:?}, expected {expected}s"
+        );
     }
     rt.shutdown().await;
 }
@@ -97,19 +123,33 @@ async fn restarts_wait_out_an_exponential_backoff() {
 async fn a_parent_restarts_a_nested_supervisor_that_gave_up() {
     let rt = Runtime::start(RuntimeConfig::default()).await.unwrap();
     let mut events = rt.subscribe();
-    let (x_spec, x) = rt.agent_spec("x", Counter { persistent: false }, Restart::Permanent).unwrap();
-    let inner_cfg = SupervisorConfig::new("inner").intensity(1, Duration::from_secs(60)).backoff(Backoff::NONE);
+    let (x_spec, x) = rt
+        .agent_spec("x", Counter { persistent: false }, Restart::Permanent)
+        .unwrap();
+    let inner_cfg = SupervisorConfig::new("inner")
+        .intensity(1, Duration::from_secs(60))
+        .backoff(Backoff::NONE);
     let (inner, _) = rt.supervisor_spec("inner", inner_cfg, vec![x_spec]);
-    let outer_cfg = SupervisorConfig::new("outer").intensity(5, Duration::from_secs(60)).backoff(Backoff::NONE);
+    let outer_cfg = SupervisorConfig::new("outer")
+        .intensity(5, Duration::from_secs(60))
+        .backoff(Backoff::NONE);
     rt.start_supervisor(outer_cfg, vec![inner]).await.unwrap();
 
     let _ = x.ask(CounterReq::Crash).await; // restart 1: allowed
     wait_for(&mut events, |e| restarted(e, "x")).await;
     let _ = x.ask(CounterReq::Crash).await; // restart 2: inner gives up
-    let e = wait_for(&mut events, |e| matches!(e.kind, EventKind::SupervisorEscalated { .. })).await;
-    let EventKind::SupervisorEscalated { supervisor, reason } = e.kind else { unreachable!() };
+    let e = wait_for(&mut events, |e| {
+        matches!(e.kind, EventKind::SupervisorEscalated { .. })
+    })
+    .await;
+    let EventKind::SupervisorEscalated { supervisor, reason } = e.kind else {
+        unreachable!()
+    };
     assert_eq!(supervisor, "inner");
-    assert!(reason.contains("child x failed") && reason.contains("counter crashed on purpose"), "{reason}");
+    assert!(
+        reason.contains("child x failed") && reason.contains("counter crashed on purpose"),
+        "{reason}"
+    );
     // outer restarts inner, which starts x again.
     wait_for(&mut events, |e| restarted(e, "x")).await;
     assert_eq!(x.starts(), 3);
@@ -124,7 +164,9 @@ async fn escalation_reaches_the_root_and_is_reported() {
     config.root = SupervisorConfig::new("root").intensity(0, Duration::from_secs(60));
     let rt = Runtime::start(config).await.unwrap();
     let mut events = rt.subscribe();
-    let (x_spec, x) = rt.agent_spec("x", Counter { persistent: false }, Restart::Permanent).unwrap();
+    let (x_spec, x) = rt
+        .agent_spec("x", Counter { persistent: false }, Restart::Permanent)
+        .unwrap();
     let cfg = SupervisorConfig::new("team").intensity(0, Duration::from_secs(60));
     rt.start_supervisor(cfg, vec![x_spec]).await.unwrap();
 
@@ -132,7 +174,10 @@ async fn escalation_reaches_the_root_and_is_reported() {
     let mut escalated = Vec::new();
     loop {
         let e = wait_for(&mut events, |e| {
-            matches!(e.kind, EventKind::SupervisorEscalated { .. } | EventKind::RootFailed { .. })
+            matches!(
+                e.kind,
+                EventKind::SupervisorEscalated { .. } | EventKind::RootFailed { .. }
+            )
         })
         .await;
         match e.kind {

@@ -94,13 +94,24 @@ pub(crate) enum HttpError {
     #[error("cannot connect to {addr}: {source}")]
     Connect { addr: String, source: io::Error },
     #[error("{what} {url} did not complete within {ms} ms (config `{field}`)")]
-    Timeout { what: &'static str, url: String, ms: u64, field: &'static str },
+    Timeout {
+        what: &'static str,
+        url: String,
+        ms: u64,
+        field: &'static str,
+    },
     #[error("{url}: {source}")]
     Io { url: String, source: io::Error },
     #[error("{url}: {source}")]
     Wire { url: String, source: WireError },
     #[error("{method} {url} answered {status} {reason}{body}")]
-    Status { method: String, url: String, status: u16, reason: String, body: String },
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        reason: String,
+        body: String,
+    },
 }
 
 impl From<HttpError> for AgentError {
@@ -144,7 +155,10 @@ impl HttpRequest {
         for (name, value) in &config.headers {
             check_header(name, value).map_err(|e| format!("field `headers`: {e}"))?;
         }
-        for (field, ms) in [("timeout_ms", config.timeout_ms), ("connect_timeout_ms", config.connect_timeout_ms)] {
+        for (field, ms) in [
+            ("timeout_ms", config.timeout_ms),
+            ("connect_timeout_ms", config.connect_timeout_ms),
+        ] {
             if ms == 0 {
                 return Err(format!("field `{field}` must be at least 1"));
             }
@@ -199,9 +213,9 @@ impl HttpRequest {
             }
             (HttpInput::Fields, other) => {
                 return Err(bad(format!(
-                    "expected null, a url string or an object {{url, method, headers, body}}, got {}",
-                    describe(&other)
-                )))
+                "expected null, a url string or an object {{url, method, headers, body}}, got {}",
+                describe(&other)
+            )))
             }
         }
         if call.url.is_empty() {
@@ -215,7 +229,9 @@ impl HttpRequest {
         let c = &self.config;
         let url = Url::parse(&call.url).map_err(HttpError::BadRequest)?;
         let mut headers: Vec<(String, String)> = call.headers.into_iter().collect();
-        let has_type = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        let has_type = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         let body = match call.body {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => {
@@ -251,7 +267,11 @@ impl HttpRequest {
                 url: call.url,
                 status: response.status,
                 reason: response.reason,
-                body: if snippet.is_empty() { String::new() } else { format!(": {snippet}") },
+                body: if snippet.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {snippet}")
+                },
             });
         }
         Ok(to_reply(response))
@@ -263,11 +283,20 @@ impl Agent for HttpRequest {
     type Reply = HttpReply;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
-    async fn handle(&self, _ctx: &AgentContext, _state: &mut (), request: Value) -> Result<HttpReply, AgentError> {
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        request: Value,
+    ) -> Result<HttpReply, AgentError> {
         let call = self.prepare(request)?;
         Ok(self.call(call).await?)
     }
@@ -326,7 +355,10 @@ fn to_reply(response: wire::Response) -> HttpReply {
     });
     let body = if is_json && response.body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
-    } else if let Some(v) = is_json.then(|| serde_json::from_slice(&response.body).ok()).flatten() {
+    } else if let Some(v) = is_json
+        .then(|| serde_json::from_slice(&response.body).ok())
+        .flatten()
+    {
         v
     } else {
         Value::String(String::from_utf8_lossy(&response.body).into_owned())

@@ -63,9 +63,15 @@ async fn gets_json_with_content_length() {
     assert_eq!(reply.body, json!({"ok": true, "n": [1, 2]}));
     assert_eq!(reply.headers["x-tag"], "a, b");
     let request = server.await.unwrap();
-    assert!(request.starts_with("GET /items?limit=2 HTTP/1.1\r\n"), "{request}");
+    assert!(
+        request.starts_with("GET /items?limit=2 HTTP/1.1\r\n"),
+        "{request}"
+    );
     let host = base.trim_start_matches("http://");
-    assert!(request.contains(&format!("\r\nHost: {host}\r\n")), "{request}");
+    assert!(
+        request.contains(&format!("\r\nHost: {host}\r\n")),
+        "{request}"
+    );
     assert!(request.contains("\r\nX-Token: t\r\n"), "{request}");
 }
 
@@ -77,7 +83,10 @@ async fn posts_the_request_as_a_json_body() {
     assert_eq!((reply.status, reply.body), (201, json!("done")));
     let request = server.await.unwrap();
     assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
-    assert!(request.contains("\r\nContent-Type: application/json\r\n"), "{request}");
+    assert!(
+        request.contains("\r\nContent-Type: application/json\r\n"),
+        "{request}"
+    );
     assert!(request.ends_with("\r\n\r\n{\"a\":1}"), "{request}");
 }
 
@@ -94,8 +103,14 @@ async fn request_fields_override_the_config() {
     assert_eq!((reply.status, reply.body), (200, json!("")));
     let request = server.await.unwrap();
     assert!(request.starts_with("PUT /x HTTP/1.1\r\n"), "{request}");
-    assert!(request.contains("\r\nx-a: request\r\n") && !request.contains("config"), "{request}");
-    assert!(request.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"), "{request}");
+    assert!(
+        request.contains("\r\nx-a: request\r\n") && !request.contains("config"),
+        "{request}"
+    );
+    assert!(
+        request.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"),
+        "{request}"
+    );
     assert!(request.ends_with("\r\n\r\ntext"), "{request}");
 }
 
@@ -113,13 +128,23 @@ async fn reads_a_chunked_response() {
 async fn server_errors_are_transient_client_errors_permanent() {
     let (base, _s) =
         serve_once(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom").await;
-    let err = send(&agent(json!({"url": base.clone()})), Value::Null).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("GET {base} answered 500 Internal Server Error: boom"));
+    let err = send(&agent(json!({"url": base.clone()})), Value::Null)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("GET {base} answered 500 Internal Server Error: boom")
+    );
     assert!(AgentError::from(err).is_retryable());
 
     let (base, _s) = serve_once(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
-    let err = send(&agent(json!({"url": base.clone()})), Value::Null).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("GET {base} answered 404 Not Found"));
+    let err = send(&agent(json!({"url": base.clone()})), Value::Null)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("GET {base} answered 404 Not Found")
+    );
     assert!(!AgentError::from(err).is_retryable());
 
     let (base, _s) = serve_once(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n").await;
@@ -130,10 +155,17 @@ async fn server_errors_are_transient_client_errors_permanent() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let (base, _s) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n").await;
-    let err = send(&agent(json!({"url": base, "max_body_bytes": 10})), Value::Null)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("larger than 10 bytes (config `max_body_bytes`)"), "{err}");
+    let err = send(
+        &agent(json!({"url": base, "max_body_bytes": 10})),
+        Value::Null,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("larger than 10 bytes (config `max_body_bytes`)"),
+        "{err}"
+    );
     assert!(!AgentError::from(err).is_retryable());
 }
 
@@ -142,10 +174,17 @@ async fn refused_connections_and_silent_servers_are_transient() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = send(&agent(json!({"url": format!("http://{addr}/")})), Value::Null)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with(&format!("cannot connect to {addr}")), "{err}");
+    let err = send(
+        &agent(json!({"url": format!("http://{addr}/")})),
+        Value::Null,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot connect to {addr}")),
+        "{err}"
+    );
     assert!(AgentError::from(err).is_retryable());
 
     // A server that accepts and reads but never answers.
@@ -156,9 +195,12 @@ async fn refused_connections_and_silent_servers_are_transient() {
         let mut sink = Vec::new();
         let _ = sock.read_to_end(&mut sink).await;
     });
-    let err = send(&agent(json!({"url": base.clone(), "timeout_ms": 100})), Value::Null)
-        .await
-        .unwrap_err();
+    let err = send(
+        &agent(json!({"url": base.clone(), "timeout_ms": 100})),
+        Value::Null,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("request to {base} did not complete within 100 ms (config `timeout_ms`)")
@@ -169,7 +211,8 @@ async fn refused_connections_and_silent_servers_are_transient() {
 #[test]
 fn bad_config_and_requests_say_what_is_wrong() {
     let bad = |c: Value| HttpRequest::from_config(&c).unwrap_err();
-    assert!(bad(json!({"url": "https://example.test/"})).starts_with("field `url`: bad url `https://example.test/`: https is not supported"));
+    assert!(bad(json!({"url": "https://example.test/"}))
+        .starts_with("field `url`: bad url `https://example.test/`: https is not supported"));
     assert!(bad(json!({"method": "G T"})).starts_with("field `method`: bad method"));
     assert!(bad(json!({"headers": {"X": "a\nb"}})).starts_with("field `headers`: header `X`"));
     assert!(bad(json!({"timeout_ms": 0})).contains("`timeout_ms` must be at least 1"));
@@ -177,17 +220,24 @@ fn bad_config_and_requests_say_what_is_wrong() {
 
     let http = agent(Value::Null);
     let err = http.prepare(Value::Null).unwrap_err();
-    assert_eq!(err.to_string(), "no url: set `url` in the config or the request");
+    assert_eq!(
+        err.to_string(),
+        "no url: set `url` in the config or the request"
+    );
     let err = http.prepare(json!(12)).unwrap_err();
     assert!(err.to_string().contains("got a number"), "{err}");
-    let err = http.prepare(json!({"url": "http://h/", "verb": "GET"})).unwrap_err();
+    let err = http
+        .prepare(json!({"url": "http://h/", "verb": "GET"}))
+        .unwrap_err();
     assert!(err.to_string().contains("unknown field `verb`"), "{err}");
     assert!(!AgentError::from(err).is_retryable());
 }
 
 #[tokio::test]
 async fn https_in_a_request_is_refused_before_connecting() {
-    let err = send(&agent(Value::Null), json!("https://example.test/")).await.unwrap_err();
+    let err = send(&agent(Value::Null), json!("https://example.test/"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("https is not supported"), "{err}");
     assert!(!AgentError::from(err).is_retryable());
 }
@@ -200,9 +250,21 @@ fn reply_bodies_follow_the_content_type() {
         headers: vec![("content-type".into(), ct.into())],
         body: body.to_vec(),
     };
-    assert_eq!(to_reply(response("application/json; charset=utf-8", b"[1]")).body, json!([1]));
-    assert_eq!(to_reply(response("application/problem+json", b"{}")).body, json!({}));
-    assert_eq!(to_reply(response("application/json", b"")).body, Value::Null);
-    assert_eq!(to_reply(response("application/json", b"not json")).body, json!("not json"));
+    assert_eq!(
+        to_reply(response("application/json; charset=utf-8", b"[1]")).body,
+        json!([1])
+    );
+    assert_eq!(
+        to_reply(response("application/problem+json", b"{}")).body,
+        json!({})
+    );
+    assert_eq!(
+        to_reply(response("application/json", b"")).body,
+        Value::Null
+    );
+    assert_eq!(
+        to_reply(response("application/json", b"not json")).body,
+        json!("not json")
+    );
     assert_eq!(to_reply(response("text/html", b"<p>")).body, json!("<p>"));
 }

@@ -24,7 +24,9 @@ impl Url {
             return bad("expected http://host[:port]/path");
         };
         if scheme.eq_ignore_ascii_case("https") {
-            return bad("https is not supported (plain http only; put a TLS-terminating proxy in front)");
+            return bad(
+                "https is not supported (plain http only; put a TLS-terminating proxy in front)",
+            );
         }
         if !scheme.eq_ignore_ascii_case("http") {
             return bad(&format!("unsupported scheme `{scheme}` (only http)"));
@@ -93,7 +95,9 @@ pub(crate) fn check_header(name: &str, value: &str) -> Result<(), String> {
         return Err(format!("bad header name `{name}`"));
     }
     if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-        return Err(format!("header `{name}`: value contains a line break or NUL"));
+        return Err(format!(
+            "header `{name}`: value contains a line break or NUL"
+        ));
     }
     Ok(())
 }
@@ -108,9 +112,19 @@ pub(crate) fn check_method(method: &str) -> Result<String, String> {
 
 /// Encodes a request. `headers` were checked with [`check_header`]; `Host`, `Connection` and
 /// `Content-Length` are set here.
-pub(crate) fn encode_request(method: &str, url: &Url, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_request(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut head = String::new();
-    let _ = write!(head, "{method} {} HTTP/1.1\r\nHost: {}\r\n", url.target, url.host_header());
+    let _ = write!(
+        head,
+        "{method} {} HTTP/1.1\r\nHost: {}\r\n",
+        url.target,
+        url.host_header()
+    );
     let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("user-agent") {
         head.push_str("User-Agent: troupe-agents\r\n");
@@ -146,7 +160,10 @@ pub(crate) struct Response {
 impl Response {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -180,7 +197,8 @@ pub(crate) struct ResponseDecoder {
     pos: usize,
     max_body: usize,
     no_body: bool,
-    head: Option<(u16, String, Vec<(String, String)>)>,
+    /// The parsed head (status, reason, headers), its body still empty.
+    head: Option<Response>,
     body_mode: Option<Body>,
     body: Vec<u8>,
 }
@@ -218,7 +236,9 @@ impl ResponseDecoder {
         match self.body_mode {
             None => Err(WireError::Truncated("before the end of the response head")),
             Some(Body::UntilClose) => Ok(self.take()),
-            Some(Body::Length(_)) => Err(WireError::Truncated("before the end of the body (Content-Length)")),
+            Some(Body::Length(_)) => Err(WireError::Truncated(
+                "before the end of the body (Content-Length)",
+            )),
             Some(_) => Err(WireError::Truncated("in the middle of a chunked body")),
         }
     }
@@ -229,7 +249,9 @@ impl ResponseDecoder {
         let malformed = |m: String| WireError::Malformed(m);
         let Some((head_end, next)) = find_blank_line(&self.buf[self.pos..]) else {
             if self.buf.len() - self.pos > MAX_HEAD_BYTES {
-                return Err(malformed(format!("head larger than {MAX_HEAD_BYTES} bytes")));
+                return Err(malformed(format!(
+                    "head larger than {MAX_HEAD_BYTES} bytes"
+                )));
             }
             return Ok(false);
         };
@@ -257,10 +279,17 @@ impl ResponseDecoder {
         if (100..200).contains(&status) {
             return Ok(true); // interim response: the real head follows
         }
-        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
         let mode = if self.no_body || status == 204 || status == 304 {
             Body::Length(0)
-        } else if get("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked")) {
+        } else if get("transfer-encoding")
+            .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
+        {
             Body::ChunkSize
         } else if let Some(len) = get("content-length") {
             let len: usize = len
@@ -305,7 +334,11 @@ impl ResponseDecoder {
                     let size = usize::from_str_radix(size, 16)
                         .map_err(|_| WireError::Malformed(format!("bad chunk size `{size}`")))?;
                     self.pos += next;
-                    *mode = if size == 0 { Body::Trailers } else { Body::ChunkData(size) };
+                    *mode = if size == 0 {
+                        Body::Trailers
+                    } else {
+                        Body::ChunkData(size)
+                    };
                 }
                 Body::ChunkData(left) => {
                     let n = (*left).min(avail.len());
@@ -346,19 +379,16 @@ impl ResponseDecoder {
         if self.body.len() + n > self.max_body {
             return Err(WireError::TooLarge(self.max_body));
         }
-        self.body.extend_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.body
+            .extend_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(())
     }
 
     fn take(&mut self) -> Response {
-        let (status, reason, headers) = self.head.take().expect("head parsed");
-        Response {
-            status,
-            reason,
-            headers,
-            body: std::mem::take(&mut self.body),
-        }
+        let mut response = self.head.take().expect("head parsed");
+        response.body = std::mem::take(&mut self.body);
+        response
     }
 }
 

@@ -28,13 +28,23 @@ fn decode_all_splits(bytes: &[u8]) -> Response {
 fn parses_http_urls() {
     assert_eq!(
         url("http://example.test"),
-        Url { host: "example.test".into(), port: 80, target: "/".into() }
+        Url {
+            host: "example.test".into(),
+            port: 80,
+            target: "/".into()
+        }
     );
     let u = url("http://127.0.0.1:8080/a/b?x=1#frag");
-    assert_eq!((u.host.as_str(), u.port, u.target.as_str()), ("127.0.0.1", 8080, "/a/b?x=1"));
+    assert_eq!(
+        (u.host.as_str(), u.port, u.target.as_str()),
+        ("127.0.0.1", 8080, "/a/b?x=1")
+    );
     assert_eq!(u.host_header(), "127.0.0.1:8080");
     let u = url("HTTP://[::1]:81?q");
-    assert_eq!((u.host.as_str(), u.port, u.target.as_str()), ("::1", 81, "/?q"));
+    assert_eq!(
+        (u.host.as_str(), u.port, u.target.as_str()),
+        ("::1", 81, "/?q")
+    );
     assert_eq!(u.host_header(), "[::1]:81");
 }
 
@@ -53,8 +63,12 @@ fn refuses_https_and_bad_urls_with_reasons() {
 #[test]
 fn checks_headers_and_methods() {
     assert!(check_header("X-Token", "abc").is_ok());
-    assert!(check_header("Bad Name", "v").unwrap_err().contains("bad header name"));
-    assert!(check_header("X", "a\r\nEvil: 1").unwrap_err().contains("line break"));
+    assert!(check_header("Bad Name", "v")
+        .unwrap_err()
+        .contains("bad header name"));
+    assert!(check_header("X", "a\r\nEvil: 1")
+        .unwrap_err()
+        .contains("line break"));
     assert_eq!(check_method("post").unwrap(), "POST");
     assert!(check_method("GE T").is_err());
 }
@@ -78,7 +92,9 @@ fn encodes_a_request() {
 
 #[test]
 fn decodes_content_length_bodies_at_any_split() {
-    let r = decode_all_splits(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+    let r = decode_all_splits(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+    );
     assert_eq!((r.status, r.reason.as_str()), (200, "OK"));
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.body, b"hello");
@@ -89,21 +105,30 @@ fn decodes_chunked_bodies_with_extensions_and_trailers_at_any_split() {
     let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
         4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\n\r\n";
     let r = decode_all_splits(raw);
-    assert_eq!(String::from_utf8(r.body).unwrap(), "Wikipedia in\r\n\r\nchunks.");
+    assert_eq!(
+        String::from_utf8(r.body).unwrap(),
+        "Wikipedia in\r\n\r\nchunks."
+    );
 }
 
 #[test]
 fn skips_interim_responses_and_reads_until_close_without_length() {
     let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 500 Internal Server Error\r\n\r\nboom";
     let r = decode_all_splits(raw);
-    assert_eq!((r.status, r.reason.as_str()), (500, "Internal Server Error"));
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (500, "Internal Server Error")
+    );
     assert_eq!(r.body, b"boom");
 }
 
 #[test]
 fn head_requests_and_204_have_no_body() {
     let mut d = ResponseDecoder::new(100, true);
-    let r = d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n").unwrap().unwrap();
+    let r = d
+        .feed(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n")
+        .unwrap()
+        .unwrap();
     assert!(r.body.is_empty());
     let r = decode(b"HTTP/1.1 204 No Content\r\n\r\n", 100, 100).unwrap();
     assert_eq!(r.status, 204);
@@ -124,14 +149,30 @@ fn enforces_the_body_limit() {
 #[test]
 fn reports_truncated_and_malformed_responses() {
     let err = decode(b"HTTP/1.1 200 OK\r\nContent-Len", 100, 100).unwrap_err();
-    assert_eq!(err.to_string(), "connection closed before the end of the response head");
+    assert_eq!(
+        err.to_string(),
+        "connection closed before the end of the response head"
+    );
     let err = decode(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", 100, 100).unwrap_err();
     assert!(matches!(err, WireError::Truncated(_)), "{err}");
-    let err = decode(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 100, 100).unwrap_err();
-    assert_eq!(err.to_string(), "connection closed in the middle of a chunked body");
+    let err = decode(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        100,
+        100,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "connection closed in the middle of a chunked body"
+    );
     let err = decode(b"SSH-2.0-OpenSSH\r\n\r\n", 100, 100).unwrap_err();
     assert!(err.to_string().contains("bad status line"), "{err}");
-    let err = decode(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, 100).unwrap_err();
+    let err = decode(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        100,
+        100,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("bad chunk size `zz`"), "{err}");
     let err = decode(b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", 100, 100).unwrap_err();
     assert!(err.to_string().contains("bad header line"), "{err}");

@@ -72,11 +72,20 @@ impl Agent for TextCount {
     type Reply = Counts;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
-    async fn handle(&self, _ctx: &AgentContext, _state: &mut (), request: TextInput) -> Result<Counts, AgentError> {
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        request: TextInput,
+    ) -> Result<Counts, AgentError> {
         let mut total = Tally::default();
         for text in &request.texts {
             total.add_text(text);
@@ -124,11 +133,20 @@ impl Agent for TextMergeCounts {
     type Reply = Counts;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
-    async fn handle(&self, _ctx: &AgentContext, _state: &mut (), request: Value) -> Result<Counts, AgentError> {
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        request: Value,
+    ) -> Result<Counts, AgentError> {
         let items = parse_counts(request)?;
         Ok(merge(&items, self.config.top))
     }
@@ -151,8 +169,9 @@ pub(crate) fn parse_counts(request: Value) -> Result<Vec<Counts>, TextError> {
         .enumerate()
         .filter(|(_, v)| !v.is_null())
         .map(|(i, v)| {
-            decode::<Counts>(v)
-                .map_err(|e| TextError::BadInput(format!("element {i} is not a text.count reply: {e}")))
+            decode::<Counts>(v).map_err(|e| {
+                TextError::BadInput(format!("element {i} is not a text.count reply: {e}"))
+            })
         })
         .collect()
 }
@@ -196,7 +215,8 @@ impl Tally {
     }
 
     fn finish(self, top: usize, with_counts: bool) -> Counts {
-        let mut ranked: Vec<(String, u64)> = self.freq.iter().map(|(w, n)| (w.clone(), *n)).collect();
+        let mut ranked: Vec<(String, u64)> =
+            self.freq.iter().map(|(w, n)| (w.clone(), *n)).collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         ranked.truncate(top);
         Counts {
@@ -247,10 +267,20 @@ mod tests {
 
     #[test]
     fn tokenises_words_with_inner_apostrophes() {
-        let got: Vec<&str> = words("Don't stop -- it's 42 o'clock, 'quoted' rock'n'roll! über").collect();
+        let got: Vec<&str> =
+            words("Don't stop -- it's 42 o'clock, 'quoted' rock'n'roll! über").collect();
         assert_eq!(
             got,
-            vec!["Don't", "stop", "it's", "42", "o'clock", "quoted", "rock'n'roll", "über"]
+            vec![
+                "Don't",
+                "stop",
+                "it's",
+                "42",
+                "o'clock",
+                "quoted",
+                "rock'n'roll",
+                "über"
+            ]
         );
         assert_eq!(words("  ,.; ").count(), 0);
     }
@@ -305,9 +335,17 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(parse_counts(a).unwrap().len(), 1);
         let err = parse_counts(json!([{"words": 1}])).unwrap_err();
-        assert!(err.to_string().starts_with("element 0 is not a text.count reply: missing field"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("element 0 is not a text.count reply: missing field"),
+            "{err}"
+        );
         let err = parse_counts(json!("x")).unwrap_err();
-        assert!(err.to_string().contains("expected an array of text.count replies, got a string"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("expected an array of text.count replies, got a string"),
+            "{err}"
+        );
         let m = merge(&[], 3);
         assert_eq!((m.words, m.top.len(), m.counts), (0, 0, None));
     }

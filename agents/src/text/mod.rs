@@ -7,7 +7,7 @@ mod split;
 mod transform;
 
 pub use count::{CountConfig, Counts, MergeConfig, TextCount, TextMergeCounts};
-pub use read::{ReadConfig, TextRead};
+pub use read::{ReadConfig, ReadRequest, TextRead};
 pub use split::{SplitBy, SplitConfig, TextSplit};
 pub use transform::{TextTransform, TransformConfig, TransformOp};
 

@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
 use super::TextError;
-use crate::shape::{decode, deserialize_via_value, describe, parse_config};
+use crate::shape::{decode, describe, deserialize_via_value, parse_config};
 
 /// The default size limit of `text.read`: 16 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
@@ -89,7 +89,11 @@ impl Agent for TextRead {
     type Reply = String;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
@@ -151,7 +155,8 @@ mod tests {
     use serde_json::json;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("troupe-text-read-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("troupe-text-read-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -170,7 +175,11 @@ mod tests {
         let path = dir.join("big.txt");
         std::fs::write(&path, "0123456789").unwrap();
         let err = read_text(&path, 9).await.unwrap_err();
-        assert!(err.to_string().contains("larger than 9 bytes (config `max_bytes`)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("larger than 9 bytes (config `max_bytes`)"),
+            "{err}"
+        );
         assert!(!AgentError::from(err).is_retryable());
         assert_eq!(read_text(&path, 10).await.unwrap(), "0123456789");
     }
@@ -189,7 +198,11 @@ mod tests {
         let path = dir.join("bin");
         std::fs::write(&path, [b'o', b'k', 0xff, 0xfe]).unwrap();
         let err = read_text(&path, 100).await.unwrap_err();
-        assert!(err.to_string().contains("not UTF-8 text (invalid byte at offset 2)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not UTF-8 text (invalid byte at offset 2)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -203,12 +216,21 @@ mod tests {
         let err = serde_json::from_value::<ReadRequest>(json!({"file": "/y"})).unwrap_err();
         assert!(err.to_string().contains("unknown field `file`"), "{err}");
         let err = serde_json::from_value::<ReadRequest>(json!(7)).unwrap_err();
-        assert!(err.to_string().contains("expected null, a path string"), "{err}");
+        assert!(
+            err.to_string().contains("expected null, a path string"),
+            "{err}"
+        );
     }
 
     #[test]
     fn config_is_checked() {
-        assert_eq!(TextRead::from_config(&Value::Null).unwrap().config.max_bytes, DEFAULT_MAX_BYTES);
+        assert_eq!(
+            TextRead::from_config(&Value::Null)
+                .unwrap()
+                .config
+                .max_bytes,
+            DEFAULT_MAX_BYTES
+        );
         let err = TextRead::from_config(&json!({"max_bytes": 0})).unwrap_err();
         assert!(err.contains("`max_bytes`"), "{err}");
         let err = TextRead::from_config(&json!({"max_bytes": -1})).unwrap_err();

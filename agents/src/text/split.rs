@@ -68,7 +68,11 @@ impl Agent for TextSplit {
     type Reply = Vec<String>;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
@@ -106,7 +110,10 @@ pub(crate) fn split(text: &str, config: &SplitConfig) -> Vec<String> {
     if config.keep_empty {
         chunks
     } else {
-        chunks.into_iter().filter(|c| !c.trim().is_empty()).collect()
+        chunks
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .collect()
     }
 }
 
@@ -146,7 +153,10 @@ mod tests {
     #[test]
     fn splits_lines_in_groups() {
         let text = "a\nb\r\nc\nd\ne";
-        assert_eq!(split(text, &cfg(SplitBy::Lines, 2)), vec!["a\nb", "c\nd", "e"]);
+        assert_eq!(
+            split(text, &cfg(SplitBy::Lines, 2)),
+            vec!["a\nb", "c\nd", "e"]
+        );
         assert_eq!(split(text, &cfg(SplitBy::Lines, 1)).len(), 5);
     }
 
@@ -191,7 +201,10 @@ mod tests {
         let err = TextSplit::from_config(&json!({"size": 0})).unwrap_err();
         assert!(err.contains("`size` must be at least 1"), "{err}");
         let err = TextSplit::from_config(&json!({"by": "sentences"})).unwrap_err();
-        assert!(err.starts_with("field `by`: unknown variant `sentences`"), "{err}");
+        assert!(
+            err.starts_with("field `by`: unknown variant `sentences`"),
+            "{err}"
+        );
         let err = TextSplit::from_config(&json!({"chunk": 3})).unwrap_err();
         assert!(err.contains("unknown field `chunk`"), "{err}");
     }

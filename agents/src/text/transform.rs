@@ -75,7 +75,12 @@ impl TextTransform {
                 Ok(())
             }
         };
-        let TransformConfig { op, from, to, template } = config;
+        let TransformConfig {
+            op,
+            from,
+            to,
+            template,
+        } = config;
         if op != TransformOp::Replace {
             only("from", from.is_some(), "replace")?;
             only("to", to.is_some(), "replace")?;
@@ -96,7 +101,9 @@ impl TextTransform {
             },
             TransformOp::Template => {
                 let template = template.ok_or("op `template` needs field `template`")?;
-                Op::Template(parse_template(&template).map_err(|e| format!("field `template`: {e}"))?)
+                Op::Template(
+                    parse_template(&template).map_err(|e| format!("field `template`: {e}"))?,
+                )
             }
         };
         Ok(Self { op })
@@ -120,7 +127,10 @@ impl TextTransform {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
-            other => self.apply_one(other).map(Value::String).map_err(TextError::BadInput),
+            other => self
+                .apply_one(other)
+                .map(Value::String)
+                .map_err(TextError::BadInput),
         }
     }
 
@@ -149,11 +159,20 @@ impl Agent for TextTransform {
     type Reply = Value;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 
-    async fn handle(&self, _ctx: &AgentContext, _state: &mut (), request: Value) -> Result<Value, AgentError> {
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        request: Value,
+    ) -> Result<Value, AgentError> {
         Ok(self.apply(&request)?)
     }
 }
@@ -224,9 +243,22 @@ mod tests {
 
     #[test]
     fn case_trim_and_replace_on_strings_and_arrays() {
-        assert_eq!(t(json!({"op": "uppercase"})).apply(&json!("héllo")).unwrap(), json!("HÉLLO"));
-        assert_eq!(t(json!({"op": "lowercase"})).apply(&json!(["A", "B"])).unwrap(), json!(["a", "b"]));
-        assert_eq!(t(json!({"op": "trim"})).apply(&json!("  x \n")).unwrap(), json!("x"));
+        assert_eq!(
+            t(json!({"op": "uppercase"}))
+                .apply(&json!("héllo"))
+                .unwrap(),
+            json!("HÉLLO")
+        );
+        assert_eq!(
+            t(json!({"op": "lowercase"}))
+                .apply(&json!(["A", "B"]))
+                .unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            t(json!({"op": "trim"})).apply(&json!("  x \n")).unwrap(),
+            json!("x")
+        );
         let r = t(json!({"op": "replace", "from": "o", "to": "0"}));
         assert_eq!(r.apply(&json!("foo boo")).unwrap(), json!("f00 b00"));
         let del = t(json!({"op": "replace", "from": "-"}));
@@ -237,8 +269,14 @@ mod tests {
     fn templates_fill_input_and_fields() {
         let hello = t(json!({"op": "template", "template": "Hello {input}!"}));
         assert_eq!(hello.apply(&json!("world")).unwrap(), json!("Hello world!"));
-        assert_eq!(hello.apply(&json!(["a", 2])).unwrap(), json!(["Hello a!", "Hello 2!"]));
-        assert_eq!(hello.apply(&json!({"k": 1})).unwrap(), json!("Hello {\"k\":1}!"));
+        assert_eq!(
+            hello.apply(&json!(["a", 2])).unwrap(),
+            json!(["Hello a!", "Hello 2!"])
+        );
+        assert_eq!(
+            hello.apply(&json!({"k": 1})).unwrap(),
+            json!("Hello {\"k\":1}!")
+        );
         let fields = t(json!({"op": "template", "template": "{{{input.name}}} has {input.n.0}"}));
         assert_eq!(
             fields.apply(&json!({"name": "ada", "n": [3]})).unwrap(),
@@ -252,9 +290,15 @@ mod tests {
     fn non_strings_are_refused_with_the_element() {
         let up = t(json!({"op": "uppercase"}));
         let err = up.apply(&json!(5)).unwrap_err();
-        assert_eq!(err.to_string(), "expected a string or an array of strings, got a number");
+        assert_eq!(
+            err.to_string(),
+            "expected a string or an array of strings, got a number"
+        );
         let err = up.apply(&json!(["a", null])).unwrap_err();
-        assert_eq!(err.to_string(), "element 1: expected a string or an array of strings, got null");
+        assert_eq!(
+            err.to_string(),
+            "element 1: expected a string or an array of strings, got null"
+        );
         assert!(!AgentError::from(err).is_retryable());
     }
 
@@ -264,9 +308,11 @@ mod tests {
         assert!(bad(Value::Null).contains("missing field `op`"));
         assert!(bad(json!({"op": "reverse"})).starts_with("field `op`: unknown variant `reverse`"));
         assert!(bad(json!({"op": "replace"})).contains("non-empty field `from`"));
-        assert!(bad(json!({"op": "uppercase", "template": "x"})).contains("`template` is only used by op `template`"));
+        assert!(bad(json!({"op": "uppercase", "template": "x"}))
+            .contains("`template` is only used by op `template`"));
         assert!(bad(json!({"op": "template"})).contains("needs field `template`"));
-        assert!(bad(json!({"op": "template", "template": "{name}"})).contains("unknown placeholder `{name}`"));
+        assert!(bad(json!({"op": "template", "template": "{name}"}))
+            .contains("unknown placeholder `{name}`"));
         assert!(bad(json!({"op": "template", "template": "a {input"})).contains("unclosed `{`"));
         assert!(bad(json!({"op": "template", "template": "a } b"})).contains("unmatched `}`"));
         assert!(bad(json!({"op": "template", "template": "{input..x}"})).contains("empty segment"));

@@ -118,7 +118,9 @@ impl<A: Agent> Actor for AgentActor<A> {
         _st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         self.clear_if_current(&myself);
-        self.slot.events.agent(&self.slot.id, EventKind::AgentStopped);
+        self.slot
+            .events
+            .agent(&self.slot.id, EventKind::AgentStopped);
         Ok(())
     }
 }

@@ -21,7 +21,11 @@ pub trait DynAgent: Send + Sync + 'static {
     /// The agent's kind name.
     fn kind(&self) -> &str;
     /// Sends a JSON request (decoded into the agent's request type) and returns the JSON reply.
-    fn ask_value(&self, request: Value, timeout: Option<Duration>) -> BoxFuture<'_, Result<Value, CallError>>;
+    fn ask_value(
+        &self,
+        request: Value,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Value, CallError>>;
     /// Asks the agent for a snapshot of its state.
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>>;
     /// Whether an actor currently serves the agent.
@@ -59,7 +63,11 @@ where
         &self.kind
     }
 
-    fn ask_value(&self, request: Value, timeout: Option<Duration>) -> BoxFuture<'_, Result<Value, CallError>> {
+    fn ask_value(
+        &self,
+        request: Value,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Value, CallError>> {
         Box::pin(async move {
             let request: A::Request =
                 serde_json::from_value(request).map_err(|e| CallError::BadRequest {

@@ -16,7 +16,13 @@ use crate::runtime::{Runtime, SpawnOptions};
 use crate::snapshot::Snapshot;
 use crate::BoxFuture;
 
-type SpawnFn = dyn Fn(Runtime, AgentId, Value, Option<Snapshot>, SpawnOptions) -> BoxFuture<'static, Result<DynAgentRef, SpawnError>>
+type SpawnFn = dyn Fn(
+        Runtime,
+        AgentId,
+        Value,
+        Option<Snapshot>,
+        SpawnOptions,
+    ) -> BoxFuture<'static, Result<DynAgentRef, SpawnError>>
     + Send
     + Sync;
 
@@ -54,7 +60,9 @@ impl AgentKind {
 
 impl std::fmt::Debug for AgentKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentKind").field("name", &self.name).finish()
+        f.debug_struct("AgentKind")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

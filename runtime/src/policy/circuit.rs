@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(b.on_failure(t0), None);
         assert_eq!(b.on_failure(t0), None);
         assert_eq!(b.on_failure(t0), Some(CircuitTransition::Opened));
-        assert_eq!(b.try_acquire(t0 + Duration::from_secs(10)), Err(Duration::from_secs(20)));
+        assert_eq!(
+            b.try_acquire(t0 + Duration::from_secs(10)),
+            Err(Duration::from_secs(20))
+        );
     }
 
     #[test]
@@ -141,7 +144,11 @@ mod tests {
         let later = t0 + Duration::from_secs(31);
         assert_eq!(b.try_acquire(later), Ok(()), "trial call allowed");
         assert!(b.try_acquire(later).is_err(), "only one trial at a time");
-        assert_eq!(b.on_failure(later), Some(CircuitTransition::Opened), "failed trial reopens");
+        assert_eq!(
+            b.on_failure(later),
+            Some(CircuitTransition::Opened),
+            "failed trial reopens"
+        );
         assert!(b.try_acquire(later + Duration::from_secs(1)).is_err());
         let much_later = later + Duration::from_secs(31);
         assert_eq!(b.try_acquire(much_later), Ok(()));

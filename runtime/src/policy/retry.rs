@@ -88,7 +88,11 @@ impl RetryPolicy {
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let exp = attempt.saturating_sub(1).min(64) as i32;
         let secs = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
-        let capped = secs.min(self.max_backoff.as_secs_f64().max(self.initial_backoff.as_secs_f64()));
+        let capped = secs.min(
+            self.max_backoff
+                .as_secs_f64()
+                .max(self.initial_backoff.as_secs_f64()),
+        );
         Duration::from_secs_f64(capped.max(0.0))
     }
 
@@ -132,7 +136,9 @@ mod tests {
             jitter: 0.0,
             retry_on: RetryOn::Retryable,
         };
-        let got: Vec<u64> = (1..=5).map(|a| p.base_delay(a).as_millis() as u64).collect();
+        let got: Vec<u64> = (1..=5)
+            .map(|a| p.base_delay(a).as_millis() as u64)
+            .collect();
         assert_eq!(got, vec![100, 200, 400, 500, 500]);
     }
 
@@ -143,7 +149,10 @@ mod tests {
         let mut distinct = std::collections::BTreeSet::new();
         for _ in 0..200 {
             let d = p.delay(2, &mut rng);
-            assert!(d <= Duration::from_millis(200) && d >= Duration::from_millis(160), "{d:?}");
+            assert!(
+                d <= Duration::from_millis(200) && d >= Duration::from_millis(160),
+                "{d:?}"
+            );
             distinct.insert(d);
         }
         assert!(distinct.len() > 50, "jitter should spread the waits");
@@ -161,13 +170,19 @@ mod tests {
         };
         assert!(only_timeouts.should_retry(1, "timeout", true));
         assert!(!only_timeouts.should_retry(1, "agent_failed", true));
-        let any = RetryPolicy { retry_on: RetryOn::Any, ..RetryPolicy::exponential_backoff() };
+        let any = RetryPolicy {
+            retry_on: RetryOn::Any,
+            ..RetryPolicy::exponential_backoff()
+        };
         assert!(any.should_retry(2, "permanent", false));
     }
 
     #[test]
     fn validate_names_the_bad_field() {
-        let p = RetryPolicy { jitter: 2.0, ..RetryPolicy::exponential_backoff() };
+        let p = RetryPolicy {
+            jitter: 2.0,
+            ..RetryPolicy::exponential_backoff()
+        };
         assert!(p.validate().unwrap_err().contains("jitter"));
     }
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 
 use super::child::ChildSpec;
 use super::policy::{Directive, Exit, SupervisorConfig, SupervisorCore};
@@ -190,7 +192,8 @@ impl Supervisor {
                 }
                 Directive::Start { ids, .. } => {
                     for id in ids {
-                        if !st.specs.lock().iter().any(|s| s.id == id) || st.cells.contains_key(&id) {
+                        if !st.specs.lock().iter().any(|s| s.id == id) || st.cells.contains_key(&id)
+                        {
                             continue; // removed meanwhile, or already running
                         }
                         if let Err(reason) = st.start(myself, &id).await {

@@ -80,7 +80,10 @@ fn intensity_exhausted_stops_everything_and_escalates() {
     let mut c = core(Strategy::OneForOne, 2);
     let t = Instant::now();
     for i in 0..2 {
-        assert!(matches!(c.on_exit("a", failed(), t + Duration::from_secs(i))[0], Directive::Start { .. }));
+        assert!(matches!(
+            c.on_exit("a", failed(), t + Duration::from_secs(i))[0],
+            Directive::Start { .. }
+        ));
         c.started("a");
     }
     let out = c.on_exit("a", failed(), t + Duration::from_secs(2));
@@ -88,9 +91,15 @@ fn intensity_exhausted_stops_everything_and_escalates() {
     let Directive::Escalate(reason) = &out[1] else {
         panic!("{out:?}")
     };
-    assert!(reason.contains("child a failed (boom)") && reason.contains("more than 2 restarts"), "{reason}");
+    assert!(
+        reason.contains("child a failed (boom)") && reason.contains("more than 2 restarts"),
+        "{reason}"
+    );
     assert!(c.gave_up());
-    assert!(c.on_exit("b", failed(), t).is_empty(), "nothing after giving up");
+    assert!(
+        c.on_exit("b", failed(), t).is_empty(),
+        "nothing after giving up"
+    );
 }
 
 #[test]
@@ -99,7 +108,10 @@ fn restarts_outside_the_window_do_not_count() {
     let t = Instant::now();
     for i in 0..6 {
         let out = c.on_exit("a", failed(), t + Duration::from_secs(11 * i));
-        assert!(matches!(out[0], Directive::Start { .. }), "restart {i}: {out:?}");
+        assert!(
+            matches!(out[0], Directive::Start { .. }),
+            "restart {i}: {out:?}"
+        );
         c.started("a");
     }
 }
@@ -108,14 +120,27 @@ fn restarts_outside_the_window_do_not_count() {
 fn restart_types_decide_after_normal_and_failed_exits() {
     let cfg = SupervisorConfig::new("s");
     let mut c = SupervisorCore::new(cfg);
-    for (id, r) in [("p", Restart::Permanent), ("t", Restart::Transient), ("tmp", Restart::Temporary)] {
+    for (id, r) in [
+        ("p", Restart::Permanent),
+        ("t", Restart::Transient),
+        ("tmp", Restart::Temporary),
+    ] {
         c.add(id, r);
         c.started(id);
     }
     let now = Instant::now();
-    assert!(matches!(c.on_exit("p", Exit::Normal, now)[0], Directive::Start { .. }));
-    assert_eq!(c.on_exit("t", Exit::Normal, now), vec![Directive::Remove("t".into())]);
-    assert_eq!(c.on_exit("tmp", failed(), now), vec![Directive::Remove("tmp".into())]);
+    assert!(matches!(
+        c.on_exit("p", Exit::Normal, now)[0],
+        Directive::Start { .. }
+    ));
+    assert_eq!(
+        c.on_exit("t", Exit::Normal, now),
+        vec![Directive::Remove("t".into())]
+    );
+    assert_eq!(
+        c.on_exit("tmp", failed(), now),
+        vec![Directive::Remove("tmp".into())]
+    );
     assert_eq!(c.children().collect::<Vec<_>>(), vec!["p"]);
 }
 
@@ -124,19 +149,30 @@ fn transient_child_restarts_after_a_failure() {
     let mut c = SupervisorCore::new(SupervisorConfig::new("s").backoff(Backoff::NONE));
     c.add("t", Restart::Transient);
     c.started("t");
-    assert_eq!(c.on_exit("t", failed(), Instant::now()), vec![start(&["t"], 0)]);
+    assert_eq!(
+        c.on_exit("t", failed(), Instant::now()),
+        vec![start(&["t"], 0)]
+    );
 }
 
 #[test]
 fn temporary_sibling_is_removed_not_restarted_by_one_for_all() {
-    let mut c = SupervisorCore::new(SupervisorConfig::new("s").strategy(Strategy::OneForAll).backoff(Backoff::NONE));
+    let mut c = SupervisorCore::new(
+        SupervisorConfig::new("s")
+            .strategy(Strategy::OneForAll)
+            .backoff(Backoff::NONE),
+    );
     c.add("a", Restart::Permanent);
     c.add("tmp", Restart::Temporary);
     c.started("a");
     c.started("tmp");
     assert_eq!(
         c.on_exit("a", failed(), Instant::now()),
-        vec![stop(&["tmp"]), Directive::Remove("tmp".into()), start(&["a"], 0)]
+        vec![
+            stop(&["tmp"]),
+            Directive::Remove("tmp".into()),
+            start(&["a"], 0)
+        ]
     );
 }
 

@@ -193,7 +193,11 @@ impl Engine {
         }
         self.errors[task] = Some(error.clone());
         let spec = &self.plan.spec.tasks[task];
-        if !self.cancelled && spec.retry.should_retry(attempt, &error.class, error.retryable) {
+        if !self.cancelled
+            && spec
+                .retry
+                .should_retry(attempt, &error.class, error.retryable)
+        {
             let delay = spec.retry.delay(attempt, &mut self.rng);
             self.status[task] = TaskStatus::WaitingRetry;
             out.push(Command::Retry {
@@ -241,6 +245,19 @@ impl Engine {
 
     /// Cancels the run: running and waiting tasks become cancelled, pending ones skipped.
     pub fn cancel(&mut self) -> Vec<Command> {
+        self.stop_all("workflow cancelled", Outcome::Cancelled)
+    }
+
+    /// Ends the run as failed with `cause` (something outside the tasks broke, such as an agent
+    /// pool whose supervisor gave up): like a cancel, but the outcome is a failure.
+    pub fn abort(&mut self, cause: &str) -> Vec<Command> {
+        let outcome = Outcome::Failed {
+            cause: cause.to_string(),
+        };
+        self.stop_all(cause, outcome)
+    }
+
+    fn stop_all(&mut self, reason: &str, outcome: Outcome) -> Vec<Command> {
         let mut out = Vec::new();
         if self.finished {
             return out;
@@ -257,14 +274,14 @@ impl Engine {
                     self.unresolved -= 1;
                     out.push(Command::Skip {
                         task,
-                        reason: "workflow cancelled".into(),
+                        reason: reason.to_string(),
                     });
                 }
                 _ => {}
             }
         }
         self.finished = true;
-        out.push(Command::Finish(Outcome::Cancelled));
+        out.push(Command::Finish(outcome));
         out
     }
 
@@ -294,9 +311,7 @@ impl Engine {
     }
 
     fn is_current(&self, task: usize, attempt: u32) -> bool {
-        !self.finished
-            && self.status[task] == TaskStatus::Running
-            && self.attempts[task] == attempt
+        !self.finished && self.status[task] == TaskStatus::Running && self.attempts[task] == attempt
     }
 
     fn launch(&mut self, task: usize, out: &mut Vec<Command>) {
@@ -314,7 +329,10 @@ impl Engine {
     fn input_of(&self, task: usize) -> Value {
         let deps = &self.plan.deps[task];
         match deps.len() {
-            0 => self.plan.spec.tasks[task].input.clone().unwrap_or(Value::Null),
+            0 => self.plan.spec.tasks[task]
+                .input
+                .clone()
+                .unwrap_or(Value::Null),
             1 => self.outputs[deps[0]].clone().unwrap_or(Value::Null),
             _ => {
                 let mut m = Map::with_capacity(deps.len());
@@ -333,8 +351,7 @@ impl Engine {
         for i in 0..self.plan.dependents[task].len() {
             let d = self.plan.dependents[task][i];
             self.waiting_on[d] -= 1;
-            if self.waiting_on[d] == 0 && self.status[d] == TaskStatus::Pending && !self.cancelled
-            {
+            if self.waiting_on[d] == 0 && self.status[d] == TaskStatus::Pending && !self.cancelled {
                 self.launch(d, out);
             }
         }

@@ -127,7 +127,9 @@ impl FileError {
 impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FileError::Invalid { line: 0, .. } => write!(f, "{}: {}", self.source(), self.message()),
+            FileError::Invalid { line: 0, .. } => {
+                write!(f, "{}: {}", self.source(), self.message())
+            }
             FileError::Invalid { line, column, .. } => {
                 write!(f, "{}:{line}:{column}: {}", self.source(), self.message())
             }
@@ -165,7 +167,10 @@ pub fn load_workflow(path: &Path) -> Result<WorkflowSpec, FileError> {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let column = String::from_utf8_lossy(&valid[line_start..]).chars().count() as u64 + 1;
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count() as u64
+            + 1;
         FileError::Invalid {
             origin: origin.clone(),
             line,
@@ -242,6 +247,10 @@ fn seconds(secs: f64) -> Option<Duration> {
 // ---------------------------------------------------------------------------------------------
 // Step 1: text -> a tree of YAML nodes with positions.
 
+/// Parser events that anchors may record and aliases replay, in all: enough for shared
+/// settings referenced from every task of a large file, far below what an alias bomb needs.
+const MAX_ALIAS_EVENTS: usize = 100_000;
+
 fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = 64;
@@ -249,11 +258,12 @@ fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
     budget.max_events = 4_000_000;
     budget.max_aliases = 10_000;
     budget.max_anchors = 10_000;
-    budget.max_documents = 1;
+    budget.max_documents = 2;
     budget.max_total_scalar_bytes = 4 * MAX_FILE_BYTES;
+    budget.max_recorded_anchor_events = MAX_ALIAS_EVENTS;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
-    options.alias_limits.max_total_replayed_events = 1_000_000;
+    options.alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     options.with_snippet = false;
     options.strict_booleans = true;
     serde_saphyr::from_str_with_options(text, options)
@@ -278,9 +288,7 @@ fn syntax_error(origin: &str, err: &serde_saphyr::Error) -> FileError {
             escaped
         })
         .collect();
-    let (line, column) = err
-        .location()
-        .map_or((0, 0), |l| (l.line(), l.column()));
+    let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
     FileError::Invalid {
         origin: origin.to_string(),
         line,
@@ -509,7 +517,10 @@ impl Reader<'_> {
     ) -> Result<Fields<'n>, FileError> {
         let Kind::Map(entries) = &node.kind else {
             let found = node.kind.describe();
-            return Err(self.error(node.pos, format!("{what}: expected a mapping, found {found}")));
+            return Err(self.error(
+                node.pos,
+                format!("{what}: expected a mapping, found {found}"),
+            ));
         };
         for (key, _) in entries {
             if !allowed.contains(&key.name.as_str()) {
@@ -587,8 +598,12 @@ impl Reader<'_> {
 
     fn whole_u32(&self, what: &str, field: &str, node: &Node) -> Result<u32, FileError> {
         let n = self.whole(what, field, node)?;
-        u32::try_from(n)
-            .map_err(|_| self.error(node.pos, format!("{what}: field {field:?} is too large: {n}")))
+        u32::try_from(n).map_err(|_| {
+            self.error(
+                node.pos,
+                format!("{what}: field {field:?} is too large: {n}"),
+            )
+        })
     }
 
     fn number(&self, what: &str, field: &str, node: &Node) -> Result<f64, FileError> {
@@ -606,7 +621,9 @@ impl Reader<'_> {
             Kind::UInt(u) => Ok(Duration::from_secs(*u)),
             Kind::Int(i) => Err(bad(format!("a duration must not be negative, got {i}"))),
             Kind::Float(f, _) => seconds(*f).ok_or_else(|| {
-                bad(format!("a duration must be a non-negative number of seconds, got {f}"))
+                bad(format!(
+                    "a duration must be a non-negative number of seconds, got {f}"
+                ))
             }),
             Kind::Str(s) => parse_duration(s).map_err(bad),
             _ => Err(self.type_error(
@@ -618,7 +635,12 @@ impl Reader<'_> {
         }
     }
 
-    fn names(&self, what: &str, field: &str, node: Option<&Node>) -> Result<Vec<String>, FileError> {
+    fn names(
+        &self,
+        what: &str,
+        field: &str,
+        node: Option<&Node>,
+    ) -> Result<Vec<String>, FileError> {
         match node.map(|n| (n, &n.kind)) {
             None => Ok(Vec::new()),
             Some((n, Kind::Str(_) | Kind::Int(_) | Kind::UInt(_))) => {
@@ -665,7 +687,9 @@ impl Reader<'_> {
                     let known = KNOWN_PATTERNS.join(", ");
                     return Err(self.error(
                         n.pos,
-                        format!("{W}: unknown orchestration_pattern {p:?}, expected one of {known}"),
+                        format!(
+                            "{W}: unknown orchestration_pattern {p:?}, expected one of {known}"
+                        ),
                     ));
                 }
                 if p != "dag" {
@@ -740,16 +764,17 @@ impl Reader<'_> {
                 if c == 0 {
                     return Err(self.error(n.pos, format!("{what}: count must be at least 1")));
                 }
-                usize::try_from(c).map_err(|_| {
-                    self.error(n.pos, format!("{what}: count is too large: {c}"))
-                })?
+                usize::try_from(c)
+                    .map_err(|_| self.error(n.pos, format!("{what}: count is too large: {c}")))?
             }
         };
         let capabilities = self.names(&what, "capabilities", f.get("capabilities"))?;
         if !capabilities.is_empty() {
             self.warn(
                 f.key_pos("capabilities"),
-                format!("{what}: capabilities are recorded but not used yet (used once patterns land)"),
+                format!(
+                    "{what}: capabilities are recorded but not used yet (used once patterns land)"
+                ),
             );
         }
         let config = f.get("config").map_or(Ok(Value::Null), |n| self.value(n))?;
@@ -763,7 +788,17 @@ impl Reader<'_> {
     }
 
     fn task(&mut self, index: usize, node: &Node) -> Result<TaskSpec, FileError> {
-        let numbered = format!("task #{}", index + 1);
+        // Name the task by its id in every message, even those about fields before `id`.
+        let id_text = match &node.kind {
+            Kind::Map(entries) => entries.iter().find(|(k, _)| k.name == "id"),
+            _ => None,
+        };
+        let numbered = match id_text.map(|(_, v)| &v.kind) {
+            Some(Kind::Str(s)) if !s.trim().is_empty() => format!("task {s:?}"),
+            Some(Kind::UInt(u)) => format!("task \"{u}\""),
+            Some(Kind::Int(i)) => format!("task \"{i}\""),
+            _ => format!("task #{}", index + 1),
+        };
         let f = self.fields(&numbered, node, TASK_FIELDS)?;
         let id = self.name(&numbered, "id", self.required(&numbered, &f, "id")?)?;
         let what = format!("task {id:?}");
@@ -868,9 +903,16 @@ impl Reader<'_> {
         let threshold_node = self.required(W, &cb, "failure_threshold")?;
         let failure_threshold = self.whole_u32(W, "failure_threshold", threshold_node)?;
         if failure_threshold == 0 {
-            return Err(self.error(threshold_node.pos, format!("{W}: failure_threshold must be at least 1")));
+            return Err(self.error(
+                threshold_node.pos,
+                format!("{W}: failure_threshold must be at least 1"),
+            ));
         }
-        let open_for = self.duration(W, "timeout_seconds", self.required(W, &cb, "timeout_seconds")?)?;
+        let open_for = self.duration(
+            W,
+            "timeout_seconds",
+            self.required(W, &cb, "timeout_seconds")?,
+        )?;
         Ok(FaultTolerance {
             circuit_breaker: Some(CircuitBreakerConfig {
                 failure_threshold,
@@ -890,7 +932,12 @@ impl Reader<'_> {
                 .map(Value::Number)
                 .ok_or_else(|| self.error(node.pos, format!("{f} is not a finite number")))?,
             Kind::Str(s) => Value::String(s.clone()),
-            Kind::Seq(items) => Value::Array(items.iter().map(|i| self.value(i)).collect::<Result<_, _>>()?),
+            Kind::Seq(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.value(i))
+                    .collect::<Result<_, _>>()?,
+            ),
             Kind::Map(entries) => Value::Object(
                 entries
                     .iter()

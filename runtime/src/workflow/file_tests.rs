@@ -104,7 +104,11 @@ fn block_style_tasks_record_their_position_and_defaults() {
     assert!(spec.warnings.is_empty(), "{:?}", spec.warnings);
     assert_eq!(spec.tasks[0].pos, pos(4, 7));
     assert_eq!(spec.tasks[1].pos, pos(6, 7));
-    assert_eq!(spec.tasks[1].depends_on, vec![TaskId::from("a")], "a single name is a list of one");
+    assert_eq!(
+        spec.tasks[1].depends_on,
+        vec![TaskId::from("a")],
+        "a single name is a list of one"
+    );
     assert_eq!(spec.fault_tolerance, FaultTolerance::default());
 }
 
@@ -172,10 +176,26 @@ fn wrong_types_name_field_expected_and_found() {
             (2, 9),
             "workflow: field \"name\": expected a name, found a list",
         ),
-        ("workflow:\n  name: w\n  tasks: { a: 1 }\n", (3, 10), "workflow: field \"tasks\": expected a list of tasks, found a mapping"),
-        ("workflow:\n  name: w\n  agents: [a]\n", (3, 11), "workflow: field \"agents\": expected a mapping"),
-        ("workflow: [1, 2]\n", (1, 11), "workflow: expected a mapping, found a list"),
-        ("workflow:\n  name: w\n  tasks: [ 5 ]\n", (3, 12), "task #1: expected a mapping, found an integer"),
+        (
+            "workflow:\n  name: w\n  tasks: { a: 1 }\n",
+            (3, 10),
+            "workflow: field \"tasks\": expected a list of tasks, found a mapping",
+        ),
+        (
+            "workflow:\n  name: w\n  agents: [a]\n",
+            (3, 11),
+            "workflow: field \"agents\": expected a mapping of pool names to pools, found a list",
+        ),
+        (
+            "workflow: [1, 2]\n",
+            (1, 11),
+            "workflow: expected a mapping, found a list",
+        ),
+        (
+            "workflow:\n  name: w\n  tasks: [ 5 ]\n",
+            (3, 12),
+            "task #1: expected a mapping, found an integer",
+        ),
     ];
     for (text, (line, column), message) in cases {
         let err = invalid(text);
@@ -210,7 +230,11 @@ fn missing_fields_point_at_the_mapping() {
     let err = invalid("workflow:\n  name: w\n  agents:\n    p: { count: 2 }\n");
     assert_eq!(err.message(), "pool \"p\": missing field \"type\"");
     let err = invalid("name: w\n");
-    assert!(err.message().starts_with("top level: unknown field \"name\", expected one of \"workflow\""), "{err}");
+    assert!(
+        err.message()
+            .starts_with("top level: unknown field \"name\", expected one of \"workflow\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -251,7 +275,10 @@ fn every_prefix_of_a_valid_file_parses_or_errors_without_panic() {
             errors += 1;
         }
     }
-    assert!(errors > 100, "most prefixes are invalid, got {errors} errors");
+    assert!(
+        errors > 100,
+        "most prefixes are invalid, got {errors} errors"
+    );
 }
 
 #[test]
@@ -285,7 +312,16 @@ fn huge_text_is_rejected_before_parsing() {
     text.push_str(&"x".repeat(MAX_FILE_BYTES));
     text.push_str("\"\n");
     let err = invalid(&text);
-    assert!(matches!(err, FileError::TooLarge { limit: MAX_FILE_BYTES, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            FileError::TooLarge {
+                limit: MAX_FILE_BYTES,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         format!(
@@ -300,7 +336,9 @@ fn alias_bomb_and_deep_nesting_are_refused() {
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..10 {
         let p = i - 1;
-        bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
     }
     bomb.push_str("workflow: { name: w, tasks: [{ id: t, agent: k, input: *a9 }] }\n");
     let started = std::time::Instant::now();
@@ -308,7 +346,11 @@ fn alias_bomb_and_deep_nesting_are_refused() {
     assert!(err.message().starts_with("invalid YAML: "), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    let deep = format!("workflow: {{ name: w, tasks: [{{ id: t, agent: k, input: {}1{} }}] }}\n", "[".repeat(5000), "]".repeat(5000));
+    let deep = format!(
+        "workflow: {{ name: w, tasks: [{{ id: t, agent: k, input: {}1{} }}] }}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let err = invalid(&deep);
     assert!(err.message().starts_with("invalid YAML: "), "{err}");
     assert_eq!(err.line(), 1);
@@ -332,7 +374,8 @@ fn missing_file_is_an_io_error_naming_the_path() {
     assert!(err.is_io());
     assert_eq!(err.source(), "/nonexistent/troupe/wf.yaml");
     assert!(
-        err.to_string().starts_with("/nonexistent/troupe/wf.yaml: cannot read workflow file: "),
+        err.to_string()
+            .starts_with("/nonexistent/troupe/wf.yaml: cannot read workflow file: "),
         "{err}"
     );
     assert!(std::error::Error::source(&err).is_some());
@@ -351,12 +394,18 @@ fn files_are_loaded_checked_for_size_and_utf8() {
     let big = dir.join("big.yaml");
     std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES + 1]).unwrap();
     let err = load_workflow(&big).unwrap_err();
-    assert!(matches!(err, FileError::TooLarge { size, .. } if size == MAX_FILE_BYTES as u64 + 1), "{err:?}");
+    assert!(
+        matches!(err, FileError::TooLarge { size, .. } if size == MAX_FILE_BYTES as u64 + 1),
+        "{err:?}"
+    );
 
     let latin1 = dir.join("latin1.yaml");
     std::fs::write(&latin1, b"workflow:\n  name: caf\xe9\n").unwrap();
     let err = load_workflow(&latin1).unwrap_err();
-    assert_eq!((err.line(), err.column(), err.message().as_ref()), (2, 12, "the file is not valid UTF-8"));
+    assert_eq!(
+        (err.line(), err.column(), err.message().as_ref()),
+        (2, 12, "the file is not valid UTF-8")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -373,11 +422,16 @@ fn duration_strings() {
         ("0s", Duration::ZERO),
     ];
     for (text, want) in ok {
-        assert_eq!(parse_duration(text).as_deref(), Ok(want), "{text}");
+        assert_eq!(parse_duration(text), Ok(*want), "{text}");
     }
-    for bad in ["", "5x", "s", "-1s", "1..2s", "1 s", "inf", "NaN", "-5", "1e400s", "10d"] {
+    for bad in [
+        "", "5x", "s", "-1s", "1..2s", "1 s", "inf", "NaN", "-5", "1e400s", "10d",
+    ] {
         let err = parse_duration(bad).unwrap_err();
-        assert!(err.starts_with(&format!("invalid duration {bad:?}")), "{bad}: {err}");
+        assert!(
+            err.starts_with(&format!("invalid duration {bad:?}")),
+            "{bad}: {err}"
+        );
     }
 
     let spec = parse_workflow(&with_task("agent: k\ntimeout: 0.25"), "wf.yaml").unwrap();
@@ -387,18 +441,30 @@ fn duration_strings() {
     let err = invalid(&with_task("agent: k\ntimeout: 5 parsecs"));
     assert_eq!((err.line(), err.column()), (6, 16));
     assert!(
-        err.message().starts_with("task \"t\": field \"timeout\": invalid duration \"5 parsecs\": expected"),
+        err.message()
+            .starts_with("task \"t\": field \"timeout\": invalid duration \"5 parsecs\": expected"),
         "{err}"
     );
 }
 
 #[test]
 fn retry_policy_forms() {
-    let retry = |body: &str| parse_workflow(&with_task(&format!("agent: k\nretry_policy: {body}")), "wf.yaml");
+    let retry = |body: &str| {
+        parse_workflow(
+            &with_task(&format!("agent: k\nretry_policy: {body}")),
+            "wf.yaml",
+        )
+    };
     assert_eq!(retry("none").unwrap().tasks[0].retry, RetryPolicy::none());
-    assert_eq!(retry("exponential_backoff").unwrap().tasks[0].retry, RetryPolicy::exponential_backoff());
     assert_eq!(
-        retry("{ max_attempts: 5, initial_backoff: 1s }").unwrap().tasks[0].retry,
+        retry("exponential_backoff").unwrap().tasks[0].retry,
+        RetryPolicy::exponential_backoff()
+    );
+    assert_eq!(
+        retry("{ max_attempts: 5, initial_backoff: 1s }")
+            .unwrap()
+            .tasks[0]
+            .retry,
         RetryPolicy {
             max_attempts: 5,
             initial_backoff: Duration::from_secs(1),
@@ -418,18 +484,37 @@ fn retry_policy_forms() {
         }
     );
     assert_eq!(
-        retry("{ retry_on: [timeout, agent_failed] }").unwrap().tasks[0].retry.retry_on,
+        retry("{ retry_on: [timeout, agent_failed] }")
+            .unwrap()
+            .tasks[0]
+            .retry
+            .retry_on,
         RetryOn::Classes(vec!["timeout".into(), "agent_failed".into()])
     );
-    assert_eq!(retry("{ retry_on: retryable }").unwrap().tasks[0].retry.retry_on, RetryOn::Retryable);
+    assert_eq!(
+        retry("{ retry_on: retryable }").unwrap().tasks[0]
+            .retry
+            .retry_on,
+        RetryOn::Retryable
+    );
 
     let err = retry("{ jitter: 2 }").unwrap_err();
     assert_eq!((err.line(), err.column()), (6, 21));
-    assert_eq!(err.message(), "task \"t\": retry_policy: jitter must be within 0..=1, got 2");
+    assert_eq!(
+        err.message(),
+        "task \"t\": retry_policy: jitter must be within 0..=1, got 2"
+    );
     let err = retry("{ max_attempts: 0 }").unwrap_err();
-    assert_eq!(err.message(), "task \"t\": retry_policy: max_attempts must be at least 1");
+    assert_eq!(
+        err.message(),
+        "task \"t\": retry_policy: max_attempts must be at least 1"
+    );
     let err = retry("sometimes").unwrap_err();
-    assert!(err.message().starts_with("task \"t\": retry_policy: unknown policy \"sometimes\""), "{err}");
+    assert!(
+        err.message()
+            .starts_with("task \"t\": retry_policy: unknown policy \"sometimes\""),
+        "{err}"
+    );
     let err = retry("{ retry_on: [] }").unwrap_err();
     assert!(err.message().contains("retry_on"), "{err}");
     let err = retry("{ max_attempts: 99999999999 }").unwrap_err();
@@ -448,7 +533,10 @@ fn pools_count_and_config() {
     .unwrap();
     let p = &spec.agents["p"];
     assert_eq!((p.count, p.pos), (1, pos(4, 5)));
-    assert_eq!(p.config, json!({"nested": {"list": [1, 2.5, true, null, "text"]}}));
+    assert_eq!(
+        p.config,
+        json!({"nested": {"list": [1, 2.5, true, null, "text"]}})
+    );
 }
 
 #[test]
@@ -468,7 +556,10 @@ fn versions_ids_and_inputs_keep_what_was_written() {
     assert_eq!(spec.version, "1.10");
     assert_eq!(spec.tasks[0].id.as_str(), "1");
     assert_eq!(spec.tasks[1].depends_on, vec![TaskId::from("1")]);
-    assert_eq!(spec.tasks[0].input, Some(json!({"a": [1, -2, 3.5], "b": null})));
+    assert_eq!(
+        spec.tasks[0].input,
+        Some(json!({"a": [1, -2, 3.5], "b": null}))
+    );
     let spec = parse_workflow("workflow: { name: w, version: 3 }\n", "wf.yaml").unwrap();
     assert_eq!(spec.version, "3");
 }

@@ -274,8 +274,12 @@ impl Plan {
 }
 
 /// Validates `spec` against the agent kinds of `kinds` and resolves it into a [`Plan`], or
-/// reports every problem found.
-pub fn plan(spec: WorkflowSpec, kinds: &dyn KindLookup) -> Result<Plan, PlanErrors> {
+/// reports every problem found. `kinds` may be a [`crate::KindRegistry`], a `&dyn KindLookup`,
+/// or a plain list of names (`&["text.split", "text.count"][..]`).
+pub fn plan<K>(spec: WorkflowSpec, kinds: &K) -> Result<Plan, PlanErrors>
+where
+    K: KindLookup + ?Sized,
+{
     let mut errors = Vec::new();
     let tasks = &spec.tasks;
     let n = tasks.len();
@@ -303,7 +307,9 @@ pub fn plan(spec: WorkflowSpec, kinds: &dyn KindLookup) -> Result<Plan, PlanErro
                 pool: name.clone(),
                 kind: pool.kind.clone(),
                 pos: pool.pos,
-                known: known_kinds.get_or_insert_with(|| kinds.kind_names()).clone(),
+                known: known_kinds
+                    .get_or_insert_with(|| kinds.kind_names())
+                    .clone(),
             });
         }
     }
@@ -535,7 +541,10 @@ pub fn critical_path(plan: &Plan, weights: &[Duration]) -> CriticalPath {
     }
     chain.reverse();
     CriticalPath {
-        tasks: chain.iter().map(|&i| plan.spec.tasks[i].id.clone()).collect(),
+        tasks: chain
+            .iter()
+            .map(|&i| plan.spec.tasks[i].id.clone())
+            .collect(),
         total: best[end],
     }
 }

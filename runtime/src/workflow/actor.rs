@@ -1,0 +1,414 @@
+//! The workflow actor: one per run. It starts the run's agent pools under their own
+//! supervisor, feeds task results to the [`Engine`] and carries out its commands: a task actor
+//! per attempt, timers for retries, events, and the final report.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::engine::{Command, Engine, Outcome, TaskError, TaskStatus};
+use super::plan::{critical_path, Plan};
+use super::pool::Pool;
+use super::report::{TaskReport, WorkflowReport};
+use super::task::{TaskActor, TaskArgs};
+use crate::events::{EventBus, EventKind};
+use crate::ids::{AgentId, RunId};
+use crate::runtime::{Runtime, SpawnOptions};
+use crate::supervision::{ChildSpec, SupervisorConfig, SupervisorRef};
+
+/// Messages of a workflow actor.
+pub(crate) enum WorkflowMsg {
+    TaskDone {
+        task: usize,
+        attempt: u32,
+        result: Result<Value, TaskError>,
+        elapsed: Duration,
+    },
+    RetryDue(usize),
+    Cancel,
+}
+
+impl ractor::Message for WorkflowMsg {}
+
+pub(crate) struct WorkflowArgs {
+    pub(crate) runtime: Runtime,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) run: RunId,
+    pub(crate) done: oneshot::Sender<WorkflowReport>,
+    pub(crate) seed: u64,
+}
+
+pub(crate) struct WorkflowActor;
+
+pub(crate) struct WorkflowState {
+    runtime: Runtime,
+    events: EventBus,
+    plan: Arc<Plan>,
+    run: RunId,
+    engine: Engine,
+    pools: HashMap<String, Arc<Pool>>,
+    pool_supervisor: Option<ActorCell>,
+    agents: Vec<AgentId>,
+    running: HashMap<usize, ActorCell>,
+    by_actor: HashMap<ActorId, (usize, u32)>,
+    first_start: Vec<Option<Instant>>,
+    ended: Vec<Option<Instant>>,
+    notes: Vec<Option<String>>,
+    started: Instant,
+    span: tracing::Span,
+    done: Option<oneshot::Sender<WorkflowReport>>,
+}
+
+impl Actor for WorkflowActor {
+    type Msg = WorkflowMsg;
+    type State = WorkflowState;
+    type Arguments = WorkflowArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<WorkflowMsg>,
+        args: WorkflowArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let n = args.plan.len();
+        let events = args.runtime.events().clone();
+        let span = tracing::info_span!("workflow", node = args.runtime.name(), run = %args.run, name = %args.plan.spec.name);
+        let mut st = WorkflowState {
+            events,
+            engine: Engine::new(args.plan.clone(), args.seed),
+            runtime: args.runtime,
+            plan: args.plan,
+            run: args.run,
+            pools: HashMap::new(),
+            pool_supervisor: None,
+            agents: Vec::new(),
+            running: HashMap::new(),
+            by_actor: HashMap::new(),
+            first_start: vec![None; n],
+            ended: vec![None; n],
+            notes: vec![None; n],
+            started: Instant::now(),
+            span,
+            done: Some(args.done),
+        };
+        if let Err(reason) = st.start_pools(&myself).await {
+            st.forget_agents();
+            return Err(reason.into());
+        }
+        Ok(st)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<WorkflowMsg>,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        st.emit(
+            None,
+            EventKind::WorkflowStarted {
+                name: st.plan.spec.name.clone(),
+                tasks: st.plan.len(),
+            },
+        );
+        let commands = st.engine.start();
+        st.apply(&myself, commands).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkflowMsg>,
+        message: WorkflowMsg,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let commands = match message {
+            WorkflowMsg::TaskDone {
+                task,
+                attempt,
+                result,
+                elapsed,
+            } => {
+                let current = st.engine.status(task) == TaskStatus::Running
+                    && st.engine.attempts(task) == attempt;
+                if current {
+                    st.running.remove(&task);
+                }
+                match result {
+                    Ok(output) => {
+                        if current {
+                            st.ended[task] = Some(Instant::now());
+                            st.emit(
+                                Some(task),
+                                EventKind::TaskCompleted {
+                                    attempt,
+                                    duration: elapsed,
+                                },
+                            );
+                        }
+                        st.engine.succeeded(task, attempt, output)
+                    }
+                    Err(error) => st.engine.failed(task, attempt, error),
+                }
+            }
+            WorkflowMsg::RetryDue(task) => st.engine.retry_due(task),
+            WorkflowMsg::Cancel => st.engine.cancel(),
+        };
+        st.apply(&myself, commands).await;
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<WorkflowMsg>,
+        event: SupervisionEvent,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let commands = match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                st.by_actor.remove(&cell.get_id());
+                return Ok(());
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                let id = cell.get_id();
+                if let Some((task, attempt)) = st.by_actor.remove(&id) {
+                    st.running.remove(&task);
+                    let error = TaskError {
+                        class: "task_crashed".into(),
+                        message: format!("task actor crashed: {err}"),
+                        retryable: true,
+                    };
+                    st.engine.failed(task, attempt, error)
+                } else if st.pool_supervisor.as_ref().map(|c| c.get_id()) == Some(id) {
+                    st.pool_supervisor = None;
+                    st.engine
+                        .abort(&format!("the workflow's agent pools gave up: {err}"))
+                } else {
+                    return Ok(());
+                }
+            }
+            _ => return Ok(()),
+        };
+        st.apply(&myself, commands).await;
+        Ok(())
+    }
+}
+
+impl WorkflowState {
+    async fn start_pools(&mut self, myself: &ActorRef<WorkflowMsg>) -> Result<(), String> {
+        let config = SupervisorConfig::new(format!("{}/agents", self.run))
+            .intensity(10, Duration::from_secs(10));
+        let (spec, handle): (ChildSpec, SupervisorRef) =
+            self.runtime
+                .supervisor_spec(format!("{}/agents", self.run), config, vec![]);
+        let cell = (spec.start)(myself.get_cell()).await?;
+        self.pool_supervisor = Some(cell);
+        let breaker = self.plan.spec.fault_tolerance.circuit_breaker;
+        let pools = self.plan.pools.clone();
+        for (name, pool) in pools {
+            let mut members = Vec::with_capacity(pool.count);
+            for i in 0..pool.count {
+                let id = AgentId::new(format!("{}/{}/{}", self.run, name, i));
+                let options = SpawnOptions::default().under(handle.clone());
+                let agent = self
+                    .runtime
+                    .spawn_kind_with(&pool.kind, id.clone(), pool.config.clone(), options)
+                    .await
+                    .map_err(|e| format!("pool {name}: {e}"))?;
+                self.agents.push(id);
+                members.push(agent);
+            }
+            let p = Pool::new(
+                name.clone(),
+                members,
+                breaker,
+                self.events.clone(),
+                self.run.clone(),
+            );
+            self.pools.insert(name, Arc::new(p));
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, myself: &ActorRef<WorkflowMsg>, commands: Vec<Command>) {
+        let mut queue: std::collections::VecDeque<Command> = commands.into();
+        while let Some(command) = queue.pop_front() {
+            match command {
+                Command::Start {
+                    task,
+                    attempt,
+                    input,
+                } => {
+                    if let Err(error) = self.start_task(myself, task, attempt, input).await {
+                        queue.extend(self.engine.failed(task, attempt, error));
+                    }
+                }
+                Command::Retry {
+                    task,
+                    attempt,
+                    error,
+                    delay,
+                } => {
+                    self.emit(
+                        Some(task),
+                        EventKind::TaskFailed {
+                            attempt,
+                            error: error.message,
+                            final_attempt: false,
+                        },
+                    );
+                    self.emit(
+                        Some(task),
+                        EventKind::TaskRetried {
+                            next_attempt: attempt + 1,
+                            delay,
+                        },
+                    );
+                    myself.send_after(delay, move || WorkflowMsg::RetryDue(task));
+                }
+                Command::Failed {
+                    task,
+                    attempt,
+                    error,
+                } => {
+                    self.ended[task] = Some(Instant::now());
+                    self.emit(
+                        Some(task),
+                        EventKind::TaskFailed {
+                            attempt,
+                            error: error.message,
+                            final_attempt: true,
+                        },
+                    );
+                }
+                Command::Skip { task, reason } => {
+                    self.emit(
+                        Some(task),
+                        EventKind::TaskSkipped {
+                            reason: reason.clone(),
+                        },
+                    );
+                    self.notes[task] = Some(reason);
+                }
+                Command::Finish(outcome) => self.finish(myself, outcome),
+            }
+        }
+    }
+
+    async fn start_task(
+        &mut self,
+        myself: &ActorRef<WorkflowMsg>,
+        task: usize,
+        attempt: u32,
+        input: Value,
+    ) -> Result<(), TaskError> {
+        let spec = &self.plan.spec.tasks[task];
+        let pool_name = &self.plan.task_pool[task];
+        let pool = self
+            .pools
+            .get(pool_name)
+            .cloned()
+            .ok_or_else(|| TaskError {
+                class: "task_crashed".into(),
+                message: format!("no pool {pool_name}"),
+                retryable: false,
+            })?;
+        self.first_start[task].get_or_insert_with(Instant::now);
+        self.emit(Some(task), EventKind::TaskStarted { attempt });
+        let span = tracing::info_span!(parent: &self.span, "task", task = %spec.id, attempt, pool = %pool_name);
+        let args = TaskArgs {
+            workflow: myself.clone(),
+            task,
+            attempt,
+            input,
+            pool,
+            timeout: spec.timeout,
+            parallel: spec.parallel,
+            span,
+        };
+        let (actor, _) = Actor::spawn_linked(None, TaskActor, args, myself.get_cell())
+            .await
+            .map_err(|e| TaskError {
+                class: "task_crashed".into(),
+                message: format!("task actor failed to start: {e}"),
+                retryable: true,
+            })?;
+        let cell = actor.get_cell();
+        self.by_actor.insert(cell.get_id(), (task, attempt));
+        self.running.insert(task, cell);
+        Ok(())
+    }
+
+    fn finish(&mut self, myself: &ActorRef<WorkflowMsg>, outcome: Outcome) {
+        for (_, cell) in self.running.drain() {
+            cell.kill();
+        }
+        let duration = self.started.elapsed();
+        let now = Instant::now();
+        let tasks: Vec<TaskReport> = (0..self.plan.len())
+            .map(|i| {
+                let took = match (self.first_start[i], self.ended[i]) {
+                    (Some(s), Some(e)) => e - s,
+                    (Some(s), None) => now - s,
+                    _ => Duration::ZERO,
+                };
+                let status = self.engine.status(i);
+                TaskReport {
+                    id: self.plan.spec.tasks[i].id.clone(),
+                    status,
+                    attempts: self.engine.attempts(i),
+                    duration: took,
+                    output: (status == TaskStatus::Succeeded)
+                        .then(|| self.engine.output(i).cloned())
+                        .flatten(),
+                    error: match status {
+                        TaskStatus::Failed => self.engine.error(i).map(|e| e.message.clone()),
+                        TaskStatus::Skipped => self.notes[i].clone(),
+                        _ => None,
+                    },
+                }
+            })
+            .collect();
+        let weights: Vec<Duration> = tasks.iter().map(|t| t.duration).collect();
+        let critical_path = critical_path(&self.plan, &weights);
+        let kind = match &outcome {
+            Outcome::Succeeded => EventKind::WorkflowCompleted { duration },
+            Outcome::Failed { cause } => EventKind::WorkflowFailed {
+                cause: cause.clone(),
+            },
+            Outcome::Cancelled => EventKind::WorkflowCancelled,
+        };
+        self.emit(None, kind);
+        let report = WorkflowReport {
+            run_id: self.run.clone(),
+            name: self.plan.spec.name.clone(),
+            outcome,
+            tasks,
+            critical_path,
+            duration,
+            warnings: self.plan.spec.warnings.clone(),
+        };
+        if let Some(done) = self.done.take() {
+            let _ = done.send(report);
+        }
+        if let Some(sup) = self.pool_supervisor.take() {
+            sup.stop(Some("workflow finished".into()));
+        }
+        self.forget_agents();
+        myself.stop(None);
+    }
+
+    fn forget_agents(&mut self) {
+        for id in self.agents.drain(..) {
+            self.runtime.forget_agent(&id);
+        }
+    }
+
+    fn emit(&self, task: Option<usize>, kind: EventKind) {
+        let task_id = task.map(|t| &self.plan.spec.tasks[t].id);
+        self.events.emit(Some(&self.run), task_id, None, kind);
+    }
+}

@@ -1,0 +1,106 @@
+//! An agent pool: `count` agents of one kind, calls routed to the least-loaded one, behind an
+//! optional circuit breaker.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::agent::DynAgentRef;
+use crate::error::CallError;
+use crate::events::{EventBus, EventKind};
+use crate::ids::RunId;
+use crate::policy::{CircuitBreaker, CircuitBreakerConfig, CircuitTransition};
+
+/// Agents of one kind serving one workflow run.
+pub(crate) struct Pool {
+    name: String,
+    members: Vec<DynAgentRef>,
+    in_flight: Vec<AtomicUsize>,
+    next: AtomicUsize,
+    breaker: Option<Mutex<CircuitBreaker>>,
+    events: EventBus,
+    run: RunId,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        name: String,
+        members: Vec<DynAgentRef>,
+        breaker: Option<CircuitBreakerConfig>,
+        events: EventBus,
+        run: RunId,
+    ) -> Self {
+        let in_flight = members.iter().map(|_| AtomicUsize::new(0)).collect();
+        Self {
+            name,
+            members,
+            in_flight,
+            next: AtomicUsize::new(0),
+            breaker: breaker.map(|c| Mutex::new(CircuitBreaker::new(c))),
+            events,
+            run,
+        }
+    }
+
+    /// Calls one agent of the pool: the one with the fewest calls in flight (ties broken round
+    /// robin).
+    pub(crate) async fn call(
+        &self,
+        request: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        if let Some(b) = &self.breaker {
+            if let Err(retry_in) = b.lock().try_acquire(Instant::now()) {
+                return Err(CallError::CircuitOpen {
+                    pool: self.name.clone(),
+                    retry_in,
+                });
+            }
+        }
+        let i = self.pick();
+        self.in_flight[i].fetch_add(1, Ordering::Relaxed);
+        let result = self.members[i].ask_value(request, timeout).await;
+        self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
+        if let Some(b) = &self.breaker {
+            let transition = match &result {
+                Ok(_) => b.lock().on_success(),
+                Err(_) => b.lock().on_failure(Instant::now()),
+            };
+            match transition {
+                Some(CircuitTransition::Opened) => self.emit(EventKind::CircuitOpened {
+                    pool: self.name.clone(),
+                }),
+                Some(CircuitTransition::Closed) => self.emit(EventKind::CircuitClosed {
+                    pool: self.name.clone(),
+                }),
+                None => {}
+            }
+        }
+        result
+    }
+
+    fn pick(&self) -> usize {
+        let n = self.members.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut best = start;
+        let mut best_load = usize::MAX;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let load = self.in_flight[i].load(Ordering::Relaxed);
+            if load < best_load {
+                best = i;
+                best_load = load;
+                if load == 0 {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.events.emit(Some(&self.run), None, None, kind);
+    }
+}
