@@ -39,8 +39,10 @@ pub struct CmdConfig {
     pub shell: bool,
     /// Where a plain request goes: `stdin` (default) or `arg`.
     pub input: CmdInput,
-    /// Kill the program after this many milliseconds (default 60000).
-    pub timeout_ms: u64,
+    /// Kill the program after this long: `"500ms"`, `"30s"`, `"2m"` or a number of seconds
+    /// (default 60s).
+    #[serde(with = "crate::shape::duration")]
+    pub timeout: Duration,
     /// Extra environment variables.
     pub env: BTreeMap<String, String>,
     /// Start from an empty environment instead of the node's (default false).
@@ -61,7 +63,7 @@ impl Default for CmdConfig {
             args: Vec::new(),
             shell: false,
             input: CmdInput::Stdin,
-            timeout_ms: 60_000,
+            timeout: Duration::from_secs(60),
             env: BTreeMap::new(),
             clear_env: false,
             cwd: None,
@@ -158,8 +160,8 @@ pub struct CmdOutput {
 pub(crate) enum CmdError {
     #[error("cannot start `{program}`: {source}")]
     Spawn { program: String, source: io::Error },
-    #[error("`{program}` did not finish within {ms} ms and was killed (config `timeout_ms`)")]
-    Timeout { program: String, ms: u64 },
+    #[error("`{program}` did not finish within {after:?} and was killed (config `timeout`)")]
+    Timeout { program: String, after: Duration },
     #[error("`{program}` {how}{stderr}")]
     Failed {
         program: String,
@@ -199,9 +201,6 @@ impl CmdRun {
     pub fn new(config: CmdConfig) -> Result<Self, String> {
         if config.program.is_empty() {
             return Err("missing field `program`".into());
-        }
-        if config.timeout_ms == 0 {
-            return Err("field `timeout_ms` must be at least 1".into());
         }
         Ok(Self { config })
     }
@@ -271,7 +270,7 @@ impl CmdRun {
             fed?;
             Ok::<_, io::Error>((status, out?, err?))
         };
-        let result = tokio::time::timeout(Duration::from_millis(c.timeout_ms), work).await;
+        let result = tokio::time::timeout(c.timeout, work).await;
         let (status, (out, out_cut), (err, err_cut)) = match result {
             Ok(r) => r.map_err(|source| CmdError::Io {
                 program: program.clone(),
@@ -283,7 +282,7 @@ impl CmdRun {
                 let _ = child.wait().await;
                 return Err(CmdError::Timeout {
                     program,
-                    ms: c.timeout_ms,
+                    after: c.timeout,
                 });
             }
         };

@@ -73,11 +73,11 @@ async fn non_zero_exit_is_a_transient_error_unless_configured() {
 
 #[tokio::test]
 async fn a_slow_program_is_killed_at_the_timeout() {
-    let slow = agent(json!({"program": "sleep", "args": ["5"], "timeout_ms": 100}));
+    let slow = agent(json!({"program": "sleep", "args": ["5"], "timeout": "100ms"}));
     let err = slow.run(req(Value::Null)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "`sleep` did not finish within 100 ms and was killed (config `timeout_ms`)"
+        "`sleep` did not finish within 100ms and was killed (config `timeout`)"
     );
     assert!(AgentError::from(err).is_retryable());
 }
@@ -109,13 +109,13 @@ fn bad_config_and_requests_say_what_is_wrong() {
     let bad = |c: Value| CmdRun::from_config(&c).unwrap_err();
     assert_eq!(bad(Value::Null), "missing field `program`");
     assert_eq!(
-        bad(json!({"program": "x", "timeout_ms": 0})),
-        "field `timeout_ms` must be at least 1"
+        bad(json!({"program": "x", "timeout": 0})),
+        "field `timeout`: duration \"0\" must be more than zero"
     );
     assert!(bad(json!({"program": "x", "args": "a b"})).starts_with("field `args`: invalid type"));
     assert!(bad(json!({"program": "x", "input": "file"}))
         .starts_with("field `input`: unknown variant `file`"));
-    assert!(bad(json!({"program": "x", "timeout": 5})).contains("unknown field `timeout`"));
+    assert!(bad(json!({"program": "x", "timeout_ms": 5})).contains("unknown field `timeout_ms`"));
 
     let err = serde_json::from_value::<CmdRequest>(json!({"stdin": 1})).unwrap_err();
     assert!(

@@ -4,9 +4,11 @@
 //!
 //! [`register_all`] adds every kind to a runtime's [`KindRegistry`]; [`KINDS`] lists them.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
 //! use troupe_runtime::Runtime;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!
 //! let runtime = Runtime::start(Default::default()).await?;
 //! troupe_agents::register_all(runtime.kinds());
@@ -23,7 +25,9 @@
 //! # How kinds read their input
 //!
 //! A pool's `config:` is decoded into the kind's config struct: every field is optional unless
-//! marked *required*, unknown fields are refused, and an error names the field. A missing
+//! marked *required*, unknown fields are refused, and an error names the field. Durations are
+//! written like a task's `timeout:` in the workflow file: `"500ms"`, `"30s"`, `"2m"`, `"1h30m"`,
+//! or a number of seconds. A missing
 //! `config:` means all defaults. Requests are forgiving: where it makes sense a kind accepts a
 //! plain string as well as an object, and an array to process several items at once. Bad input
 //! gets a permanent error (not retried); failures that may pass (I/O, a non-zero exit, HTTP
@@ -39,10 +43,10 @@
 //! | `text.merge_counts` | `top` (10) | array of `text.count` replies (`null` items skipped) | same shape as `text.count`, summed |
 //! | `text.transform` | `op` (*required*): `uppercase` \| `lowercase` \| `trim` \| `replace` (`from` *required*, `to` ("")) \| `template` (`template` *required*) | a string or an array of strings (`template`: any JSON) | same shape: a string or an array of strings |
 //! | `json.pick` | `path` or `fields: {name: path}` (one *required*); `default` (none: a missing path is an error) | any JSON | the value at `path`, or `{name: value, ...}` |
-//! | `cmd.run` | `program` (*required*), `args` ([]), `shell` (false), `input`: `stdin` \| `arg` (`stdin`), `timeout_ms` (60000), `env` ({}), `clear_env` (false), `cwd`, `fail_on_nonzero` (true), `max_output_bytes` (1 MiB) | `null`; a string/number (stdin or last argument, per `input`); an array (extra arguments); or `{"stdin", "args", "env"}` | `{"status": code \| null, "stdout", "stderr", "truncated"}` |
-//! | `http.request` | `url`, `method` (`GET`), `headers` ({}), `body`, `input`: `fields` \| `body` (`fields`), `timeout_ms` (30000), `connect_timeout_ms` (10000), `max_body_bytes` (16 MiB), `error_for_status` (true) | `fields`: `null`, a URL string, or `{"url", "method", "headers", "body"}` overriding the config; `body`: the request is the body | `{"status", "headers": {name: value}, "body"}` (JSON when the content type is JSON, else a string) |
+//! | `cmd.run` | `program` (*required*), `args` ([]), `shell` (false), `input`: `stdin` \| `arg` (`stdin`), `timeout` (60s), `env` ({}), `clear_env` (false), `cwd`, `fail_on_nonzero` (true), `max_output_bytes` (1 MiB) | `null`; a string/number (stdin or last argument, per `input`); an array (extra arguments); or `{"stdin", "args", "env"}` | `{"status": code \| null, "stdout", "stderr", "truncated"}` |
+//! | `http.request` | `url`, `method` (`GET`), `headers` ({}), `body`, `input`: `fields` \| `body` (`fields`), `timeout` (30s), `connect_timeout` (10s), `max_body_bytes` (16 MiB), `error_for_status` (true) | `fields`: `null`, a URL string, or `{"url", "method", "headers", "body"}` overriding the config; `body`: the request is the body | `{"status", "headers": {name: value}, "body"}` (JSON when the content type is JSON, else a string) |
 //! | `util.echo` | none | anything | the request |
-//! | `util.sleep` | `ms` (100) | anything | the request, after `ms` |
+//! | `util.sleep` | `duration` (100ms) | anything | the request, after `duration` |
 //! | `util.fail` | `message` ("failed on purpose"), `transient` (false) | anything | always an error |
 //! | `util.flaky` | `failures` (1), `message` ("flaky failure") | anything | a transient error for the agent's first `failures` calls, then the request |
 //! | `util.crash` | `starts` (1) | anything | panics (crashing the agent) during its first `starts` starts, then the request |
@@ -70,7 +74,7 @@
 //!   named.
 //! - **`cmd.run`**: no shell unless `shell: true` (then `program` is a `sh -c` script and `args`
 //!   are `$1`, `$2`...). A non-zero exit (or a signal) is a transient error quoting the end of
-//!   stderr, unless `fail_on_nonzero: false`; a program that runs past `timeout_ms` is killed and
+//!   stderr, unless `fail_on_nonzero: false`; a program that runs past `timeout` is killed and
 //!   the call fails (transient); a program that cannot be found is a permanent error. Output
 //!   past `max_output_bytes` (per stream) is read and dropped, and `truncated` is true.
 //! - **`http.request`**: plain `http://` only (`https://` is refused with a clear error): one

@@ -39,6 +39,42 @@ pub(crate) fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// Serde for durations in configs, written like the workflow file's `timeout:`: a string with
+/// units (`"500ms"`, `"30s"`, `"2m"`, `"1h30m"`) or a number of seconds. Zero is refused.
+pub(crate) mod duration {
+    use std::time::Duration;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    /// Writes `"<n>ms"`.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", d.as_millis()))
+    }
+
+    /// Reads a duration string or a number of seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = match Value::deserialize(d)? {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "expected a duration like \"30s\" or \"500ms\", or a number of seconds, got {}",
+                    super::describe(&other)
+                )))
+            }
+        };
+        let duration =
+            troupe_runtime::workflow::file::parse_duration(&text).map_err(D::Error::custom)?;
+        if duration.is_zero() {
+            return Err(D::Error::custom(format!(
+                "duration {text:?} must be more than zero"
+            )));
+        }
+        Ok(duration)
+    }
+}
+
 /// Implements `Deserialize` for a request type by first reading any JSON value and then calling
 /// the type's `fn from_value(Value) -> Result<Self, String>`: requests accept several shapes (a
 /// plain string or an object, ...) and say in plain words which shapes fit when none does.
@@ -129,6 +165,30 @@ mod tests {
         assert!(err.contains("unknown field `colour`"), "{err}");
         let err = parse_config::<Cfg>(&json!(3)).unwrap_err();
         assert!(err.contains("invalid type: integer `3`"), "{err}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Timed {
+        #[serde(with = "duration")]
+        timeout: std::time::Duration,
+    }
+
+    #[test]
+    fn durations_read_like_the_workflow_file() {
+        let t = |v: Value| decode::<Timed>(json!({ "timeout": v })).map(|t| t.timeout);
+        assert_eq!(t(json!("250ms")).unwrap().as_millis(), 250);
+        assert_eq!(t(json!("1m30s")).unwrap().as_secs(), 90);
+        assert_eq!(t(json!(2)).unwrap().as_secs(), 2);
+        assert_eq!(t(json!(0.5)).unwrap().as_millis(), 500);
+        let err = t(json!("soon")).unwrap_err();
+        assert!(
+            err.starts_with("field `timeout`: invalid duration \"soon\""),
+            "{err}"
+        );
+        let err = t(json!("0s")).unwrap_err();
+        assert!(err.contains("must be more than zero"), "{err}");
+        let err = t(json!([1])).unwrap_err();
+        assert!(err.contains("got an array"), "{err}");
     }
 
     #[test]

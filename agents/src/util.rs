@@ -52,17 +52,21 @@ impl Agent for Echo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SleepConfig {
-    /// How long each request takes, in milliseconds (default 100).
-    pub ms: u64,
+    /// How long each request takes: `"100ms"`, `"2s"`, ... or a number of seconds (default
+    /// 100ms).
+    #[serde(with = "crate::shape::duration")]
+    pub duration: Duration,
 }
 
 impl Default for SleepConfig {
     fn default() -> Self {
-        Self { ms: 100 }
+        Self {
+            duration: Duration::from_millis(100),
+        }
     }
 }
 
-/// `util.sleep`: waits `ms`, then replies with the request (a slow step, for timeout demos).
+/// `util.sleep`: waits `duration`, then replies with the request (a slow step, for timeout demos).
 #[derive(Debug, Clone)]
 pub struct Sleep {
     config: SleepConfig,
@@ -99,7 +103,7 @@ impl Agent for Sleep {
         _state: &mut (),
         request: Value,
     ) -> Result<Value, AgentError> {
-        tokio::time::sleep(Duration::from_millis(self.config.ms)).await;
+        tokio::time::sleep(self.config.duration).await;
         Ok(request)
     }
 }
@@ -331,10 +335,17 @@ mod tests {
         assert!(Echo::from_config(&json!({"x": 1}))
             .unwrap_err()
             .contains("unknown field `x`"));
-        assert_eq!(Sleep::from_config(&Value::Null).unwrap().config.ms, 100);
-        assert!(Sleep::from_config(&json!({"ms": "soon"}))
+        assert_eq!(
+            Sleep::from_config(&Value::Null)
+                .unwrap()
+                .config
+                .duration
+                .as_millis(),
+            100
+        );
+        assert!(Sleep::from_config(&json!({"duration": "soon"}))
             .unwrap_err()
-            .starts_with("field `ms`"));
+            .starts_with("field `duration`: invalid duration"));
         assert!(Fail::from_config(&json!({"transient": "yes"}))
             .unwrap_err()
             .starts_with("field `transient`"));

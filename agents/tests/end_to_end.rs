@@ -220,7 +220,7 @@ async fn util_kinds_echo_fail_and_flake() {
     }
     assert_eq!(ask(&flaky, json!("x")).await.unwrap(), json!("x"));
 
-    let sleep = spawn(&rt, "util.sleep", "sleep", json!({"ms": 1})).await;
+    let sleep = spawn(&rt, "util.sleep", "sleep", json!({"duration": "1ms"})).await;
     assert_eq!(ask(&sleep, json!(7)).await.unwrap(), json!(7));
     rt.shutdown().await;
 }

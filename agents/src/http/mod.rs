@@ -4,6 +4,7 @@
 //! (`Connection: close`), `Content-Length`, chunked and read-until-close bodies, no redirects
 //! followed. The wire format lives in the I/O-free [`wire`] module; this file is the socket shell.
 
+mod url;
 mod wire;
 
 use std::collections::btree_map::Entry;
@@ -18,7 +19,8 @@ use tokio::net::TcpStream;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
 use crate::shape::{decode, describe, parse_config};
-use wire::{check_header, check_method, encode_request, ResponseDecoder, Url, WireError};
+use url::{check_header, check_method, Url};
+use wire::{encode_request, ResponseDecoder, WireError};
 
 /// How `http.request` reads its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -47,10 +49,13 @@ pub struct HttpConfig {
     pub body: Option<Value>,
     /// How the request is read: `fields` (default) or `body`.
     pub input: HttpInput,
-    /// Deadline for the whole exchange, in milliseconds (default 30000).
-    pub timeout_ms: u64,
-    /// Deadline for connecting, in milliseconds (default 10000).
-    pub connect_timeout_ms: u64,
+    /// Deadline for the whole exchange: `"500ms"`, `"30s"`, ... or a number of seconds
+    /// (default 30s).
+    #[serde(with = "crate::shape::duration")]
+    pub timeout: Duration,
+    /// Deadline for connecting (default 10s).
+    #[serde(with = "crate::shape::duration")]
+    pub connect_timeout: Duration,
     /// Largest response body accepted (default 16 MiB).
     pub max_body_bytes: usize,
     /// Answer statuses 4xx (permanent) and 5xx (transient) with an error (default true); when
@@ -66,8 +71,8 @@ impl Default for HttpConfig {
             headers: BTreeMap::new(),
             body: None,
             input: HttpInput::Fields,
-            timeout_ms: 30_000,
-            connect_timeout_ms: 10_000,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
             max_body_bytes: 16 * 1024 * 1024,
             error_for_status: true,
         }
@@ -93,11 +98,11 @@ pub(crate) enum HttpError {
     BadRequest(String),
     #[error("cannot connect to {addr}: {source}")]
     Connect { addr: String, source: io::Error },
-    #[error("{what} {url} did not complete within {ms} ms (config `{field}`)")]
+    #[error("{what} {url} did not complete within {after:?} (config `{field}`)")]
     Timeout {
         what: &'static str,
         url: String,
-        ms: u64,
+        after: Duration,
         field: &'static str,
     },
     #[error("{url}: {source}")]
@@ -154,14 +159,6 @@ impl HttpRequest {
         config.method = check_method(&config.method).map_err(|e| format!("field `method`: {e}"))?;
         for (name, value) in &config.headers {
             check_header(name, value).map_err(|e| format!("field `headers`: {e}"))?;
-        }
-        for (field, ms) in [
-            ("timeout_ms", config.timeout_ms),
-            ("connect_timeout_ms", config.connect_timeout_ms),
-        ] {
-            if ms == 0 {
-                return Err(format!("field `{field}` must be at least 1"));
-            }
         }
         Ok(Self { config })
     }
@@ -249,14 +246,14 @@ impl HttpRequest {
         };
         let bytes = encode_request(&call.method, &url, &headers, &body);
         let decoder = ResponseDecoder::new(c.max_body_bytes, call.method == "HEAD");
-        let exchange = exchange(&url, &call.url, bytes, decoder, c.connect_timeout_ms);
-        let response = tokio::time::timeout(Duration::from_millis(c.timeout_ms), exchange)
+        let exchange = exchange(&url, &call.url, bytes, decoder, c.connect_timeout);
+        let response = tokio::time::timeout(c.timeout, exchange)
             .await
             .map_err(|_| HttpError::Timeout {
                 what: "request to",
                 url: call.url.clone(),
-                ms: c.timeout_ms,
-                field: "timeout_ms",
+                after: c.timeout,
+                field: "timeout",
             })??;
         if c.error_for_status && response.status >= 400 {
             let text = String::from_utf8_lossy(&response.body);
@@ -308,17 +305,17 @@ async fn exchange(
     shown: &str,
     request: Vec<u8>,
     mut decoder: ResponseDecoder,
-    connect_ms: u64,
+    connect_timeout: Duration,
 ) -> Result<wire::Response, HttpError> {
     let addr = format!("{}:{}", url.host, url.port);
     let connect = TcpStream::connect((url.host.as_str(), url.port));
-    let mut stream = tokio::time::timeout(Duration::from_millis(connect_ms), connect)
+    let mut stream = tokio::time::timeout(connect_timeout, connect)
         .await
         .map_err(|_| HttpError::Timeout {
             what: "connecting for",
             url: shown.to_owned(),
-            ms: connect_ms,
-            field: "connect_timeout_ms",
+            after: connect_timeout,
+            field: "connect_timeout",
         })?
         .map_err(|source| HttpError::Connect { addr, source })?;
     let io = |source| HttpError::Io {

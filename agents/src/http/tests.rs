@@ -196,14 +196,14 @@ async fn refused_connections_and_silent_servers_are_transient() {
         let _ = sock.read_to_end(&mut sink).await;
     });
     let err = send(
-        &agent(json!({"url": base.clone(), "timeout_ms": 100})),
+        &agent(json!({"url": base.clone(), "timeout": "100ms"})),
         Value::Null,
     )
     .await
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("request to {base} did not complete within 100 ms (config `timeout_ms`)")
+        format!("request to {base} did not complete within 100ms (config `timeout`)")
     );
     assert!(AgentError::from(err).is_retryable());
 }
@@ -215,7 +215,8 @@ fn bad_config_and_requests_say_what_is_wrong() {
         .starts_with("field `url`: bad url `https://example.test/`: https is not supported"));
     assert!(bad(json!({"method": "G T"})).starts_with("field `method`: bad method"));
     assert!(bad(json!({"headers": {"X": "a\nb"}})).starts_with("field `headers`: header `X`"));
-    assert!(bad(json!({"timeout_ms": 0})).contains("`timeout_ms` must be at least 1"));
+    assert!(bad(json!({"connect_timeout": "0ms"}))
+        .contains("field `connect_timeout`: duration \"0ms\" must be more than zero"));
     assert!(bad(json!({"uri": "x"})).contains("unknown field `uri`"));
 
     let http = agent(Value::Null);

@@ -1,4 +1,5 @@
 use super::*;
+use crate::http::url::{check_header, check_method};
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()

@@ -21,10 +21,15 @@
 //!     circuit_breaker: { failure_threshold: 3, timeout_seconds: 30 }
 //! ```
 //!
+//! A `retry_policy` is `none`, `exponential_backoff`, or a mapping of `max_attempts`,
+//! `initial_backoff`, `max_backoff`, `multiplier`, `jitter` and `retry_on` (`retryable`, `any` or
+//! a list of failure classes); missing fields come from the `exponential_backoff` preset.
+//! Durations are seconds or strings like `"500ms"`, `"30s"`, `"2m"` ([`parse_duration`]).
 //! Validation that needs the whole definition (unknown dependencies, cycles, unknown kinds) is
 //! the planner's job: [`crate::workflow::plan::plan`].
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
@@ -46,11 +51,16 @@ mod tests;
 /// The largest workflow file accepted, in bytes; checked before any parsing.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Parser events that anchors may record and aliases replay, in all: plenty for settings shared
+/// by every task of a large file, far below what an alias bomb needs.
+const MAX_ALIAS_EVENTS: usize = 100_000;
+
 /// Why a workflow file could not be read into a [`WorkflowSpec`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
     /// The file could not be opened or read.
+    #[error("{path}: cannot read workflow file: {error}")]
     Io {
         /// The path as given.
         path: String,
@@ -59,21 +69,23 @@ pub enum FileError {
         error: std::io::Error,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error("{origin}: workflow file is {size} bytes, larger than the limit of {limit} bytes")]
     TooLarge {
         /// The file name or label.
         origin: String,
-        /// Its size in bytes (at least this much for a file that kept growing).
+        /// Its size in bytes (at least this much, for a file that kept growing).
         size: u64,
         /// The limit.
         limit: usize,
     },
     /// The text is not valid YAML, or not a valid workflow definition.
+    #[error("{origin}:{line}:{column}: {message}")]
     Invalid {
         /// The file name or label.
         origin: String,
-        /// 1-based line; 0 when unknown.
+        /// 1-based line.
         line: u64,
-        /// 1-based column; 0 when unknown.
+        /// 1-based column.
         column: u64,
         /// What is wrong, naming the element concerned.
         message: String,
@@ -81,60 +93,46 @@ pub enum FileError {
 }
 
 impl FileError {
-    /// The file name or label the error is about (the path for I/O errors). Note: this shadows
+    /// The file name or label the error is about (the path for I/O errors). This shadows
     /// [`std::error::Error::source`]; call that trait method for the underlying I/O error.
     pub fn source(&self) -> &str {
         match self {
-            FileError::Io { path, .. } => path,
-            FileError::TooLarge { origin, .. } | FileError::Invalid { origin, .. } => origin,
+            Self::Io { path: s, .. } | Self::TooLarge { origin: s, .. } => s,
+            Self::Invalid { origin: s, .. } => s,
         }
     }
 
     /// 1-based line of the offending element; 0 when the error is not about a position.
     pub fn line(&self) -> u64 {
-        match self {
-            FileError::Invalid { line, .. } => *line,
-            _ => 0,
+        if let Self::Invalid { line, .. } = self {
+            *line
+        } else {
+            0
         }
     }
 
     /// 1-based column of the offending element; 0 when the error is not about a position.
     pub fn column(&self) -> u64 {
-        match self {
-            FileError::Invalid { column, .. } => *column,
-            _ => 0,
+        if let Self::Invalid { column, .. } = self {
+            *column
+        } else {
+            0
         }
     }
 
     /// What is wrong, without the file name and position.
     pub fn message(&self) -> Cow<'_, str> {
-        match self {
-            FileError::Io { error, .. } => format!("cannot read workflow file: {error}").into(),
-            FileError::TooLarge { size, limit, .. } => {
-                format!("workflow file is {size} bytes, larger than the limit of {limit} bytes")
-                    .into()
-            }
-            FileError::Invalid { message, .. } => Cow::Borrowed(message),
+        if let Self::Invalid { message, .. } = self {
+            return Cow::Borrowed(message);
         }
+        let full = self.to_string();
+        let prefix = format!("{}: ", self.source());
+        Cow::Owned(full.strip_prefix(&prefix).unwrap_or(&full).to_string())
     }
 
     /// Whether the file could not be read at all (missing, unreadable).
     pub fn is_io(&self) -> bool {
-        matches!(self, FileError::Io { .. })
-    }
-}
-
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FileError::Invalid { line: 0, .. } => {
-                write!(f, "{}: {}", self.source(), self.message())
-            }
-            FileError::Invalid { line, column, .. } => {
-                write!(f, "{}:{line}:{column}: {}", self.source(), self.message())
-            }
-            _ => write!(f, "{}: {}", self.source(), self.message()),
-        }
+        matches!(self, Self::Io { .. })
     }
 }
 
@@ -145,36 +143,29 @@ pub fn load_workflow(path: &Path) -> Result<WorkflowSpec, FileError> {
         path: origin.clone(),
         error,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
     let too_large = |size| FileError::TooLarge {
         origin: origin.clone(),
         size,
         limit: MAX_FILE_BYTES,
     };
-    if let Ok(meta) = file.metadata() {
-        if meta.len() > MAX_FILE_BYTES as u64 {
-            return Err(too_large(meta.len()));
-        }
+    let file = std::fs::File::open(path).map_err(io)?;
+    match file.metadata() {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => return Err(too_large(meta.len())),
+        _ => {}
     }
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    let limit = MAX_FILE_BYTES as u64 + 1;
+    file.take(limit).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let column = String::from_utf8_lossy(&valid[line_start..])
-            .chars()
-            .count() as u64
-            + 1;
+        let last_line = valid.rsplit(|&b| b == b'\n').next().unwrap_or_default();
         FileError::Invalid {
             origin: origin.clone(),
-            line,
-            column,
+            line: valid.split(|&b| b == b'\n').count() as u64,
+            column: String::from_utf8_lossy(last_line).chars().count() as u64 + 1,
             message: "the file is not valid UTF-8".into(),
         }
     })?;
@@ -194,10 +185,10 @@ pub fn parse_workflow(text: &str, source: &str) -> Result<WorkflowSpec, FileErro
         });
     }
     let root = parse_tree(text).map_err(|e| syntax_error(source, &e))?;
-    let mut reader = Reader {
+    let reader = Reader {
         origin: source,
         text,
-        warnings: Vec::new(),
+        warnings: RefCell::new(Vec::new()),
     };
     reader.document(&root)
 }
@@ -205,51 +196,39 @@ pub fn parse_workflow(text: &str, source: &str) -> Result<WorkflowSpec, FileErro
 /// Parses a duration: a number of seconds (`"30"`, `"1.5"`), or numbers with units `ms`, `s`,
 /// `m`, `h`, possibly combined (`"500ms"`, `"30s"`, `"2m"`, `"1h30m"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const HINT: &str = "expected a number of seconds or a number with a unit ms, s, m or h \
-                        (like \"500ms\", \"30s\", \"2m\")";
+    let bad = || {
+        format!(
+            "invalid duration {text:?}: expected a number of seconds or a number with a unit \
+             ms, s, m or h (like \"500ms\", \"30s\", \"2m\")"
+        )
+    };
     let s = text.trim();
-    if s.is_empty() || s.len() > 64 {
-        return Err(format!("invalid duration {text:?}: {HINT}"));
-    }
     if let Ok(secs) = s.parse::<f64>() {
-        return seconds(secs).ok_or_else(|| format!("invalid duration {text:?}: {HINT}"));
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
     }
-    let mut total = 0.0_f64;
-    let mut rest = s;
+    let (mut total, mut rest) = (0.0, s);
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let unit_len = rest[num_len..]
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len() - num_len);
-        let (num, unit) = (&rest[..num_len], &rest[num_len..num_len + unit_len]);
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'));
+        let (number, tail) = rest.split_at(digits.unwrap_or(rest.len()));
+        let letters = tail.find(|c: char| !c.is_ascii_alphabetic());
+        let (unit, tail) = tail.split_at(letters.unwrap_or(tail.len()));
         let factor = match unit {
             "ms" => 0.001,
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            _ => return Err(format!("invalid duration {text:?}: {HINT}")),
+            _ => return Err(bad()),
         };
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: {HINT}"))?;
-        total += value * factor;
-        rest = &rest[num_len + unit_len..];
+        total += number.parse::<f64>().map_err(|_| bad())? * factor;
+        rest = tail;
     }
-    seconds(total).ok_or_else(|| format!("invalid duration {text:?}: out of range"))
+    match s.is_empty() {
+        true => Err(bad()),
+        false => Duration::try_from_secs_f64(total).map_err(|_| bad()),
+    }
 }
 
-fn seconds(secs: f64) -> Option<Duration> {
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-// ---------------------------------------------------------------------------------------------
 // Step 1: text -> a tree of YAML nodes with positions.
-
-/// Parser events that anchors may record and aliases replay, in all: enough for shared
-/// settings referenced from every task of a large file, far below what an alias bomb needs.
-const MAX_ALIAS_EVENTS: usize = 100_000;
 
 fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
     let mut budget = serde_saphyr::Budget::default();
@@ -258,7 +237,7 @@ fn parse_tree(text: &str) -> Result<Node, serde_saphyr::Error> {
     budget.max_events = 4_000_000;
     budget.max_aliases = 10_000;
     budget.max_anchors = 10_000;
-    budget.max_documents = 2;
+    budget.max_documents = 2; // the second one is reported as "multiple documents"
     budget.max_total_scalar_bytes = 4 * MAX_FILE_BYTES;
     budget.max_recorded_anchor_events = MAX_ALIAS_EVENTS;
     let mut options = serde_saphyr::Options::default();
@@ -276,18 +255,8 @@ fn syntax_error(origin: &str, err: &serde_saphyr::Error) -> FileError {
     {
         inner = error;
     }
-    let message: String = serde_saphyr::UserMessageFormatter
-        .format_message(inner)
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
+    let text = serde_saphyr::UserMessageFormatter.format_message(inner);
+    let message = text.replace(char::is_control, " ");
     let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
     FileError::Invalid {
         origin: origin.to_string(),
@@ -328,27 +297,28 @@ fn pos_of(loc: &serde_saphyr::Location) -> SourcePos {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Kind>::deserialize(d)?;
-        let mut kind = spanned.value;
-        if let Kind::Float(_, text) = &mut kind {
-            let span = spanned.referenced.span();
-            if let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) {
-                *text = Some((start as usize, len as usize));
-            }
+        let Spanned {
+            mut value,
+            referenced,
+            ..
+        } = Spanned::<Kind>::deserialize(d)?;
+        if let Kind::Float(_, text) = &mut value {
+            let span = referenced.span();
+            let range = span.byte_offset().zip(span.byte_len());
+            *text = range.map(|(start, len)| (start as usize, len as usize));
         }
-        Ok(Node {
-            pos: pos_of(&spanned.referenced),
-            kind,
-        })
+        let pos = pos_of(&referenced);
+        Ok(Node { pos, kind: value })
     }
 }
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<String>::deserialize(d)?;
+        let pos = pos_of(&spanned.referenced);
         Ok(Key {
-            pos: pos_of(&spanned.referenced),
             name: spanned.value,
+            pos,
         })
     }
 }
@@ -361,39 +331,38 @@ impl<'de> Deserialize<'de> for Kind {
 
 struct KindVisitor;
 
+macro_rules! visit_scalars {
+    ($($method:ident($ty:ty) => $make:expr),* $(,)?) => {$(
+        fn $method<E>(self, v: $ty) -> Result<Kind, E> {
+            Ok(($make)(v))
+        }
+    )*};
+}
+
 impl<'de> Visitor<'de> for KindVisitor {
     type Value = Kind;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any YAML value")
     }
+
+    visit_scalars! {
+        visit_bool(bool) => Kind::Bool,
+        visit_i64(i64) => Kind::Int,
+        visit_u64(u64) => Kind::UInt,
+        visit_f64(f64) => |v| Kind::Float(v, None),
+        visit_str(&str) => |v: &str| Kind::Str(v.to_string()),
+        visit_string(String) => Kind::Str,
+    }
+
     fn visit_unit<E>(self) -> Result<Kind, E> {
         Ok(Kind::Null)
     }
+
     fn visit_none<E>(self) -> Result<Kind, E> {
         Ok(Kind::Null)
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Kind, D::Error> {
-        Kind::deserialize(d)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Kind, E> {
-        Ok(Kind::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Kind, E> {
-        Ok(Kind::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Kind, E> {
-        Ok(Kind::UInt(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Kind, E> {
-        Ok(Kind::Float(v, None))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
-        Ok(Kind::Str(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Kind, E> {
-        Ok(Kind::Str(v))
-    }
+
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
@@ -401,6 +370,7 @@ impl<'de> Visitor<'de> for KindVisitor {
         }
         Ok(Kind::Seq(items))
     }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
         let mut entries = Vec::new();
         while let Some(entry) = map.next_entry()? {
@@ -424,38 +394,27 @@ impl Kind {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
+/// Any YAML value as JSON (tasks' `input`, pools' `config`). Non-finite floats never get here:
+/// the parser rejects them.
+fn to_json(node: &Node) -> Value {
+    match &node.kind {
+        Kind::Null => Value::Null,
+        Kind::Bool(b) => Value::Bool(*b),
+        Kind::Int(i) => Value::from(*i),
+        Kind::UInt(u) => Value::from(*u),
+        Kind::Float(f, _) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Kind::Str(s) => Value::String(s.clone()),
+        Kind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        Kind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
 // Step 2: the tree -> a WorkflowSpec.
-
-/// Walks the node tree; `what` arguments name the element for messages (`task "count"`).
-struct Reader<'a> {
-    origin: &'a str,
-    text: &'a str,
-    warnings: Vec<String>,
-}
-
-/// The entries of a mapping whose keys were checked against the allowed field names.
-struct Fields<'n> {
-    pos: SourcePos,
-    entries: &'n [(Key, Node)],
-}
-
-impl<'n> Fields<'n> {
-    /// The value of `name`; an explicit `null` counts as absent.
-    fn get(&self, name: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, v)| k.name == name && !matches!(v.kind, Kind::Null))
-            .map(|(_, v)| v)
-    }
-
-    fn key_pos(&self, name: &str) -> SourcePos {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == name)
-            .map_or(self.pos, |(k, _)| k.pos)
-    }
-}
 
 const WORKFLOW_FIELDS: &[&str] = &[
     "name",
@@ -486,6 +445,161 @@ const RETRY_FIELDS: &[&str] = &[
     "retry_on",
 ];
 
+type Res<T> = Result<T, FileError>;
+
+/// Walks the node tree, collecting warnings.
+struct Reader<'a> {
+    origin: &'a str,
+    text: &'a str,
+    warnings: RefCell<Vec<String>>,
+}
+
+/// The entries of a mapping whose keys were checked; `what` names it in messages (`task "a"`).
+struct Fields<'r, 'n> {
+    r: &'r Reader<'r>,
+    what: &'r str,
+    pos: SourcePos,
+    entries: &'n [(Key, Node)],
+}
+
+/// One field's value, with what messages about it need.
+#[derive(Clone, Copy)]
+struct Field<'r, 'n> {
+    r: &'r Reader<'r>,
+    what: &'r str,
+    name: &'n str,
+    key_pos: SourcePos,
+    node: &'n Node,
+}
+
+impl<'r, 'n> Fields<'r, 'n> {
+    /// The field `name`; an explicit `null` counts as absent.
+    fn get(&self, name: &str) -> Option<Field<'r, 'n>> {
+        let (key, node) = self
+            .entries
+            .iter()
+            .find(|(k, v)| k.name == name && !matches!(v.kind, Kind::Null))?;
+        Some(Field {
+            r: self.r,
+            what: self.what,
+            name: &key.name,
+            key_pos: key.pos,
+            node,
+        })
+    }
+
+    fn req(&self, name: &str) -> Res<Field<'r, 'n>> {
+        let missing = || format!("{}: missing field {name:?}", self.what);
+        self.get(name)
+            .ok_or_else(|| self.r.error(self.pos, missing()))
+    }
+
+    fn opt<T>(&self, name: &str, read: impl FnOnce(Field<'r, 'n>) -> Res<T>) -> Res<Option<T>> {
+        self.get(name).map(read).transpose()
+    }
+}
+
+impl Field<'_, '_> {
+    fn fail(&self, message: impl fmt::Display) -> FileError {
+        let (what, name) = (self.what, self.name);
+        self.r
+            .error(self.node.pos, format!("{what}: field {name:?}: {message}"))
+    }
+
+    fn expected(&self, expected: &str) -> FileError {
+        self.fail(format!(
+            "expected {expected}, found {}",
+            self.node.kind.describe()
+        ))
+    }
+
+    fn string(&self) -> Res<String> {
+        match &self.node.kind {
+            Kind::Str(s) => Ok(s.clone()),
+            _ => Err(self.expected("a string")),
+        }
+    }
+
+    /// A name or id: a non-empty string (integers are taken as their decimal text).
+    fn name(&self) -> Res<String> {
+        let name = match &self.node.kind {
+            Kind::Str(s) => s.clone(),
+            Kind::Int(_) | Kind::UInt(_) => to_json(self.node).to_string(),
+            _ => return Err(self.expected("a name")),
+        };
+        match name.trim().is_empty() {
+            true => Err(self.fail("must not be empty")),
+            false => Ok(name),
+        }
+    }
+
+    /// A list of names, or a single name as a list of one.
+    fn names(&self) -> Res<Vec<String>> {
+        match &self.node.kind {
+            Kind::Seq(items) => items
+                .iter()
+                .map(|node| Field { node, ..*self }.name())
+                .collect(),
+            Kind::Str(_) | Kind::Int(_) | Kind::UInt(_) => Ok(vec![self.name()?]),
+            _ => Err(self.expected("a list of names")),
+        }
+    }
+
+    fn boolean(&self) -> Res<bool> {
+        match self.node.kind {
+            Kind::Bool(b) => Ok(b),
+            _ => Err(self.expected("true or false")),
+        }
+    }
+
+    fn whole(&self) -> Res<u64> {
+        match self.node.kind {
+            Kind::UInt(u) => Ok(u),
+            Kind::Int(i) => Err(self.fail(format!("must not be negative, got {i}"))),
+            _ => Err(self.expected("a whole number")),
+        }
+    }
+
+    fn whole_u32(&self) -> Res<u32> {
+        let n = self.whole()?;
+        u32::try_from(n).map_err(|_| self.fail(format!("is too large: {n}")))
+    }
+
+    fn number(&self) -> Res<f64> {
+        match self.node.kind {
+            Kind::UInt(u) => Ok(u as f64),
+            Kind::Int(i) => Ok(i as f64),
+            Kind::Float(f, _) => Ok(f),
+            _ => Err(self.expected("a number")),
+        }
+    }
+
+    fn duration(&self) -> Res<Duration> {
+        match &self.node.kind {
+            Kind::UInt(u) => Ok(Duration::from_secs(*u)),
+            Kind::Int(i) => Err(self.fail(format!("a duration must not be negative, got {i}"))),
+            Kind::Float(f, _) => Duration::try_from_secs_f64(*f).map_err(|_| {
+                self.fail(format!(
+                    "a duration must be a number of seconds >= 0, got {f}"
+                ))
+            }),
+            Kind::Str(s) => parse_duration(s).map_err(|m| self.fail(m)),
+            _ => Err(self.expected("a number of seconds or a duration like \"30s\"")),
+        }
+    }
+
+    fn retry_on(&self) -> Res<RetryOn> {
+        match &self.node.kind {
+            Kind::Str(s) if s == "retryable" => Ok(RetryOn::Retryable),
+            Kind::Str(s) if s == "any" => Ok(RetryOn::Any),
+            Kind::Seq(items) if !items.is_empty() => Ok(RetryOn::Classes(self.names()?)),
+            _ => {
+                Err(self.expected("\"retryable\", \"any\" or a non-empty list of failure classes"))
+            }
+        }
+    }
+}
+
 impl Reader<'_> {
     fn error(&self, pos: SourcePos, message: impl fmt::Display) -> FileError {
         FileError::Invalid {
@@ -496,25 +610,18 @@ impl Reader<'_> {
         }
     }
 
-    fn warn(&mut self, pos: SourcePos, message: impl fmt::Display) {
+    fn warn(&self, pos: SourcePos, message: impl fmt::Display) {
         let line = format!("{}:{}:{}: {message}", self.origin, pos.line, pos.column);
-        self.warnings.push(line);
+        self.warnings.borrow_mut().push(line);
     }
 
-    fn type_error(&self, what: &str, field: &str, node: &Node, expected: &str) -> FileError {
-        let found = node.kind.describe();
-        self.error(
-            node.pos,
-            format!("{what}: field {field:?}: expected {expected}, found {found}"),
-        )
-    }
-
-    fn fields<'n>(
-        &self,
-        what: &str,
+    /// Checks that `node` is a mapping of `allowed` keys only.
+    fn fields<'r, 'n>(
+        &'r self,
+        what: &'r str,
         node: &'n Node,
         allowed: &[&str],
-    ) -> Result<Fields<'n>, FileError> {
+    ) -> Res<Fields<'r, 'n>> {
         let Kind::Map(entries) = &node.kind else {
             let found = node.kind.describe();
             return Err(self.error(
@@ -522,428 +629,213 @@ impl Reader<'_> {
                 format!("{what}: expected a mapping, found {found}"),
             ));
         };
-        for (key, _) in entries {
-            if !allowed.contains(&key.name.as_str()) {
-                let expected = allowed
-                    .iter()
-                    .map(|a| format!("{a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(self.error(
-                    key.pos,
-                    format!(
-                        "{what}: unknown field {:?}, expected one of {expected}",
-                        key.name
-                    ),
-                ));
-            }
+        if let Some((key, _)) = entries
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.name.as_str()))
+        {
+            let expected: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+            let (name, expected) = (&key.name, expected.join(", "));
+            let message = format!("{what}: unknown field {name:?}, expected one of {expected}");
+            return Err(self.error(key.pos, message));
         }
         Ok(Fields {
+            r: self,
+            what,
             pos: node.pos,
             entries,
         })
     }
 
-    fn required<'n>(
-        &self,
-        what: &str,
-        fields: &Fields<'n>,
-        name: &str,
-    ) -> Result<&'n Node, FileError> {
-        fields
-            .get(name)
-            .ok_or_else(|| self.error(fields.pos, format!("{what}: missing field {name:?}")))
-    }
-
-    fn string(&self, what: &str, field: &str, node: &Node) -> Result<String, FileError> {
-        match &node.kind {
-            Kind::Str(s) => Ok(s.clone()),
-            _ => Err(self.type_error(what, field, node, "a string")),
-        }
-    }
-
-    /// A name or id: a non-empty string (integers are taken as their decimal text).
-    fn name(&self, what: &str, field: &str, node: &Node) -> Result<String, FileError> {
-        let name = match &node.kind {
-            Kind::Str(s) => s.clone(),
-            Kind::Int(i) => i.to_string(),
-            Kind::UInt(u) => u.to_string(),
-            _ => return Err(self.type_error(what, field, node, "a name")),
-        };
-        if name.trim().is_empty() {
-            return Err(self.error(node.pos, format!("{what}: field {field:?} is empty")));
-        }
-        Ok(name)
-    }
-
-    fn boolean(&self, what: &str, field: &str, node: Option<&Node>) -> Result<bool, FileError> {
-        match node.map(|n| (n, &n.kind)) {
-            None => Ok(false),
-            Some((_, Kind::Bool(b))) => Ok(*b),
-            Some((n, _)) => Err(self.type_error(what, field, n, "true or false")),
-        }
-    }
-
-    fn whole(&self, what: &str, field: &str, node: &Node) -> Result<u64, FileError> {
-        match node.kind {
-            Kind::UInt(u) => Ok(u),
-            Kind::Int(i) if i >= 0 => Ok(i as u64),
-            Kind::Int(i) => Err(self.error(
-                node.pos,
-                format!("{what}: field {field:?} must not be negative, got {i}"),
-            )),
-            _ => Err(self.type_error(what, field, node, "a whole number")),
-        }
-    }
-
-    fn whole_u32(&self, what: &str, field: &str, node: &Node) -> Result<u32, FileError> {
-        let n = self.whole(what, field, node)?;
-        u32::try_from(n).map_err(|_| {
-            self.error(
-                node.pos,
-                format!("{what}: field {field:?} is too large: {n}"),
-            )
-        })
-    }
-
-    fn number(&self, what: &str, field: &str, node: &Node) -> Result<f64, FileError> {
-        match node.kind {
-            Kind::UInt(u) => Ok(u as f64),
-            Kind::Int(i) => Ok(i as f64),
-            Kind::Float(f, _) => Ok(f),
-            _ => Err(self.type_error(what, field, node, "a number")),
-        }
-    }
-
-    fn duration(&self, what: &str, field: &str, node: &Node) -> Result<Duration, FileError> {
-        let bad = |msg: String| self.error(node.pos, format!("{what}: field {field:?}: {msg}"));
-        match &node.kind {
-            Kind::UInt(u) => Ok(Duration::from_secs(*u)),
-            Kind::Int(i) => Err(bad(format!("a duration must not be negative, got {i}"))),
-            Kind::Float(f, _) => seconds(*f).ok_or_else(|| {
-                bad(format!(
-                    "a duration must be a non-negative number of seconds, got {f}"
-                ))
-            }),
-            Kind::Str(s) => parse_duration(s).map_err(bad),
-            _ => Err(self.type_error(
-                what,
-                field,
-                node,
-                "a number of seconds or a duration like \"30s\"",
-            )),
-        }
-    }
-
-    fn names(
-        &self,
-        what: &str,
-        field: &str,
-        node: Option<&Node>,
-    ) -> Result<Vec<String>, FileError> {
-        match node.map(|n| (n, &n.kind)) {
-            None => Ok(Vec::new()),
-            Some((n, Kind::Str(_) | Kind::Int(_) | Kind::UInt(_))) => {
-                Ok(vec![self.name(what, field, n)?])
-            }
-            Some((_, Kind::Seq(items))) => {
-                items.iter().map(|i| self.name(what, field, i)).collect()
-            }
-            Some((n, _)) => Err(self.type_error(what, field, n, "a list of names")),
-        }
-    }
-
-    fn document(&mut self, root: &Node) -> Result<WorkflowSpec, FileError> {
+    fn document(&self, root: &Node) -> Res<WorkflowSpec> {
         const HINT: &str = "expected a mapping with a top-level \"workflow\" key";
-        match root.kind {
-            Kind::Null => return Err(self.error(root.pos, format!("the file is empty: {HINT}"))),
+        match &root.kind {
             Kind::Map(_) => {}
-            ref other => {
-                let found = other.describe();
-                return Err(self.error(root.pos, format!("{HINT}, found {found}")));
+            Kind::Null => return Err(self.error(root.pos, format!("the file is empty: {HINT}"))),
+            other => {
+                return Err(self.error(root.pos, format!("{HINT}, found {}", other.describe())))
             }
         }
-        let top = self.fields("top level", root, &["workflow"])?;
-        let workflow = self.required("top level", &top, "workflow")?;
-        self.workflow(workflow)
+        let workflow = self
+            .fields("top level", root, &["workflow"])?
+            .req("workflow")?;
+        self.workflow(workflow.node)
     }
 
-    fn workflow(&mut self, node: &Node) -> Result<WorkflowSpec, FileError> {
-        const W: &str = "workflow";
-        let f = self.fields(W, node, WORKFLOW_FIELDS)?;
-        let name = self.name(W, "name", self.required(W, &f, "name")?)?;
-        let version = match f.get("version") {
-            None => "1".to_string(),
-            Some(n) => self.version(n)?,
-        };
-        if let Some(d) = f.get("description") {
-            self.string(W, "description", d)?;
-        }
-        let pattern = match f.get("orchestration_pattern") {
-            None => None,
-            Some(n) => {
-                let p = self.string(W, "orchestration_pattern", n)?;
-                if !KNOWN_PATTERNS.contains(&p.as_str()) {
-                    let known = KNOWN_PATTERNS.join(", ");
-                    return Err(self.error(
-                        n.pos,
-                        format!(
-                            "{W}: unknown orchestration_pattern {p:?}, expected one of {known}"
-                        ),
-                    ));
-                }
-                if p != "dag" {
-                    self.warn(
-                        n.pos,
-                        format!("orchestration_pattern {p:?} is checked; tasks run as a DAG until patterns land"),
-                    );
-                }
-                Some(p)
-            }
-        };
+    fn workflow(&self, node: &Node) -> Res<WorkflowSpec> {
+        let f = self.fields("workflow", node, WORKFLOW_FIELDS)?;
+        let name = f.req("name")?.name()?;
+        let version = f.opt("version", |v| self.version(v))?;
+        f.opt("description", |v| v.string())?;
+        let pattern = f.opt("orchestration_pattern", |v| self.pattern(v))?;
         let mut agents = BTreeMap::new();
-        if let Some(n) = f.get("agents") {
-            let Kind::Map(entries) = &n.kind else {
-                let expected = "a mapping of pool names to pools";
-                return Err(self.type_error(W, "agents", n, expected));
+        if let Some(v) = f.get("agents") {
+            let Kind::Map(entries) = &v.node.kind else {
+                return Err(v.expected("a mapping of pool names to pools"));
             };
             for (key, pool) in entries {
-                let parsed = self.pool(key, pool)?;
-                agents.insert(key.name.clone(), parsed);
+                agents.insert(key.name.clone(), self.pool(key, pool)?);
             }
         }
         let tasks = match f.get("tasks") {
             None => Vec::new(),
-            Some(n) => {
-                let Kind::Seq(items) = &n.kind else {
-                    return Err(self.type_error(W, "tasks", n, "a list of tasks"));
-                };
-                let mut tasks = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    tasks.push(self.task(i, item)?);
-                }
-                tasks
-            }
+            Some(v) => match &v.node.kind {
+                Kind::Seq(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| self.task(i, t))
+                    .collect::<Res<_>>()?,
+                _ => return Err(v.expected("a list of tasks")),
+            },
         };
-        let fault_tolerance = match f.get("fault_tolerance") {
-            None => FaultTolerance::default(),
-            Some(n) => self.fault_tolerance(n)?,
-        };
+        let fault_tolerance = f.opt("fault_tolerance", |v| self.fault_tolerance(v.node))?;
         Ok(WorkflowSpec {
             name,
-            version,
+            version: version.unwrap_or_else(|| "1".into()),
             pattern,
             agents,
             tasks,
-            fault_tolerance,
-            warnings: std::mem::take(&mut self.warnings),
+            fault_tolerance: fault_tolerance.unwrap_or_default(),
+            warnings: self.warnings.take(),
         })
     }
 
-    fn version(&self, node: &Node) -> Result<String, FileError> {
-        match &node.kind {
+    fn version(&self, v: Field<'_, '_>) -> Res<String> {
+        match &v.node.kind {
             Kind::Str(s) => Ok(s.clone()),
-            Kind::Int(i) => Ok(i.to_string()),
-            Kind::UInt(u) => Ok(u.to_string()),
-            Kind::Float(f, text) => {
-                let typed = text.and_then(|(start, len)| self.text.get(start..start + len));
+            Kind::Int(_) | Kind::UInt(_) => Ok(to_json(v.node).to_string()),
+            Kind::Float(f, span) => {
+                let typed = span.and_then(|(start, len)| self.text.get(start..start + len));
                 Ok(typed.map_or_else(|| f.to_string(), |t| t.trim().to_string()))
             }
-            _ => Err(self.type_error("workflow", "version", node, "a string or a number")),
+            _ => Err(v.expected("a string or a number")),
         }
     }
 
-    fn pool(&mut self, key: &Key, node: &Node) -> Result<PoolSpec, FileError> {
+    fn pattern(&self, v: Field<'_, '_>) -> Res<String> {
+        let p = v.string()?;
+        if !KNOWN_PATTERNS.contains(&p.as_str()) {
+            let known = KNOWN_PATTERNS.join(", ");
+            return Err(v.fail(format!("unknown pattern {p:?}, expected one of {known}")));
+        }
+        if p != "dag" {
+            let message = format!(
+                "orchestration_pattern {p:?} is checked; tasks run as a DAG until patterns land"
+            );
+            self.warn(v.node.pos, message);
+        }
+        Ok(p)
+    }
+
+    fn pool(&self, key: &Key, node: &Node) -> Res<PoolSpec> {
         let what = format!("pool {:?}", key.name);
         let f = self.fields(&what, node, POOL_FIELDS)?;
-        let kind = self.name(&what, "type", self.required(&what, &f, "type")?)?;
-        let count = match f.get("count") {
-            None => 1,
-            Some(n) => {
-                let c = self.whole(&what, "count", n)?;
-                if c == 0 {
-                    return Err(self.error(n.pos, format!("{what}: count must be at least 1")));
-                }
-                usize::try_from(c)
-                    .map_err(|_| self.error(n.pos, format!("{what}: count is too large: {c}")))?
-            }
-        };
-        let capabilities = self.names(&what, "capabilities", f.get("capabilities"))?;
-        if !capabilities.is_empty() {
-            self.warn(
-                f.key_pos("capabilities"),
-                format!(
+        let kind = f.req("type")?.name()?;
+        let count = f.opt("count", |v| match v.whole()? {
+            0 => Err(v.fail("must be at least 1")),
+            c => usize::try_from(c).map_err(|_| v.fail(format!("is too large: {c}"))),
+        })?;
+        let capabilities = f.opt("capabilities", |v| {
+            let names = v.names()?;
+            if !names.is_empty() {
+                let message = format!(
                     "{what}: capabilities are recorded but not used yet (used once patterns land)"
-                ),
-            );
-        }
-        let config = f.get("config").map_or(Ok(Value::Null), |n| self.value(n))?;
+                );
+                self.warn(v.key_pos, message);
+            }
+            Ok(names)
+        })?;
         Ok(PoolSpec {
             kind,
-            count,
-            capabilities,
-            config,
+            count: count.unwrap_or(1),
+            capabilities: capabilities.unwrap_or_default(),
+            config: f
+                .opt("config", |v| Ok(to_json(v.node)))?
+                .unwrap_or(Value::Null),
             pos: key.pos,
         })
     }
 
-    fn task(&mut self, index: usize, node: &Node) -> Result<TaskSpec, FileError> {
-        // Name the task by its id in every message, even those about fields before `id`.
-        let id_text = match &node.kind {
+    fn task(&self, index: usize, node: &Node) -> Res<TaskSpec> {
+        // Name the task by its id in every message, even in those about fields before `id`.
+        let id = match &node.kind {
             Kind::Map(entries) => entries.iter().find(|(k, _)| k.name == "id"),
             _ => None,
         };
-        let numbered = match id_text.map(|(_, v)| &v.kind) {
-            Some(Kind::Str(s)) if !s.trim().is_empty() => format!("task {s:?}"),
-            Some(Kind::UInt(u)) => format!("task \"{u}\""),
-            Some(Kind::Int(i)) => format!("task \"{i}\""),
+        let what = match id.map(|(_, v)| (&v.kind, to_json(v))) {
+            Some((Kind::Str(s), _)) if !s.trim().is_empty() => format!("task {s:?}"),
+            Some((Kind::Int(_) | Kind::UInt(_), n)) => format!("task \"{n}\""),
             _ => format!("task #{}", index + 1),
         };
-        let f = self.fields(&numbered, node, TASK_FIELDS)?;
-        let id = self.name(&numbered, "id", self.required(&numbered, &f, "id")?)?;
-        let what = format!("task {id:?}");
-        let agent = self.name(&what, "agent", self.required(&what, &f, "agent")?)?;
-        let depends_on = self
-            .names(&what, "depends_on", f.get("depends_on"))?
-            .into_iter()
-            .map(TaskId::from)
-            .collect();
-        let timeout = match f.get("timeout") {
-            None => None,
-            Some(n) => {
-                let t = self.duration(&what, "timeout", n)?;
-                if t.is_zero() {
-                    return Err(self.error(n.pos, format!("{what}: timeout must be above zero")));
-                }
-                Some(t)
-            }
-        };
-        let retry = match f.get("retry_policy") {
-            None => RetryPolicy::none(),
-            Some(n) => self.retry(&what, n)?,
-        };
+        let f = self.fields(&what, node, TASK_FIELDS)?;
+        let id = TaskId::from(f.req("id")?.name()?);
+        let agent = f.req("agent")?.name()?;
+        let depends_on = f.opt("depends_on", |v| v.names())?.unwrap_or_default();
+        let timeout = f.opt("timeout", |v| match v.duration()? {
+            t if t.is_zero() => Err(v.fail("must be above zero")),
+            t => Ok(t),
+        })?;
+        let retry = f.opt("retry_policy", |v| self.retry(&what, v.node))?;
         Ok(TaskSpec {
-            id: TaskId::from(id),
+            id,
             agent,
-            depends_on,
+            depends_on: depends_on.into_iter().map(TaskId::from).collect(),
             timeout,
-            retry,
-            parallel: self.boolean(&what, "parallel", f.get("parallel"))?,
-            optional: self.boolean(&what, "optional", f.get("optional"))?,
-            input: f.get("input").map(|n| self.value(n)).transpose()?,
+            retry: retry.unwrap_or_else(RetryPolicy::none),
+            parallel: f.opt("parallel", |v| v.boolean())?.unwrap_or(false),
+            optional: f.opt("optional", |v| v.boolean())?.unwrap_or(false),
+            input: f.opt("input", |v| Ok(to_json(v.node)))?,
             pos: node.pos,
         })
     }
 
-    fn retry(&self, task: &str, node: &Node) -> Result<RetryPolicy, FileError> {
+    fn retry(&self, task: &str, node: &Node) -> Res<RetryPolicy> {
         let what = format!("{task}: retry_policy");
         let policy = match &node.kind {
-            Kind::Str(s) if s == "none" => return Ok(RetryPolicy::none()),
-            Kind::Str(s) if s == "exponential_backoff" => return Ok(RetryPolicy::exponential_backoff()),
+            Kind::Str(s) if s == "none" => RetryPolicy::none(),
+            Kind::Str(s) if s == "exponential_backoff" => RetryPolicy::exponential_backoff(),
             Kind::Str(s) => {
-                return Err(self.error(
-                    node.pos,
-                    format!("{what}: unknown policy {s:?}, expected \"none\", \"exponential_backoff\" or a mapping with fields {}", RETRY_FIELDS.join(", ")),
-                ))
+                let fields = RETRY_FIELDS.join(", ");
+                let message = format!("{what}: unknown policy {s:?}, expected \"none\", \"exponential_backoff\" or a mapping of {fields}");
+                return Err(self.error(node.pos, message));
             }
             _ => {
                 let f = self.fields(&what, node, RETRY_FIELDS)?;
-                let mut p = RetryPolicy::exponential_backoff();
-                if let Some(n) = f.get("max_attempts") {
-                    p.max_attempts = self.whole_u32(&what, "max_attempts", n)?;
+                let d = RetryPolicy::exponential_backoff();
+                RetryPolicy {
+                    max_attempts: f
+                        .opt("max_attempts", |v| v.whole_u32())?
+                        .unwrap_or(d.max_attempts),
+                    initial_backoff: f
+                        .opt("initial_backoff", |v| v.duration())?
+                        .unwrap_or(d.initial_backoff),
+                    max_backoff: f
+                        .opt("max_backoff", |v| v.duration())?
+                        .unwrap_or(d.max_backoff),
+                    multiplier: f.opt("multiplier", |v| v.number())?.unwrap_or(d.multiplier),
+                    jitter: f.opt("jitter", |v| v.number())?.unwrap_or(d.jitter),
+                    retry_on: f.opt("retry_on", |v| v.retry_on())?.unwrap_or(d.retry_on),
                 }
-                if let Some(n) = f.get("initial_backoff") {
-                    p.initial_backoff = self.duration(&what, "initial_backoff", n)?;
-                }
-                if let Some(n) = f.get("max_backoff") {
-                    p.max_backoff = self.duration(&what, "max_backoff", n)?;
-                }
-                if let Some(n) = f.get("multiplier") {
-                    p.multiplier = self.number(&what, "multiplier", n)?;
-                }
-                if let Some(n) = f.get("jitter") {
-                    p.jitter = self.number(&what, "jitter", n)?;
-                }
-                if let Some(n) = f.get("retry_on") {
-                    p.retry_on = self.retry_on(&what, n)?;
-                }
-                p
             }
         };
-        policy
-            .validate()
-            .map_err(|reason| self.error(node.pos, format!("{what}: {reason}")))?;
+        let invalid = |reason| self.error(node.pos, format!("{what}: {reason}"));
+        policy.validate().map_err(invalid)?;
         Ok(policy)
     }
 
-    fn retry_on(&self, what: &str, node: &Node) -> Result<RetryOn, FileError> {
-        match &node.kind {
-            Kind::Str(s) if s == "retryable" => Ok(RetryOn::Retryable),
-            Kind::Str(s) if s == "any" => Ok(RetryOn::Any),
-            Kind::Seq(items) if !items.is_empty() => Ok(RetryOn::Classes(
-                items
-                    .iter()
-                    .map(|i| self.name(what, "retry_on", i))
-                    .collect::<Result<_, _>>()?,
-            )),
-            _ => Err(self.error(
-                node.pos,
-                format!("{what}: field \"retry_on\": expected \"retryable\", \"any\" or a non-empty list of failure classes"),
-            )),
-        }
-    }
-
-    fn fault_tolerance(&self, node: &Node) -> Result<FaultTolerance, FileError> {
+    fn fault_tolerance(&self, node: &Node) -> Res<FaultTolerance> {
         let f = self.fields("fault_tolerance", node, &["circuit_breaker"])?;
-        let Some(n) = f.get("circuit_breaker") else {
-            return Ok(FaultTolerance::default());
-        };
-        const W: &str = "fault_tolerance: circuit_breaker";
-        let cb = self.fields(W, n, &["failure_threshold", "timeout_seconds"])?;
-        let threshold_node = self.required(W, &cb, "failure_threshold")?;
-        let failure_threshold = self.whole_u32(W, "failure_threshold", threshold_node)?;
-        if failure_threshold == 0 {
-            return Err(self.error(
-                threshold_node.pos,
-                format!("{W}: failure_threshold must be at least 1"),
-            ));
-        }
-        let open_for = self.duration(
-            W,
-            "timeout_seconds",
-            self.required(W, &cb, "timeout_seconds")?,
-        )?;
-        Ok(FaultTolerance {
-            circuit_breaker: Some(CircuitBreakerConfig {
-                failure_threshold,
-                open_for,
-            }),
-        })
-    }
-
-    /// Any YAML value as JSON (tasks' `input`, pools' `config`).
-    fn value(&self, node: &Node) -> Result<Value, FileError> {
-        Ok(match &node.kind {
-            Kind::Null => Value::Null,
-            Kind::Bool(b) => Value::Bool(*b),
-            Kind::Int(i) => Value::from(*i),
-            Kind::UInt(u) => Value::from(*u),
-            Kind::Float(f, _) => serde_json::Number::from_f64(*f)
-                .map(Value::Number)
-                .ok_or_else(|| self.error(node.pos, format!("{f} is not a finite number")))?,
-            Kind::Str(s) => Value::String(s.clone()),
-            Kind::Seq(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|i| self.value(i))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Kind::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| Ok((k.name.clone(), self.value(v)?)))
-                    .collect::<Result<_, FileError>>()?,
-            ),
-        })
+        let circuit_breaker = f.opt("circuit_breaker", |v| {
+            let what = "fault_tolerance: circuit_breaker";
+            let cb = self.fields(what, v.node, &["failure_threshold", "timeout_seconds"])?;
+            let threshold = cb.req("failure_threshold")?;
+            Ok(CircuitBreakerConfig {
+                failure_threshold: match threshold.whole_u32()? {
+                    0 => return Err(threshold.fail("must be at least 1")),
+                    n => n,
+                },
+                open_for: cb.req("timeout_seconds")?.duration()?,
+            })
+        })?;
+        Ok(FaultTolerance { circuit_breaker })
     }
 }

@@ -208,8 +208,8 @@ fn wrong_types_name_field_expected_and_found() {
         ("agent: k\ndepends_on: { a: 1 }", "task \"t\": field \"depends_on\": expected a list of names, found a mapping"),
         ("agent: k\ntimeout: [1]", "task \"t\": field \"timeout\": expected a number of seconds or a duration like \"30s\", found a list"),
         ("agent: k\ntimeout: -3", "task \"t\": field \"timeout\": a duration must not be negative, got -3"),
-        ("agent: k\ntimeout: 0", "task \"t\": timeout must be above zero"),
-        ("agent: ''", "task \"t\": field \"agent\" is empty"),
+        ("agent: k\ntimeout: 0", "task \"t\": field \"timeout\": must be above zero"),
+        ("agent: ''", "task \"t\": field \"agent\": must not be empty"),
         ("depends_on: []", "task \"t\": missing field \"agent\""),
     ];
     for (body, message) in task_cases {
@@ -524,7 +524,10 @@ fn retry_policy_forms() {
 #[test]
 fn pools_count_and_config() {
     let err = invalid("workflow:\n  name: w\n  agents:\n    p: { type: k, count: 0 }\n");
-    assert_eq!(err.message(), "pool \"p\": count must be at least 1");
+    assert_eq!(
+        err.message(),
+        "pool \"p\": field \"count\": must be at least 1"
+    );
     assert_eq!((err.line(), err.column()), (4, 26));
     let spec = parse_workflow(
         "workflow:\n  name: w\n  agents:\n    p:\n      type: k\n      config:\n        nested: { list: [1, 2.5, true, null, text] }\n",
@@ -545,7 +548,7 @@ fn unknown_pattern_is_an_error_at_its_position() {
     assert_eq!((err.line(), err.column()), (3, 26));
     assert_eq!(
         err.message(),
-        "workflow: unknown orchestration_pattern \"mesh\", expected one of supervisor, hierarchical, handoff, swarm, network, custom, dag"
+        "workflow: field \"orchestration_pattern\": unknown pattern \"mesh\", expected one of supervisor, hierarchical, handoff, swarm, network, custom, dag"
     );
 }
 

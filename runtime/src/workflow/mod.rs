@@ -23,5 +23,5 @@ pub use engine::{Outcome, TaskError, TaskStatus};
 pub use file::{load_workflow, parse_workflow, FileError};
 pub use plan::{critical_path, CriticalPath, Plan, PlanError, PlanErrors};
 pub use report::{TaskReport, WorkflowReport};
-pub use run::{WorkflowError, WorkflowHandle};
+pub use run::{Canceller, WorkflowError, WorkflowHandle};
 pub use spec::{PoolSpec, SourcePos, TaskSpec, WorkflowBuilder, WorkflowSpec};

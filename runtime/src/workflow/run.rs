@@ -54,12 +54,32 @@ impl WorkflowHandle {
     /// Cancels the run: running tasks are stopped, pending ones skipped; the report says
     /// `Cancelled`. Does nothing once the run is over.
     pub fn cancel(&self) {
-        let _ = self.actor.send_message(WorkflowMsg::Cancel);
+        self.canceller().cancel();
+    }
+
+    /// A cloneable handle that can cancel the run while another task awaits [`Self::wait`].
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            actor: self.actor.clone(),
+        }
     }
 
     /// Waits for the run's report.
     pub async fn wait(self) -> Result<WorkflowReport, WorkflowError> {
         self.done.await.map_err(|_| WorkflowError::Lost(self.run))
+    }
+}
+
+/// Cancels a run (see [`WorkflowHandle::cancel`]).
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    actor: ActorRef<WorkflowMsg>,
+}
+
+impl Canceller {
+    /// Cancels the run; does nothing once it is over.
+    pub fn cancel(&self) {
+        let _ = self.actor.send_message(WorkflowMsg::Cancel);
     }
 }
 

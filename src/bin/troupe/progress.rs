@@ -1,0 +1,93 @@
+//! The progress bar of `troupe run`, fed by the runtime's event stream.
+
+use std::collections::BTreeSet;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use troupe::workflow::plan::Plan;
+use troupe::{EventKind, EventStream};
+
+/// A progress bar following one run's task events.
+pub struct Progress {
+    bar: ProgressBar,
+    task: JoinHandle<()>,
+}
+
+impl Progress {
+    /// Starts following `events`; draws nothing when `visible` is false or stderr is no terminal.
+    pub fn start(plan: &Plan, mut events: EventStream, visible: bool) -> Self {
+        let bar = ProgressBar::new(plan.len() as u64);
+        if !visible {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tasks  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        let b = bar.clone();
+        let task = tokio::spawn(async move {
+            let mut running = BTreeSet::new();
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                };
+                let Some(task) = event.task.as_ref().map(|t| t.to_string()) else {
+                    if matches!(
+                        event.kind,
+                        EventKind::WorkflowCompleted { .. }
+                            | EventKind::WorkflowFailed { .. }
+                            | EventKind::WorkflowCancelled
+                    ) {
+                        break;
+                    }
+                    continue;
+                };
+                match event.kind {
+                    EventKind::TaskStarted { .. } => {
+                        running.insert(task);
+                    }
+                    EventKind::TaskCompleted { .. }
+                    | EventKind::TaskFailed {
+                        final_attempt: true,
+                        ..
+                    } => {
+                        running.remove(&task);
+                        b.inc(1);
+                    }
+                    EventKind::TaskSkipped { .. } => b.inc(1),
+                    EventKind::TaskRetried { next_attempt, .. } => {
+                        b.println(format!("  retrying {task} (attempt {next_attempt})"));
+                    }
+                    _ => {}
+                }
+                b.set_message(describe(&running));
+            }
+        });
+        Self { bar, task }
+    }
+
+    /// Stops following and clears the bar.
+    pub async fn finish(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        self.bar.finish_and_clear();
+    }
+}
+
+fn describe(running: &BTreeSet<String>) -> String {
+    const SHOWN: usize = 4;
+    let mut names: Vec<&str> = running.iter().take(SHOWN).map(String::as_str).collect();
+    if running.len() > SHOWN {
+        names.push("…");
+    }
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("running: {}", names.join(", "))
+    }
+}
