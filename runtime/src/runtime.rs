@@ -88,7 +88,12 @@ impl SpawnOptions {
     }
 }
 
+/// A directory entry lives as long as some supervisor can still start the agent: the child
+/// spec holds `token`, the entry a weak reference to it. When the last spec is gone (its
+/// supervisor ended for good, e.g. the team of an agent that restarted), the entry is stale
+/// and the id free again.
 struct DirEntry {
+    alive: Weak<()>,
     kind: Arc<str>,
     slot: Arc<dyn Any + Send + Sync>,
     dynamic: Option<DynAgentRef>,
@@ -289,21 +294,28 @@ impl Runtime {
             runtime: self.downgrade(),
             events: self.inner.events.clone(),
         });
+        let token = Arc::new(());
+        let entry = DirEntry {
+            alive: Arc::downgrade(&token),
+            kind,
+            slot: slot.clone(),
+            dynamic: None,
+            supervisor,
+        };
         match self.inner.directory.entry(id.clone()) {
+            dashmap::Entry::Occupied(mut o) if o.get().alive.strong_count() == 0 => {
+                o.insert(entry);
+            }
             dashmap::Entry::Occupied(_) => return Err(SpawnError::AlreadyExists(id)),
             dashmap::Entry::Vacant(v) => {
-                v.insert(DirEntry {
-                    kind,
-                    slot: slot.clone(),
-                    dynamic: None,
-                    supervisor,
-                });
+                v.insert(entry);
             }
         }
         let weak = self.downgrade();
         let start_slot = slot.clone();
         let removed_id = id.clone();
         let spec = ChildSpec::new(id.as_str(), options.restart, move |sup| {
+            let _alive = &token;
             let actor = AgentActor {
                 slot: start_slot.clone(),
             };
@@ -406,6 +418,7 @@ impl Runtime {
             .inner
             .directory
             .iter()
+            .filter(|e| e.alive.strong_count() > 0)
             .map(|e| (e.key().clone(), e.kind.to_string()))
             .collect();
         all.sort();
@@ -469,6 +482,7 @@ impl Runtime {
         self.inner
             .directory
             .get(id)
+            .filter(|e| e.alive.strong_count() > 0)
             .ok_or_else(|| CallError::NoSuchAgent {
                 agent: AgentId::new(id),
             })

@@ -193,3 +193,128 @@ async fn escalation_reaches_the_root_and_is_reported() {
     assert!(!rt.is_healthy());
     rt.shutdown().await;
 }
+
+/// Records the order in which agents stop cleanly.
+struct Recorder {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl troupe_runtime::Agent for Recorder {
+    type Request = ();
+    type Reply = ();
+    type State = ();
+
+    async fn init(
+        &self,
+        _ctx: &troupe_runtime::AgentContext,
+        _s: Option<troupe_runtime::Snapshot>,
+    ) -> Result<(), troupe_runtime::AgentError> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _ctx: &troupe_runtime::AgentContext,
+        _st: &mut (),
+        _r: (),
+    ) -> Result<(), troupe_runtime::AgentError> {
+        Ok(())
+    }
+
+    async fn stopped(&self, ctx: &troupe_runtime::AgentContext, _st: &mut ()) {
+        self.log.lock().unwrap().push(ctx.id().to_string());
+    }
+}
+
+#[tokio::test]
+async fn shutdown_stops_children_cleanly_in_reverse_start_order() {
+    let rt = Runtime::start(RuntimeConfig::default()).await.unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut specs = Vec::new();
+    for id in ["first", "second", "third"] {
+        let (spec, _) = rt
+            .agent_spec(id, Recorder { log: log.clone() }, Restart::Permanent)
+            .unwrap();
+        specs.push(spec);
+    }
+    rt.start_supervisor(SupervisorConfig::new("ordered"), specs)
+        .await
+        .unwrap();
+    let mut events = rt.subscribe();
+    rt.shutdown().await;
+    assert_eq!(*log.lock().unwrap(), vec!["third", "second", "first"]);
+    let mut stopped = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if e.kind == EventKind::AgentStopped {
+            stopped.push(e.agent.unwrap().to_string());
+        }
+    }
+    assert_eq!(stopped, vec!["third", "second", "first"]);
+}
+
+/// An agent that runs a team of one `Counter` worker and forwards requests to it.
+struct Lead;
+
+struct LeadState {
+    worker: AgentRef<Counter>,
+}
+
+impl troupe_runtime::Agent for Lead {
+    type Request = CounterReq;
+    type Reply = u64;
+    type State = LeadState;
+
+    async fn init(
+        &self,
+        ctx: &troupe_runtime::AgentContext,
+        _s: Option<troupe_runtime::Snapshot>,
+    ) -> Result<LeadState, troupe_runtime::AgentError> {
+        let rt = ctx.runtime().unwrap();
+        let id = "worker";
+        let (spec, worker) = rt
+            .agent_spec(id, Counter { persistent: false }, Restart::Permanent)
+            .unwrap();
+        let cfg = SupervisorConfig::new("lead-team")
+            .intensity(1, Duration::from_secs(60))
+            .backoff(Backoff::NONE);
+        ctx.start_team(cfg, vec![spec])
+            .await
+            .map_err(troupe_runtime::AgentError::permanent)?;
+        Ok(LeadState { worker })
+    }
+
+    async fn handle(
+        &self,
+        _ctx: &troupe_runtime::AgentContext,
+        st: &mut LeadState,
+        req: CounterReq,
+    ) -> Result<u64, troupe_runtime::AgentError> {
+        st.worker
+            .ask(req)
+            .await
+            .map_err(|e| troupe_runtime::AgentError::transient(e.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn a_team_that_gives_up_fails_its_agent_which_is_restarted_with_a_new_team() {
+    let rt = Runtime::start(RuntimeConfig::default()).await.unwrap();
+    let mut events = rt.subscribe();
+    let lead = rt.spawn("lead", Lead).await.unwrap();
+    assert_eq!(lead.ask(CounterReq::Add(3)).await.unwrap(), 3);
+    let _ = lead.ask(CounterReq::Crash).await; // the worker crashes: restart 1 of 1 allowed
+    wait_for(&mut events, |e| restarted(e, "worker")).await;
+    let _ = lead.ask(CounterReq::Crash).await; // again: the team gives up, the lead fails
+    let e = wait_for(&mut events, |e| matches!(&e.kind, EventKind::SupervisorEscalated { supervisor, .. } if supervisor == "lead-team")).await;
+    assert!(matches!(e.kind, EventKind::SupervisorEscalated { .. }));
+    wait_for(&mut events, |e| restarted(e, "lead")).await;
+    assert_eq!(lead.starts(), 2);
+    assert_eq!(
+        lead.ask(CounterReq::Add(1)).await.unwrap(),
+        1,
+        "served by the new team's worker"
+    );
+    // The new team reused the id "worker": the old team's entry was freed with it.
+    assert!(rt.agent::<Counter>("worker").unwrap().is_running());
+    rt.shutdown().await;
+}

@@ -68,6 +68,7 @@ impl<A: Agent> Actor for AgentActor<A> {
             kind: slot.kind.clone(),
             runtime: slot.runtime.clone(),
             starts,
+            cell: Some(myself.get_cell()),
         };
         let restored = slot.last_snapshot.lock().clone();
         let state = slot.agent.init(&ctx, restored).await?;
@@ -112,12 +113,29 @@ impl<A: Agent> Actor for AgentActor<A> {
         Ok(())
     }
 
+    /// The agent's only children are its teams ([`AgentContext::start_team`]). A team that
+    /// gave up fails the agent: the failure escalates to the agent's supervisor.
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: ractor::SupervisionEvent,
+        _st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            ractor::SupervisionEvent::ActorFailed(_, reason) => {
+                Err(format!("agent {}: its team gave up: {reason}", self.slot.id).into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn post_stop(
         &self,
         myself: ActorRef<Self::Msg>,
-        _st: &mut Self::State,
+        st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         self.clear_if_current(&myself);
+        self.slot.agent.stopped(&st.ctx, &mut st.state).await;
         self.slot
             .events
             .agent(&self.slot.id, EventKind::AgentStopped);

@@ -109,3 +109,12 @@ impl DynAgentExt for DynAgentRef {
         self.as_any().downcast_ref::<AgentRef<A>>().cloned()
     }
 }
+
+impl std::fmt::Debug for dyn DynAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynAgent")
+            .field("id", self.id())
+            .field("kind", &self.kind())
+            .finish()
+    }
+}

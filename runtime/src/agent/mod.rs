@@ -81,6 +81,17 @@ pub trait Agent: Send + Sync + 'static {
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Reply, AgentError>> + Send;
 
+    /// Called when the agent stops cleanly (stopped, or its supervisor shuts down); not after a
+    /// crash. Release what the state holds here. The default does nothing.
+    fn stopped(
+        &self,
+        ctx: &AgentContext,
+        state: &mut Self::State,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (ctx, state);
+        async {}
+    }
+
     /// Encodes the state, for agents whose state should survive a restart or a move.
     /// The default keeps nothing.
     fn snapshot(&self, state: &Self::State) -> Result<Option<Snapshot>, AgentError> {
@@ -112,6 +123,7 @@ pub struct AgentContext {
     pub(crate) kind: std::sync::Arc<str>,
     pub(crate) runtime: WeakRuntime,
     pub(crate) starts: u64,
+    pub(crate) cell: Option<ractor::ActorCell>,
 }
 
 impl AgentContext {
@@ -133,6 +145,25 @@ impl AgentContext {
     /// The runtime hosting the agent, while it runs (to call other agents).
     pub fn runtime(&self) -> Option<Runtime> {
         self.runtime.upgrade()
+    }
+
+    /// Starts a supervisor of `children` linked to this agent: the agent's team. The team lives
+    /// and dies with the agent (a restart of the agent stops the old team; build a new one in
+    /// [`Agent::init`]). A team that exceeds its restart intensity makes the agent fail, so the
+    /// failure escalates to the agent's own supervisor.
+    pub async fn start_team(
+        &self,
+        config: crate::supervision::SupervisorConfig,
+        children: Vec<crate::supervision::ChildSpec>,
+    ) -> Result<crate::supervision::SupervisorRef, String> {
+        let runtime = self.runtime().ok_or("the runtime is gone")?;
+        let cell = self
+            .cell
+            .clone()
+            .ok_or("a team can only be started by a running agent")?;
+        let (spec, team) = runtime.supervisor_spec(config.name.clone(), config, children);
+        (spec.start)(cell).await?;
+        Ok(team)
     }
 }
 

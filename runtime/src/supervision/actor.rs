@@ -141,6 +141,20 @@ impl Actor for Supervisor {
         Ok(())
     }
 
+    /// A supervisor asked to stop stops its children first, in reverse start order, each
+    /// given [`STOP_GRACE`] before it is killed (as OTP does on shutdown).
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let order: Vec<String> = st.core.children().map(str::to_string).collect();
+        for id in order.iter().rev() {
+            st.stop_child(id).await;
+        }
+        Ok(())
+    }
+
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<Self::Msg>,
