@@ -315,11 +315,9 @@ fn paired(
         let m = median(&mut secs_per_iter[i].clone());
         medians.push(m);
         let mut line = format!("  {:<28} {}", v.name, show(m));
-        if !spawn_share[i].is_empty() {
+        if let (false, Unit::MicrosPer { elems }) = (spawn_share[i].is_empty(), unit) {
             let s = median(&mut spawn_share[i].clone());
-            let per = |secs: f64| match unit {
-                Unit::MicrosPer { elems } | Unit::MegaPerSec { elems } => secs * 1e6 / elems as f64,
-            };
+            let per = |secs: f64| secs * 1e6 / elems as f64;
             line += &format!("  (spawn {:.2} µs + stop {:.2} µs)", per(s), per(m - s));
         }
         println!("{line}");
@@ -353,6 +351,42 @@ fn bench_variants(
     for v in variants {
         g.bench_function(v.name, |b| b.iter_custom(|iters| (v.run)(iters)));
     }
+}
+
+/// Troupe spawn+stop of `SPAWN_N` agents in batches of `batch` (spawn a batch, stop it, next
+/// batch): with `batch < SPAWN_N` the supervisor holds fewer children at a time, which shows
+/// whether the per-agent cost depends on how many siblings an agent has.
+fn troupe_spawn<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    troupe: &Runtime,
+    ids: &Arc<Vec<String>>,
+    batch: usize,
+    split: &Arc<AtomicU64>,
+) -> Box<dyn Fn(u64) -> Duration + 'a> {
+    let (troupe, ids, split) = (troupe.clone(), ids.clone(), split.clone());
+    Box::new(move |iters| {
+        let (troupe, ids, split) = (troupe.clone(), ids.clone(), split.clone());
+        on_worker(rt, async move {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                for chunk in ids.chunks(batch) {
+                    let start = Instant::now();
+                    let mut agents = Vec::with_capacity(chunk.len());
+                    for id in chunk {
+                        agents.push(troupe.spawn(id.as_str(), Plus1).await.expect("spawn"));
+                    }
+                    let spawned = start.elapsed();
+                    for id in chunk {
+                        assert!(troupe.stop_agent(id).await, "agent {id} was not running");
+                    }
+                    total += start.elapsed();
+                    black_box(agents);
+                    split.fetch_add(spawned.as_nanos() as u64, Ordering::Relaxed);
+                }
+            }
+            total
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -541,12 +575,11 @@ fn spawn(c: &mut Criterion) {
         (sup, troupe)
     });
     let ids: Arc<Vec<String>> = Arc::new((0..SPAWN_N).map(|i| format!("agent-{i}")).collect());
-    let split: [Arc<AtomicU64>; 4] = Default::default();
+    let split: [Arc<AtomicU64>; 5] = Default::default();
 
     let tokio_split = split[0].clone();
     let spawn_split = split[1].clone();
     let linked_split = split[2].clone();
-    let troupe_split = split[3].clone();
     let variants = [
         Variant {
             name: "tokio_task",
@@ -629,31 +662,13 @@ fn spawn(c: &mut Criterion) {
         },
         Variant {
             name: "troupe_spawn",
-            run: Box::new(|iters| {
-                let split = troupe_split.clone();
-                let troupe = troupe.clone();
-                let ids = ids.clone();
-                on_worker(&rt, async move {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        let mut agents = Vec::with_capacity(SPAWN_N);
-                        for id in ids.iter() {
-                            let a = troupe.spawn(id.as_str(), Plus1).await.expect("spawn");
-                            agents.push(a);
-                        }
-                        let spawned = start.elapsed();
-                        for id in ids.iter() {
-                            assert!(troupe.stop_agent(id).await, "agent {id} was not running");
-                        }
-                        total += start.elapsed();
-                        black_box(agents);
-                        split.fetch_add(spawned.as_nanos() as u64, Ordering::Relaxed);
-                    }
-                    total
-                })
-            }),
+            run: troupe_spawn(&rt, &troupe, &ids, SPAWN_N, &split[3]),
             spawn_ns: Some(split[3].clone()),
+        },
+        Variant {
+            name: "troupe_spawn_10x100",
+            run: troupe_spawn(&rt, &troupe, &ids, SPAWN_N / 10, &split[4]),
+            spawn_ns: Some(split[4].clone()),
         },
     ];
     let mut g = c.benchmark_group("spawn");
@@ -674,6 +689,7 @@ fn spawn(c: &mut Criterion) {
             &[
                 ("troupe_spawn", "ractor_spawn_linked", "≤ 1.20×"),
                 ("troupe_spawn", "ractor_spawn", "≤ 1.20×"),
+                ("troupe_spawn", "troupe_spawn_10x100", "info"),
                 ("ractor_spawn", "tokio_task", "info"),
             ],
         );

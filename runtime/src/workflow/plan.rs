@@ -331,7 +331,6 @@ where
     let mut pools = spec.agents.clone();
     let mut task_pool = Vec::with_capacity(n);
     let mut deps = Vec::with_capacity(n);
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     // seen[j] == i: task j is already among the dependencies of task i.
     let mut seen = vec![usize::MAX; n];
     for (i, t) in tasks.iter().enumerate() {
@@ -382,12 +381,19 @@ where
                 Some(&j) if seen[j] != i => {
                     seen[j] = i;
                     ds.push(j);
-                    dependents[j].push(i);
                 }
                 Some(_) => {}
             }
         }
         deps.push(ds);
+    }
+
+    // Sized first, so each list is allocated once, exactly.
+    let mut fan_out = vec![0usize; n];
+    deps.iter().flatten().for_each(|&d| fan_out[d] += 1);
+    let mut dependents: Vec<Vec<usize>> = fan_out.into_iter().map(Vec::with_capacity).collect();
+    for (i, ds) in deps.iter().enumerate() {
+        ds.iter().for_each(|&d| dependents[d].push(i));
     }
 
     let topo = topological_order(&deps, &dependents);
@@ -415,7 +421,7 @@ where
 
 /// Kahn's algorithm; tasks on or behind a cycle are left out.
 fn topological_order(deps: &[Vec<usize>], dependents: &[Vec<usize>]) -> Vec<usize> {
-    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut waiting: Vec<u32> = deps.iter().map(|d| d.len() as u32).collect();
     let mut order: Vec<usize> = (0..deps.len()).filter(|&i| waiting[i] == 0).collect();
     order.reserve(deps.len() - order.len());
     let mut next = 0;
