@@ -1,9 +1,11 @@
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::*;
+use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryOn, RetryPolicy};
+use crate::workflow::spec::{FaultTolerance, SourcePos};
 
 const FULL: &str = r#"workflow:
   name: text_stats
