@@ -4,7 +4,8 @@
 //!   dependencies each, seeded), N = 1k, 10k, 100k.
 //! - `toposort/N`: the baseline, in the same run: petgraph's `toposort` of the same graph, already
 //!   built. The report gives plan / toposort per size.
-//! - `parse_yaml/1000`: [`parse_workflow`] of a 1k-task YAML file.
+//! - `parse_yaml/1000`: [`parse_workflow`] of a 1k-task YAML file; baseline `yaml_to_value/1000`:
+//!   serde-saphyr reading the same text into a `serde_json::Value`.
 //!
 //! Run: `cargo bench -p troupe-runtime --bench planner -- --quick`
 
@@ -108,6 +109,14 @@ fn planner(c: &mut Criterion) {
     group.bench_with_input(BenchmarkId::new("parse_yaml", 1_000), &text, |b, text| {
         b.iter(|| parse_workflow(black_box(text), "bench.yaml").expect("valid"))
     });
+    // Baseline: the same text into a plain `serde_json::Value` (no positions, no checks).
+    group.bench_with_input(
+        BenchmarkId::new("yaml_to_value", 1_000),
+        &text,
+        |b, text| {
+            b.iter(|| serde_saphyr::from_str::<serde_json::Value>(black_box(text)).expect("valid"))
+        },
+    );
     group.finish();
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::spec::{PoolSpec, SourcePos, TaskSpec, WorkflowSpec, KNOWN_PATTERNS};
+use super::spec::{PoolSpec, SourcePos, TaskSpec, WorkflowSpec, KNOWN_PATTERNS, PATTERN_POOL};
 use crate::agent::KindLookup;
 use crate::ids::TaskId;
 
@@ -91,6 +91,18 @@ pub enum PlanError {
         /// The task.
         task: TaskId,
         /// Where it is defined.
+        pos: SourcePos,
+    },
+    /// The orchestration pattern is known, but its kind is not registered on this runtime.
+    PatternUnavailable {
+        /// The pattern.
+        pattern: String,
+        /// The kind it needs.
+        kind: String,
+    },
+    /// A pool uses the name reserved for the orchestration pattern's pool.
+    ReservedPool {
+        /// Where it was defined.
         pos: SourcePos,
     },
     /// The orchestration pattern is not one of [`KNOWN_PATTERNS`].
@@ -180,6 +192,16 @@ impl fmt::Display for PlanError {
             PlanError::InputWithDependencies { task, pos } => write!(
                 f,
                 "task {task:?}{}: has both `input` and `depends_on`; a static input is only allowed on tasks without dependencies",
+                At(pos)
+            ),
+            PlanError::PatternUnavailable { pattern, kind } => write!(
+                f,
+                "orchestration pattern {pattern:?} needs the agent kind {kind:?}, which is not \
+                 registered (register the patterns: troupe_patterns::register_all)"
+            ),
+            PlanError::ReservedPool { pos } => write!(
+                f,
+                "pool {PATTERN_POOL:?}{}: the name is reserved for the orchestration pattern",
                 At(pos)
             ),
             PlanError::UnknownPattern { pattern, known } => write!(
@@ -329,6 +351,27 @@ where
     }
 
     let mut pools = spec.agents.clone();
+    if let Some(p) = spec
+        .pattern
+        .as_deref()
+        .filter(|p| *p != "dag" && KNOWN_PATTERNS.contains(p))
+    {
+        let kind = format!("pattern.{p}");
+        if !kinds.has_kind(&kind) {
+            errors.push(PlanError::PatternUnavailable {
+                pattern: p.to_string(),
+                kind: kind.clone(),
+            });
+        }
+        if let Some(pool) = pools.get(PATTERN_POOL) {
+            errors.push(PlanError::ReservedPool { pos: pool.pos });
+        }
+        let config = pattern_pool_config(&spec);
+        pools.insert(
+            PATTERN_POOL.to_string(),
+            PoolSpec::new(kind, 1).config(config),
+        );
+    }
     let mut task_pool = Vec::with_capacity(n);
     let mut deps = Vec::with_capacity(n);
     // seen[j] == i: task j is already among the dependencies of task i.
@@ -408,6 +451,22 @@ where
     if !errors.is_empty() {
         return Err(PlanErrors(errors));
     }
+    // Only pools that tasks use are started; with a pattern, the others are its members.
+    let used: std::collections::BTreeSet<&str> = task_pool.iter().map(String::as_str).collect();
+    let unused: Vec<String> = pools
+        .keys()
+        .filter(|k| !used.contains(k.as_str()))
+        .cloned()
+        .collect();
+    let mut spec = spec;
+    for name in unused {
+        pools.remove(&name);
+        if spec.pattern.as_deref().is_none_or(|p| p == "dag") {
+            spec.warnings.push(format!(
+                "pool {name:?} is not used by any task: it is not started"
+            ));
+        }
+    }
     Ok(Plan {
         spec,
         index,
@@ -417,6 +476,33 @@ where
         task_pool,
         pools,
     })
+}
+
+/// The config of the pattern pool: the file's `pattern:` block, with `members` defaulting to
+/// the workflow's pools (same shape: `type`, `count`, `config`, `capabilities`).
+fn pattern_pool_config(spec: &WorkflowSpec) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let mut config = match &spec.pattern_config {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    if !config.contains_key("members") {
+        let members: Map<String, Value> = spec
+            .agents
+            .iter()
+            .map(|(name, p)| {
+                let member = json!({
+                    "type": p.kind,
+                    "count": p.count,
+                    "config": p.config,
+                    "capabilities": p.capabilities,
+                });
+                (name.clone(), member)
+            })
+            .collect();
+        config.insert("members".into(), Value::Object(members));
+    }
+    Value::Object(config)
 }
 
 /// Kahn's algorithm; tasks on or behind a cycle are left out.

@@ -399,3 +399,51 @@ fn a_wide_deep_plan_is_ordered_correctly() {
     assert_eq!(cp.tasks.len(), n, "the chain through every t(i-1)");
     assert_eq!(cp.tasks[0].as_str(), "t0");
 }
+
+#[test]
+fn a_pattern_becomes_an_implicit_pool_with_the_agents_as_members() {
+    let spec = WorkflowSpec::builder("p")
+        .pool("triage", PoolSpec::new("k", 2).config(json!({"x": 1})))
+        .pattern("handoff", json!({"start": "triage"}))
+        .task(TaskSpec::new("ask", crate::workflow::spec::PATTERN_POOL).input(json!("hi")))
+        .build();
+    let planned = plan(spec.clone(), &["k", "pattern.handoff"][..]).unwrap();
+    assert_eq!(
+        planned.pools.len(),
+        1,
+        "members are not started as pools: {:?}",
+        planned.pools.keys()
+    );
+    let pool = &planned.pools["pattern"];
+    assert_eq!(pool.kind, "pattern.handoff");
+    assert_eq!(
+        pool.config,
+        json!({"start": "triage", "members": {"triage": {"type": "k", "count": 2, "config": {"x": 1}, "capabilities": []}}})
+    );
+    assert!(
+        planned.spec.warnings.is_empty(),
+        "{:?}",
+        planned.spec.warnings
+    );
+
+    let err = plan(spec, &["k"][..]).unwrap_err().to_string();
+    assert!(
+        err.contains("orchestration pattern \"handoff\" needs the agent kind \"pattern.handoff\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn unused_pools_are_not_started_and_a_dag_warns_about_them() {
+    let spec = WorkflowSpec::builder("d")
+        .pool("used", PoolSpec::new("k", 1))
+        .pool("idle", PoolSpec::new("k", 1))
+        .task(TaskSpec::new("a", "used"))
+        .build();
+    let planned = plan(spec, &["k"][..]).unwrap();
+    assert_eq!(planned.pools.keys().collect::<Vec<_>>(), vec!["used"]);
+    assert_eq!(
+        planned.spec.warnings,
+        vec!["pool \"idle\" is not used by any task: it is not started".to_string()]
+    );
+}

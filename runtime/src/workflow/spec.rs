@@ -43,9 +43,13 @@ pub struct WorkflowSpec {
     pub name: String,
     /// Its version string (informational).
     pub version: String,
-    /// The orchestration pattern named by the file (`supervisor`, `hierarchical`, ...). Checked
-    /// against the known names; the engine runs the task DAG.
+    /// The orchestration pattern (`dag`, `supervisor`, `hierarchical`, `handoff`, `swarm`,
+    /// `network`, `custom`). Anything but `dag` adds an implicit pool named [`PATTERN_POOL`] of
+    /// kind `pattern.<name>` that tasks without an `agent` run on (see [`crate::workflow`]).
     pub pattern: Option<String>,
+    /// The pattern's configuration (the file's `pattern:` block). Its `members` default to the
+    /// workflow's `agents`.
+    pub pattern_config: Option<Value>,
     /// Agent pools by name.
     pub agents: BTreeMap<String, PoolSpec>,
     /// The tasks, in definition order.
@@ -101,6 +105,9 @@ pub struct FaultTolerance {
     /// A circuit breaker per agent pool, when set.
     pub circuit_breaker: Option<CircuitBreakerConfig>,
 }
+
+/// The name of the implicit pool that runs the workflow's orchestration pattern.
+pub const PATTERN_POOL: &str = "pattern";
 
 /// The orchestration pattern names a definition may use.
 pub const KNOWN_PATTERNS: &[&str] = &[
@@ -197,6 +204,7 @@ impl WorkflowSpec {
                 name: name.into(),
                 version: "1".into(),
                 pattern: None,
+                pattern_config: None,
                 agents: BTreeMap::new(),
                 tasks: Vec::new(),
                 fault_tolerance: FaultTolerance::default(),
@@ -222,6 +230,14 @@ impl WorkflowBuilder {
     /// Adds a task.
     pub fn task(mut self, task: TaskSpec) -> Self {
         self.spec.tasks.push(task);
+        self
+    }
+
+    /// Orchestrates the workflow with pattern `name` configured by `config` (its `members`
+    /// default to the workflow's pools). Tasks whose agent is [`PATTERN_POOL`] run on it.
+    pub fn pattern(mut self, name: impl Into<String>, config: Value) -> Self {
+        self.spec.pattern = Some(name.into());
+        self.spec.pattern_config = Some(config);
         self
     }
 

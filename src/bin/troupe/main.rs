@@ -52,8 +52,10 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Validate { file } => run::validate(&file).await,
             Command::Kinds => {
-                for (name, description) in troupe::agents::KINDS {
-                    println!("{name:<20} {description}");
+                let kinds = troupe::KindRegistry::new();
+                run::register_kinds(&kinds);
+                for kind in kinds.kinds() {
+                    println!("{:<22} {}", kind.name(), kind.description());
                 }
                 ExitCode::SUCCESS
             }

@@ -31,10 +31,16 @@ const INVALID: u8 = 2;
 /// Exit code for a cancelled run (as after SIGINT).
 const CANCELLED: u8 = 130;
 
+/// Registers every kind the binary offers: the ready-made agents and the patterns.
+pub fn register_kinds(kinds: &troupe::KindRegistry) {
+    troupe::agents::register_all(kinds);
+    troupe::patterns::register_all(kinds);
+}
+
 async fn local_runtime() -> Option<Runtime> {
     match Runtime::start(RuntimeConfig::named("local")).await {
         Ok(rt) => {
-            troupe::agents::register_all(rt.kinds());
+            register_kinds(rt.kinds());
             Some(rt)
         }
         Err(e) => {

@@ -13,7 +13,7 @@ use super::{parse_duration, FileError};
 use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryOn, RetryPolicy};
 use crate::workflow::spec::{
-    FaultTolerance, PoolSpec, SourcePos, TaskSpec, WorkflowSpec, KNOWN_PATTERNS,
+    FaultTolerance, PoolSpec, SourcePos, TaskSpec, WorkflowSpec, KNOWN_PATTERNS, PATTERN_POOL,
 };
 
 const WORKFLOW_FIELDS: &[&str] = &[
@@ -21,6 +21,7 @@ const WORKFLOW_FIELDS: &[&str] = &[
     "version",
     "description",
     "orchestration_pattern",
+    "pattern",
     "agents",
     "tasks",
     "fault_tolerance",
@@ -277,13 +278,25 @@ impl Reader<'_> {
         let version = f.opt("version", |v| self.version(v))?;
         f.opt("description", |v| v.string())?;
         let pattern = f.opt("orchestration_pattern", |v| self.pattern(v))?;
+        let uses_pattern = pattern.as_deref().is_some_and(|p| p != "dag");
+        let pattern_config = f.opt("pattern", |v| {
+            if !uses_pattern {
+                return Err(
+                    v.fail("a `pattern` block needs an orchestration_pattern other than dag")
+                );
+            }
+            match &v.node.kind {
+                Kind::Map(_) => Ok(to_json(v.node)),
+                _ => Err(v.expected("a mapping (the pattern's configuration)")),
+            }
+        })?;
         let mut agents = BTreeMap::new();
         if let Some(v) = f.get("agents") {
             let Kind::Map(entries) = &v.node.kind else {
                 return Err(v.expected("a mapping of pool names to pools"));
             };
             for (key, pool) in entries {
-                agents.insert(key.name.clone(), self.pool(key, pool)?);
+                agents.insert(key.name.clone(), self.pool(key, pool, uses_pattern)?);
             }
         }
         let tasks = match f.get("tasks") {
@@ -292,7 +305,7 @@ impl Reader<'_> {
                 Kind::Seq(items) => items
                     .iter()
                     .enumerate()
-                    .map(|(i, t)| self.task(i, t))
+                    .map(|(i, t)| self.task(i, t, uses_pattern))
                     .collect::<Res<_>>()?,
                 _ => return Err(v.expected("a list of tasks")),
             },
@@ -302,6 +315,7 @@ impl Reader<'_> {
             name,
             version: version.unwrap_or_else(|| "1".into()),
             pattern,
+            pattern_config,
             agents,
             tasks,
             fault_tolerance: fault_tolerance.unwrap_or_default(),
@@ -327,16 +341,10 @@ impl Reader<'_> {
             let known = KNOWN_PATTERNS.join(", ");
             return Err(v.fail(format!("unknown pattern {p:?}, expected one of {known}")));
         }
-        if p != "dag" {
-            let message = format!(
-                "orchestration_pattern {p:?} is checked; tasks run as a DAG until patterns land"
-            );
-            self.warn(v.node.pos, message);
-        }
         Ok(p)
     }
 
-    fn pool(&self, key: &Key, node: &Node) -> Res<PoolSpec> {
+    fn pool(&self, key: &Key, node: &Node, uses_pattern: bool) -> Res<PoolSpec> {
         let what = format!("pool {:?}", key.name);
         let f = self.fields(&what, node, POOL_FIELDS)?;
         let kind = f.req("type")?.name()?;
@@ -346,9 +354,10 @@ impl Reader<'_> {
         })?;
         let capabilities = f.opt("capabilities", |v| {
             let names = v.names()?;
-            if !names.is_empty() {
+            if !names.is_empty() && !uses_pattern {
                 let message = format!(
-                    "{what}: capabilities are recorded but not used yet (used once patterns land)"
+                    "{what}: capabilities are only used by orchestration patterns; \
+                     a dag ignores them"
                 );
                 self.warn(v.key_pos, message);
             }
@@ -365,7 +374,7 @@ impl Reader<'_> {
         })
     }
 
-    fn task(&self, index: usize, node: &Node) -> Res<TaskSpec> {
+    fn task(&self, index: usize, node: &Node, uses_pattern: bool) -> Res<TaskSpec> {
         // Name the task by its id in every message, even in those about fields before `id`.
         let id = match &node.kind {
             Kind::Map(entries) => entries.iter().find(|(k, _)| k.name == "id"),
@@ -378,7 +387,12 @@ impl Reader<'_> {
         };
         let f = self.fields(&what, node, TASK_FIELDS)?;
         let id = TaskId::from(f.req("id")?.name()?);
-        let agent = f.req("agent")?.name()?;
+        let agent = match f.get("agent") {
+            Some(v) => v.name()?,
+            // With an orchestration pattern, a task without an agent runs on the pattern.
+            None if uses_pattern => PATTERN_POOL.to_string(),
+            None => f.req("agent")?.name()?,
+        };
         let depends_on = f.opt("depends_on", |v| v.names())?.unwrap_or_default();
         let timeout = f.opt("timeout", |v| match v.duration()? {
             t if t.is_zero() => Err(v.fail("must be above zero")),

@@ -87,13 +87,10 @@ fn full_example_reads_into_spec_values() {
             open_for: Duration::from_secs(30)
         })
     );
-    assert_eq!(
-        spec.warnings,
-        vec![
-            "text_stats.yaml:5:26: orchestration_pattern \"supervisor\" is checked; tasks run as a DAG until patterns land".to_string(),
-            "text_stats.yaml:7:45: pool \"splitter\": capabilities are recorded but not used yet (used once patterns land)".to_string(),
-        ]
-    );
+    // With a pattern, capabilities are the members' and nothing is left unused: no warnings.
+    assert_eq!(spec.pattern.as_deref(), Some("supervisor"));
+    assert_eq!(spec.pattern_config, None);
+    assert_eq!(spec.warnings, Vec::<String>::new());
 }
 
 #[test]
@@ -391,7 +388,14 @@ fn files_are_loaded_checked_for_size_and_utf8() {
     std::fs::write(&good, FULL).unwrap();
     let spec = load_workflow(&good).unwrap();
     assert_eq!(spec.tasks.len(), 2);
-    assert!(spec.warnings[0].starts_with(&format!("{}:5:26: ", good.display())));
+    let dag = dir.join("dag.yaml");
+    std::fs::write(&dag, FULL.replace("supervisor", "dag")).unwrap();
+    let spec = load_workflow(&dag).unwrap();
+    assert!(
+        spec.warnings[0].starts_with(&format!("{}:7:45: ", dag.display())),
+        "{:?}",
+        spec.warnings
+    );
 
     let big = dir.join("big.yaml");
     std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES + 1]).unwrap();
@@ -573,4 +577,33 @@ fn versions_ids_and_inputs_keep_what_was_written() {
 fn control_characters_in_messages_are_escaped() {
     let err = invalid("workflow:\n  name: w\n  \"bad\\u0007key\": 1\n");
     assert!(!err.to_string().chars().any(|c| c.is_control()), "{err:?}");
+}
+
+#[test]
+fn a_pattern_block_and_agentless_tasks_need_a_pattern() {
+    let with_pattern = "workflow:\n  name: p\n  orchestration_pattern: handoff\n  agents:\n    triage: { type: util.echo }\n  pattern: { start: triage }\n  tasks:\n    - { id: ask, input: hello }\n";
+    let spec = parse_workflow(with_pattern, "p.yaml").unwrap();
+    assert_eq!(spec.tasks[0].agent, crate::workflow::spec::PATTERN_POOL);
+    assert_eq!(spec.pattern_config, Some(json!({"start": "triage"})));
+
+    let dag_block = with_pattern.replace("handoff", "dag");
+    let err = parse_workflow(&dag_block, "p.yaml").unwrap_err();
+    assert_eq!(err.line(), 6, "{err}");
+    assert!(
+        err.to_string()
+            .contains("needs an orchestration_pattern other than dag"),
+        "{err}"
+    );
+
+    let no_agent = "workflow:\n  name: p\n  tasks:\n    - { id: ask }\n";
+    let err = parse_workflow(no_agent, "p.yaml").unwrap_err();
+    assert!(err.to_string().contains("\"agent\""), "{err}");
+
+    let not_a_map = with_pattern.replace("{ start: triage }", "[triage]");
+    let err = parse_workflow(&not_a_map, "p.yaml").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a mapping (the pattern's configuration)"),
+        "{err}"
+    );
 }
