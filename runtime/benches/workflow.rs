@@ -265,25 +265,37 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// The paired pass: one discarded warm-up round, then `rounds` rounds of every variant in
-/// rotating order, one iteration each. Prints µs per element and the median per-round ratio of
-/// each `(numerator, denominator)`.
-fn paired(group: &str, variants: &[Variant<'_>], rounds: usize, ratios: &[(&str, &str)]) {
+/// The paired pass: one discarded warm-up round that also sizes each variant's batch (enough
+/// iterations for about 20 ms), then `rounds` rounds of every variant in rotating order. Prints
+/// µs per element and the median per-round ratio of each `(numerator, denominator)`; returns
+/// the median seconds per element of each variant.
+fn paired(
+    group: &str,
+    variants: &[Variant<'_>],
+    rounds: usize,
+    ratios: &[(&str, &str)],
+) -> Vec<f64> {
+    const BATCH: f64 = 0.020;
     let n = variants.len();
+    let mut iters = vec![1u64; n];
     let mut per_elem: Vec<Vec<f64>> = vec![Vec::new(); n];
     for round in 0..=rounds {
         for k in 0..n {
             let i = (round + k) % n;
             let v = &variants[i];
-            let took = (v.run)(1).as_secs_f64();
-            if round > 0 {
-                per_elem[i].push(took / v.elems as f64);
+            let took = (v.run)(iters[i]).as_secs_f64();
+            if round == 0 {
+                iters[i] = (BATCH / took.max(1e-9)).ceil().clamp(1.0, 10_000.0) as u64;
+            } else {
+                per_elem[i].push(took / (iters[i] * v.elems) as f64);
             }
         }
     }
     println!("\npaired {group}: {rounds} interleaved rounds, medians");
+    let mut medians = Vec::with_capacity(n);
     for (i, v) in variants.iter().enumerate() {
         let m = median(&mut per_elem[i].clone());
+        medians.push(m);
         println!("  {:<28} {:.3} µs per element", v.name, m * 1e6);
     }
     for (num, den) in ratios {
@@ -304,6 +316,7 @@ fn paired(group: &str, variants: &[Variant<'_>], rounds: usize, ratios: &[(&str,
             median(&mut per_round)
         );
     }
+    medians
 }
 
 fn bench_variants(
@@ -481,7 +494,7 @@ fn fanout_10k(c: &mut Criterion) {
     bench_variants(&mut g, &variants);
     g.finish();
     if let Some(rounds) = paired_rounds("fanout_10k", 7) {
-        paired(
+        let _ = paired(
             "fanout_10k",
             &variants,
             rounds,
@@ -577,7 +590,7 @@ fn chain(c: &mut Criterion) {
     bench_variants(&mut g, &variants);
     g.finish();
     if let Some(rounds) = paired_rounds("chain", 31) {
-        paired(
+        let m = paired(
             "chain",
             &variants,
             rounds,
@@ -585,6 +598,13 @@ fn chain(c: &mut Criterion) {
                 ("workflow_chain_100", "dyn_ask_value_seq_100"),
                 ("dyn_ask_value_seq_100", "agent_ask_seq_100"),
             ],
+        );
+        // Per hop without the run's fixed cost: (chain - 1-task run) / (CHAIN - 1).
+        let hop = (m[0] * CHAIN as f64 - m[1]) / (CHAIN - 1) as f64;
+        println!(
+            "  per hop net of the fixed run cost: {:.3} µs ({:.2}× an ask_value)",
+            hop * 1e6,
+            hop / m[2]
         );
     }
     drop(variants);

@@ -96,6 +96,7 @@ struct DirEntry {
     alive: Weak<()>,
     kind: Arc<str>,
     slot: Arc<dyn Any + Send + Sync>,
+    cell: Arc<dyn Fn() -> Option<ractor::ActorCell> + Send + Sync>,
     dynamic: Option<DynAgentRef>,
     supervisor: SupervisorRef,
 }
@@ -151,7 +152,12 @@ impl Runtime {
             ChildSpec::supervisor("workflows", workflows_cfg, vec![], events.clone());
         let args = SupervisorArgs {
             config: config.root.clone(),
-            specs: Arc::new(Mutex::new(vec![agents_spec, workflows_spec])),
+            specs: Arc::new(Mutex::new(
+                [agents_spec, workflows_spec]
+                    .into_iter()
+                    .map(|c| (c.id().to_string(), c))
+                    .collect(),
+            )),
         };
         let root_actor = Supervisor {
             events: events.clone(),
@@ -253,7 +259,7 @@ impl Runtime {
             .unwrap_or_else(|| self.inner.agents.clone());
         let (spec, agent_ref) = self.agent_child(id, agent, options, supervisor.clone())?;
         let id = agent_ref.id().clone();
-        if let Err(reason) = supervisor.start_child(spec).await {
+        if let Err(reason) = supervisor.adopt(spec).await {
             self.inner.directory.remove(&id);
             return Err(SpawnError::StartFailed { agent: id, reason });
         }
@@ -295,10 +301,12 @@ impl Runtime {
             events: self.inner.events.clone(),
         });
         let token = Arc::new(());
+        let cell_slot = slot.clone();
         let entry = DirEntry {
             alive: Arc::downgrade(&token),
             kind,
             slot: slot.clone(),
+            cell: Arc::new(move || cell_slot.current().map(|a| a.get_cell())),
             dynamic: None,
             supervisor,
         };
@@ -314,6 +322,7 @@ impl Runtime {
         let weak = self.downgrade();
         let start_slot = slot.clone();
         let removed_id = id.clone();
+        let removed_token = Arc::downgrade(&token);
         let spec = ChildSpec::new(id.as_str(), options.restart, move |sup| {
             let _alive = &token;
             let actor = AgentActor {
@@ -328,7 +337,10 @@ impl Runtime {
         })
         .on_remove(move || {
             if let Some(rt) = weak.upgrade() {
-                rt.inner.directory.remove(&removed_id);
+                // Only this incarnation's entry: the id may have been taken again since.
+                rt.inner
+                    .directory
+                    .remove_if(&removed_id, |_, e| e.alive.ptr_eq(&removed_token));
             }
         });
         Ok((spec, AgentRef { slot }))
@@ -401,15 +413,25 @@ impl Runtime {
         agent.ask_value(request, timeout).await
     }
 
-    /// Stops agent `id` for good (no restart). Returns whether it existed.
+    /// Stops agent `id` for good (no restart) and waits until it has stopped. Returns whether
+    /// it existed.
     pub async fn stop_agent(&self, id: &str) -> bool {
-        let supervisor = match self.inner.directory.get(id) {
-            Some(e) => e.supervisor.clone(),
-            None => return false,
+        let (supervisor, cell, alive) = match self.inner.directory.get(id) {
+            Some(e) if e.alive.strong_count() > 0 => {
+                (e.supervisor.clone(), (e.cell)(), e.alive.clone())
+            }
+            _ => return false,
         };
-        let stopped = supervisor.terminate_child(id).await;
-        self.inner.directory.remove(id);
-        stopped
+        // The supervisor marks the exit as asked for before stopping the actor; we wait here,
+        // not in its mailbox.
+        let known = supervisor.dismiss(id);
+        if let Some(cell) = cell {
+            let _ = cell.wait(Some(Duration::from_secs(10))).await;
+        }
+        self.inner
+            .directory
+            .remove_if(id, |_, e| e.alive.ptr_eq(&alive));
+        known
     }
 
     /// Every agent in the directory with its kind, sorted by id.

@@ -212,3 +212,39 @@ async fn two_runtimes_in_one_process_do_not_interfere() {
     assert_eq!(e.agent.unwrap().as_str(), "other");
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_spawn_stop_cycles_with_reused_ids_keep_the_tree_healthy() {
+    let rt = runtime("n1").await;
+    let mut events = rt.subscribe();
+    for round in 0..5 {
+        for i in 0..300 {
+            let c = rt
+                .spawn(format!("a-{i}"), Counter { persistent: false })
+                .await
+                .unwrap();
+            if i % 50 == 0 {
+                assert_eq!(c.ask(CounterReq::Add(1)).await.unwrap(), 1);
+            }
+        }
+        for i in 0..300 {
+            assert!(
+                rt.stop_agent(&format!("a-{i}")).await,
+                "round {round}: a-{i} was not known"
+            );
+        }
+        assert!(rt.agents().is_empty(), "round {round}");
+    }
+    assert!(rt.is_healthy());
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(
+                e.kind,
+                troupe_runtime::EventKind::AgentFailed { .. }
+                    | troupe_runtime::EventKind::SupervisorEscalated { .. }
+            ),
+            "{e:?}"
+        );
+    }
+    rt.shutdown().await;
+}

@@ -13,6 +13,7 @@ use ractor::{
 
 use super::child::ChildSpec;
 use super::policy::{Directive, Exit, SupervisorConfig, SupervisorCore};
+use super::table::ChildTable;
 use crate::events::{EventBus, EventKind};
 use crate::ids::AgentId;
 
@@ -26,13 +27,17 @@ pub(crate) struct Supervisor {
 
 pub(crate) struct SupervisorArgs {
     pub(crate) config: SupervisorConfig,
-    pub(crate) specs: Arc<Mutex<Vec<ChildSpec>>>,
+    pub(crate) specs: Arc<Mutex<ChildTable<ChildSpec>>>,
 }
 
 /// Requests to a supervisor.
 pub(crate) enum SupervisorMsg {
     Add(ChildSpec, RpcReplyPort<Result<(), String>>),
     Terminate(String, RpcReplyPort<bool>),
+    /// A child the caller already started linked to this supervisor: take it over.
+    Adopt(ChildSpec, ActorCell),
+    /// Stop a child without waiting for it (the caller waits) and forget it.
+    Dismiss(String),
     Which(RpcReplyPort<Vec<ChildInfo>>),
     StartDue(Vec<String>),
 }
@@ -50,9 +55,14 @@ pub struct ChildInfo {
 
 pub(crate) struct SupervisorState {
     core: SupervisorCore,
-    specs: Arc<Mutex<Vec<ChildSpec>>>,
+    specs: Arc<Mutex<ChildTable<ChildSpec>>>,
     cells: HashMap<String, ActorCell>,
     by_actor: HashMap<ActorId, String>,
+    /// Exits of linked actors not adopted yet: a child started by a caller can fail before its
+    /// `Adopt` arrives (ractor delivers supervision events ahead of messages).
+    orphans: HashMap<ActorId, Exit>,
+    /// Children stopped on purpose whose exit has not been seen yet.
+    dismissed: std::collections::HashSet<ActorId>,
 }
 
 impl Actor for Supervisor {
@@ -70,8 +80,10 @@ impl Actor for Supervisor {
             specs: args.specs,
             cells: HashMap::new(),
             by_actor: HashMap::new(),
+            orphans: HashMap::new(),
+            dismissed: Default::default(),
         };
-        let specs: Vec<ChildSpec> = st.specs.lock().clone();
+        let specs: Vec<ChildSpec> = st.specs.lock().iter().map(|(_, s)| s.clone()).collect();
         for spec in &specs {
             st.core.add(&spec.id, spec.restart);
         }
@@ -97,12 +109,12 @@ impl Actor for Supervisor {
         match message {
             SupervisorMsg::Add(spec, reply) => {
                 let id = spec.id.clone();
-                if st.specs.lock().iter().any(|s| s.id == id) {
+                if st.specs.lock().contains(&id) {
                     let _ = reply.send(Err(format!("child {id} already exists")));
                     return Ok(());
                 }
-                st.specs.lock().push(spec);
-                st.core.add(&id, st.restart_of(&id));
+                st.core.add(&id, spec.restart);
+                st.specs.lock().push(&id, spec);
                 let result = st.start(&myself, &id).await;
                 if result.is_err() {
                     st.forget(&id);
@@ -110,12 +122,39 @@ impl Actor for Supervisor {
                 let _ = reply.send(result);
             }
             SupervisorMsg::Terminate(id, reply) => {
-                let known = st.specs.lock().iter().any(|s| s.id == id);
+                let known = st.specs.lock().contains(&id);
                 if known {
                     st.stop_child(&id).await;
                     st.forget(&id);
                 }
                 let _ = reply.send(known);
+            }
+            SupervisorMsg::Adopt(spec, cell) => {
+                let id = spec.id.clone();
+                if st.specs.lock().contains(&id) {
+                    tracing::error!(supervisor = %st.core.config().name, child = %id, "duplicate child id; stopping the newcomer");
+                    st.dismissed.insert(cell.get_id());
+                    cell.stop(Some("duplicate child id".into()));
+                    return Ok(());
+                }
+                st.core.add(&id, spec.restart);
+                st.specs.lock().push(&id, spec);
+                st.by_actor.insert(cell.get_id(), id.clone());
+                st.core.started(&id);
+                let early_exit = st.orphans.remove(&cell.get_id());
+                st.cells.insert(id.clone(), cell.clone());
+                if let Some(exit) = early_exit {
+                    return self.child_exited(&myself, st, cell, exit).await;
+                }
+            }
+            SupervisorMsg::Dismiss(id) => {
+                st.core.stopping(&id);
+                if let Some(cell) = st.cells.remove(&id) {
+                    st.by_actor.remove(&cell.get_id());
+                    st.dismissed.insert(cell.get_id());
+                    cell.stop(Some("stopped on request".into()));
+                }
+                st.forget(&id);
             }
             SupervisorMsg::Which(reply) => {
                 let infos = st
@@ -166,8 +205,25 @@ impl Actor for Supervisor {
             SupervisionEvent::ActorFailed(cell, err) => (cell, Exit::Failed(err.to_string())),
             _ => return Ok(()),
         };
-        let Some(id) = st.by_actor.remove(&cell.get_id()) else {
-            return Ok(()); // an exit we asked for, or a stale one
+        self.child_exited(&myself, st, cell, exit).await
+    }
+}
+
+impl Supervisor {
+    async fn child_exited(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        cell: ActorCell,
+        exit: Exit,
+    ) -> Result<(), ActorProcessingErr> {
+        let actor_id = cell.get_id();
+        let Some(id) = st.by_actor.remove(&actor_id) else {
+            if !st.dismissed.remove(&actor_id) {
+                // Not ours yet: its `Adopt` is on the way.
+                st.orphans.insert(actor_id, exit);
+            }
+            return Ok(());
         };
         st.cells.remove(&id);
         if let Exit::Failed(reason) = &exit {
@@ -180,11 +236,9 @@ impl Actor for Supervisor {
             );
         }
         let directives = st.core.on_exit(&id, exit, Instant::now());
-        self.apply(&myself, st, directives).await
+        self.apply(myself, st, directives).await
     }
-}
 
-impl Supervisor {
     /// Carries out directives; an escalation becomes this actor's failure.
     async fn apply(
         &self,
@@ -206,8 +260,7 @@ impl Supervisor {
                 }
                 Directive::Start { ids, .. } => {
                     for id in ids {
-                        if !st.specs.lock().iter().any(|s| s.id == id) || st.cells.contains_key(&id)
-                        {
+                        if !st.specs.lock().contains(&id) || st.cells.contains_key(&id) {
                             continue; // removed meanwhile, or already running
                         }
                         if let Err(reason) = st.start(myself, &id).await {
@@ -241,19 +294,9 @@ impl Supervisor {
 }
 
 impl SupervisorState {
-    fn restart_of(&self, id: &str) -> super::Restart {
-        self.specs
-            .lock()
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.restart)
-            .unwrap_or_default()
-    }
-
     async fn start(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) -> Result<(), String> {
         let start = {
-            let specs = self.specs.lock();
-            match specs.iter().find(|s| s.id == id) {
+            match self.specs.lock().get(id) {
                 Some(spec) => spec.start.clone(),
                 None => return Err(format!("no child {id}")),
             }
@@ -269,6 +312,7 @@ impl SupervisorState {
         self.core.stopping(id);
         if let Some(cell) = self.cells.remove(id) {
             self.by_actor.remove(&cell.get_id());
+            self.dismissed.insert(cell.get_id());
             let stopped = cell
                 .stop_and_wait(Some("stopped by supervisor".into()), Some(STOP_GRACE))
                 .await;
@@ -280,11 +324,7 @@ impl SupervisorState {
 
     fn forget(&mut self, id: &str) {
         self.core.remove(id);
-        let removed = {
-            let mut specs = self.specs.lock();
-            let pos = specs.iter().position(|s| s.id == id);
-            pos.map(|p| specs.remove(p))
-        };
+        let removed = self.specs.lock().remove(id);
         if let Some(hook) = removed.and_then(|s| s.on_remove) {
             hook();
         }
@@ -316,6 +356,27 @@ impl SupervisorRef {
             Ok(CallResult::Success(result)) => result,
             _ => Err("supervisor is not running".into()),
         }
+    }
+
+    /// Starts `spec` in the caller's task, linked to this supervisor, and hands it over with a
+    /// one-way message: no round trip through the supervisor's mailbox. The caller guarantees
+    /// the id is new (the runtime's directory does, for agents).
+    pub(crate) async fn adopt(&self, spec: ChildSpec) -> Result<(), String> {
+        let actor = self.actor().ok_or("supervisor is not running")?;
+        let cell = (spec.start)(actor.get_cell()).await?;
+        if let Err(e) = actor.send_message(SupervisorMsg::Adopt(spec, cell.clone())) {
+            cell.stop(None);
+            return Err(format!("supervisor is not running: {e}"));
+        }
+        Ok(())
+    }
+
+    /// Stops a child and forgets it, without waiting (see [`Self::terminate_child`]).
+    pub(crate) fn dismiss(&self, id: &str) -> bool {
+        self.actor().is_some_and(|a| {
+            a.send_message(SupervisorMsg::Dismiss(id.to_string()))
+                .is_ok()
+        })
     }
 
     /// Stops a child and forgets it. Returns whether it existed.

@@ -8,6 +8,7 @@ use ractor::{Actor, ActorCell};
 
 use super::actor::{Supervisor, SupervisorArgs, SupervisorRef};
 use super::policy::{Restart, SupervisorConfig};
+use super::table::ChildTable;
 use crate::events::EventBus;
 use crate::BoxFuture;
 
@@ -75,7 +76,8 @@ impl ChildSpec {
         children: Vec<ChildSpec>,
         events: EventBus,
     ) -> (Self, SupervisorRef) {
-        let specs = Arc::new(Mutex::new(children));
+        let table = children.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let specs: Arc<Mutex<ChildTable<ChildSpec>>> = Arc::new(Mutex::new(table));
         let handle = SupervisorRef::default();
         let slot = handle.clone();
         let spec = Self::new(id, Restart::Permanent, move |sup| {

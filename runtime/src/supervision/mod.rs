@@ -11,6 +11,7 @@
 mod actor;
 mod child;
 mod policy;
+mod table;
 
 pub use actor::{ChildInfo, SupervisorRef};
 pub(crate) use actor::{Supervisor, SupervisorArgs, SupervisorMsg};

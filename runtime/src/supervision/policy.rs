@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::table::ChildTable;
+
 /// Which children restart when one fails (as in OTP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
@@ -150,7 +152,6 @@ pub enum Directive {
 
 #[derive(Debug, Clone)]
 struct Child {
-    id: String,
     restart: Restart,
     running: bool,
 }
@@ -159,7 +160,7 @@ struct Child {
 #[derive(Debug, Clone)]
 pub struct SupervisorCore {
     config: SupervisorConfig,
-    children: Vec<Child>,
+    children: ChildTable<Child>,
     restarts: VecDeque<Instant>,
     gave_up: bool,
 }
@@ -169,7 +170,7 @@ impl SupervisorCore {
     pub fn new(config: SupervisorConfig) -> Self {
         Self {
             config,
-            children: Vec::new(),
+            children: ChildTable::default(),
             restarts: VecDeque::new(),
             gave_up: false,
         }
@@ -182,36 +183,35 @@ impl SupervisorCore {
 
     /// Adds a child at the end of the start order (not yet running).
     pub fn add(&mut self, id: &str, restart: Restart) {
-        self.children.retain(|c| c.id != id);
-        self.children.push(Child {
-            id: id.to_string(),
+        let child = Child {
             restart,
             running: false,
-        });
+        };
+        self.children.push(id, child);
     }
 
     /// Forgets a child.
     pub fn remove(&mut self, id: &str) {
-        self.children.retain(|c| c.id != id);
+        self.children.remove(id);
     }
 
     /// Records that a child is running.
     pub fn started(&mut self, id: &str) {
-        if let Some(c) = self.child_mut(id) {
+        if let Some(c) = self.children.get_mut(id) {
             c.running = true;
         }
     }
 
     /// Marks a child as deliberately stopped, so its exit is not treated as a failure.
     pub fn stopping(&mut self, id: &str) {
-        if let Some(c) = self.child_mut(id) {
+        if let Some(c) = self.children.get_mut(id) {
             c.running = false;
         }
     }
 
     /// Child ids in start order.
-    pub fn children(&self) -> impl Iterator<Item = &str> {
-        self.children.iter().map(|c| c.id.as_str())
+    pub fn children(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.children.iter().map(|(id, _)| id)
     }
 
     /// Whether the supervisor has given up.
@@ -221,21 +221,21 @@ impl SupervisorCore {
 
     /// A child exited (or failed to start) at `now`: what to do.
     pub fn on_exit(&mut self, id: &str, exit: Exit, now: Instant) -> Vec<Directive> {
-        let Some(pos) = self.children.iter().position(|c| c.id == id) else {
+        let Some(child) = self.children.get_mut(id) else {
             return Vec::new();
         };
-        if self.gave_up || !self.children[pos].running {
+        if self.gave_up || !child.running {
             // Already given up, or an exit we asked for: nothing to decide.
             return Vec::new();
         }
-        self.children[pos].running = false;
-        let restart = match (self.children[pos].restart, &exit) {
+        child.running = false;
+        let restart = match (child.restart, &exit) {
             (Restart::Permanent, _) => true,
             (Restart::Transient, Exit::Failed(_)) => true,
             (Restart::Transient, Exit::Normal) | (Restart::Temporary, _) => false,
         };
         if !restart {
-            self.children.remove(pos);
+            self.children.remove(id);
             return vec![Directive::Remove(id.to_string())];
         }
 
@@ -256,10 +256,10 @@ impl SupervisorCore {
                 .children
                 .iter()
                 .rev()
-                .filter(|c| c.running)
-                .map(|c| c.id.clone())
+                .filter(|(_, c)| c.running)
+                .map(|(id, _)| id.to_string())
                 .collect();
-            for c in &mut self.children {
+            for (_, c) in self.children.iter_mut() {
                 c.running = false;
             }
             let why = match exit {
@@ -278,47 +278,48 @@ impl SupervisorCore {
         }
         let after = self.config.backoff.delay(count);
 
-        // Which siblings go down with it.
-        let affected: Vec<usize> = match self.config.strategy {
-            Strategy::OneForOne => vec![pos],
-            Strategy::OneForAll => (0..self.children.len()).collect(),
-            Strategy::RestForOne => (pos..self.children.len()).collect(),
+        // Which siblings go down with it, in start order.
+        let affected: Vec<(String, Restart, bool)> = match self.config.strategy {
+            Strategy::OneForOne => vec![(id.to_string(), Restart::Permanent, false)],
+            Strategy::OneForAll => self
+                .children
+                .iter()
+                .map(|(k, c)| (k.to_string(), c.restart, c.running))
+                .collect(),
+            Strategy::RestForOne => self
+                .children
+                .from(id)
+                .map(|(k, c)| (k.to_string(), c.restart, c.running))
+                .collect(),
         };
         let to_stop: Vec<String> = affected
             .iter()
             .rev()
-            .filter(|&&i| i != pos && self.children[i].running)
-            .map(|&i| self.children[i].id.clone())
+            .filter(|(k, _, running)| k != id && *running)
+            .map(|(k, _, _)| k.clone())
             .collect();
         let mut out = Vec::new();
         if !to_stop.is_empty() {
             out.push(Directive::Stop(to_stop));
         }
         let mut to_start = Vec::new();
-        let mut removed = Vec::new();
-        for &i in &affected {
-            let c = &mut self.children[i];
-            c.running = false;
-            if c.restart == Restart::Temporary && i != pos {
+        for (k, restart, _) in affected {
+            if k != id && restart == Restart::Temporary {
                 // OTP: a temporary sibling taken down with the group is not restarted.
-                removed.push(c.id.clone());
-            } else {
-                to_start.push(c.id.clone());
+                self.children.remove(&k);
+                out.push(Directive::Remove(k));
+                continue;
             }
-        }
-        for r in removed {
-            self.children.retain(|c| c.id != r);
-            out.push(Directive::Remove(r));
+            if let Some(c) = self.children.get_mut(&k) {
+                c.running = false;
+            }
+            to_start.push(k);
         }
         out.push(Directive::Start {
             ids: to_start,
             after,
         });
         out
-    }
-
-    fn child_mut(&mut self, id: &str) -> Option<&mut Child> {
-        self.children.iter_mut().find(|c| c.id == id)
     }
 }
 
