@@ -170,7 +170,10 @@ pub async fn spawn_team(
 }
 
 /// Decodes a pattern's JSON config into `T`, naming the offending field on error.
-pub fn decode_config<T: serde::de::DeserializeOwned>(kind: &str, config: &Value) -> Result<T, String> {
+pub fn decode_config<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    config: &Value,
+) -> Result<T, String> {
     let config = if config.is_null() {
         Value::Object(Default::default())
     } else {

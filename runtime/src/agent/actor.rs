@@ -113,8 +113,9 @@ impl<A: Agent> Actor for AgentActor<A> {
         Ok(())
     }
 
-    /// The agent's only children are its teams ([`AgentContext::start_team`]). A team that
-    /// gave up fails the agent: the failure escalates to the agent's supervisor.
+    /// The agent's children are its teams ([`AgentContext::start_team`]) and actors it linked
+    /// ([`AgentContext::link`]). A child that fails (a team that gave up) fails the agent: the
+    /// failure escalates to the agent's supervisor. Clean exits are ignored.
     async fn handle_supervisor_evt(
         &self,
         _myself: ActorRef<Self::Msg>,

@@ -147,6 +147,18 @@ impl AgentContext {
         self.runtime.upgrade()
     }
 
+    /// Links a raw ractor actor to this agent, as its child: if it fails, the agent fails (and
+    /// its supervisor decides); if it stops cleanly, nothing happens. For helper actors a
+    /// pattern or agent runs itself. The actor must not be linked elsewhere.
+    pub fn link(&self, child: &ractor::ActorCell) -> Result<(), String> {
+        let cell = self
+            .cell
+            .as_ref()
+            .ok_or("only a running agent can link actors")?;
+        child.link(cell.clone());
+        Ok(())
+    }
+
     /// Starts a supervisor of `children` linked to this agent: the agent's team. The team lives
     /// and dies with the agent (a restart of the agent stops the old team; build a new one in
     /// [`Agent::init`]). A team that exceeds its restart intensity makes the agent fail, so the

@@ -17,6 +17,9 @@ use super::table::ChildTable;
 use crate::events::{EventBus, EventKind};
 use crate::ids::AgentId;
 
+/// Exits of not-yet-adopted actors kept at most (an adoption is in flight for microseconds).
+const MAX_ORPHANS: usize = 1024;
+
 /// How long a stopped child gets to finish before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -61,6 +64,9 @@ pub(crate) struct SupervisorState {
     /// Exits of linked actors not adopted yet: a child started by a caller can fail before its
     /// `Adopt` arrives (ractor delivers supervision events ahead of messages).
     orphans: HashMap<ActorId, Exit>,
+    /// Arrival order of `orphans`, to bound it: exits of actors linked here by someone else
+    /// (never adopted) must not pile up.
+    orphan_order: std::collections::VecDeque<ActorId>,
     /// Children stopped on purpose whose exit has not been seen yet.
     dismissed: std::collections::HashSet<ActorId>,
 }
@@ -81,6 +87,7 @@ impl Actor for Supervisor {
             cells: HashMap::new(),
             by_actor: HashMap::new(),
             orphans: HashMap::new(),
+            orphan_order: Default::default(),
             dismissed: Default::default(),
         };
         let specs: Vec<ChildSpec> = st.specs.lock().iter().map(|(_, s)| s.clone()).collect();
@@ -220,8 +227,14 @@ impl Supervisor {
         let actor_id = cell.get_id();
         let Some(id) = st.by_actor.remove(&actor_id) else {
             if !st.dismissed.remove(&actor_id) {
-                // Not ours yet: its `Adopt` is on the way.
+                // Not ours yet: its `Adopt` is on the way (or it was linked here by someone else).
                 st.orphans.insert(actor_id, exit);
+                st.orphan_order.push_back(actor_id);
+                while st.orphan_order.len() > MAX_ORPHANS {
+                    if let Some(old) = st.orphan_order.pop_front() {
+                        st.orphans.remove(&old);
+                    }
+                }
             }
             return Ok(());
         };

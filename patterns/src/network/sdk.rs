@@ -1,0 +1,114 @@
+//! The typed side for Rust users: a client for a running network pattern, and members written
+//! as plain functions.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use troupe_runtime::{
+    Agent, AgentContext, AgentError, AgentId, AgentRef, CallError, DynAgentRef, KindRegistry,
+    Runtime, SpawnError, Snapshot,
+};
+
+use super::agent::NetworkPattern;
+use super::config::{NetworkConfig, KIND};
+use super::protocol::{Answer, PeerInput, Step};
+use crate::handoff::PatternHandle;
+
+/// A typed handle to a running network pattern agent (however it was spawned).
+#[derive(Clone)]
+pub struct NetworkClient {
+    handle: PatternHandle,
+}
+
+impl NetworkClient {
+    /// Spawns a network pattern agent `id` with `config` on `runtime`.
+    pub async fn spawn(
+        runtime: &Runtime,
+        id: impl Into<AgentId>,
+        config: NetworkConfig,
+    ) -> Result<Self, SpawnError> {
+        let pattern = NetworkPattern::new(config).map_err(|reason| SpawnError::BadConfig {
+            kind: KIND.into(),
+            reason,
+        })?;
+        Ok(runtime.spawn(id, pattern).await?.into())
+    }
+
+    /// The pattern agent's id.
+    pub fn id(&self) -> &AgentId {
+        self.handle.id()
+    }
+
+    /// Delivers `message` to the entry member and waits for the network's answer.
+    pub async fn ask(&self, message: impl Into<Value>) -> Result<Answer, CallError> {
+        self.handle.ask(message.into()).await
+    }
+}
+
+impl From<DynAgentRef> for NetworkClient {
+    fn from(agent: DynAgentRef) -> Self {
+        Self {
+            handle: PatternHandle::from_dyn(agent),
+        }
+    }
+}
+
+impl From<AgentRef<NetworkPattern>> for NetworkClient {
+    fn from(agent: AgentRef<NetworkPattern>) -> Self {
+        Self {
+            handle: PatternHandle::from_typed(agent),
+        }
+    }
+}
+
+impl std::fmt::Debug for NetworkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkClient")
+            .field("id", self.handle.id())
+            .finish()
+    }
+}
+
+type StepFn = dyn Fn(PeerInput) -> Result<Step, AgentError> + Send + Sync;
+
+/// A network member written as a function from [`PeerInput`] to [`Step`]. A panic in the
+/// function crashes the member (its team restarts it).
+#[derive(Clone)]
+pub struct FnMember {
+    f: Arc<StepFn>,
+}
+
+impl FnMember {
+    /// A member running `f` for each message.
+    pub fn new(f: impl Fn(PeerInput) -> Result<Step, AgentError> + Send + Sync + 'static) -> Self {
+        Self { f: Arc::new(f) }
+    }
+}
+
+impl Agent for FnMember {
+    type Request = PeerInput;
+    type Reply = Step;
+    type State = ();
+
+    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        _state: &mut (),
+        input: PeerInput,
+    ) -> Result<Step, AgentError> {
+        (self.f)(input)
+    }
+}
+
+/// Registers kind `kind` whose agents are network [`FnMember`]s running `f` (config ignored).
+pub fn register_member<F>(registry: &KindRegistry, kind: &str, description: &str, f: F)
+where
+    F: Fn(PeerInput) -> Result<Step, AgentError> + Send + Sync + 'static,
+{
+    let member = FnMember::new(f);
+    registry.register(kind, description, move |_config: &Value| Ok(member.clone()));
+}

@@ -1,0 +1,115 @@
+//! The IO shell of a round: carries out [`Dispatch`]'s steps with calls to the workers, feeds
+//! the outcomes back, and waits for restarts when no eligible worker runs.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use troupe_runtime::{DynAgentRef, SupervisorRef};
+
+use super::dispatch::{Dispatch, Limits, Step, WorkerMeta};
+use super::job::{SupervisorError, Unit, UnitReport};
+use super::routing::Routing;
+use super::team::{settle, team_gave_up, team_gave_up_message, Failure, InFlight, Poller};
+use crate::member::TeamPolicy;
+
+/// The state of a supervisor pattern agent: its running worker team (opaque).
+pub struct Crew {
+    pub(crate) agent: String,
+    pub(crate) team: SupervisorRef,
+    pub(crate) policy: TeamPolicy,
+    pub(crate) metas: Vec<WorkerMeta>,
+    pub(crate) workers: Vec<DynAgentRef>,
+    pub(crate) served: Vec<u64>,
+    pub(crate) cursor: usize,
+}
+
+/// How a round is run.
+pub(crate) struct RoundRules<'a> {
+    pub(crate) routing: &'a Routing,
+    pub(crate) limits: Limits,
+    pub(crate) timeout: Option<Duration>,
+}
+
+type Outcome = (usize, usize, Result<Value, Failure>);
+
+/// Runs one round: every unit answered (results in unit order), or the first unrecoverable
+/// failure.
+pub(crate) async fn run_round(
+    crew: &mut Crew,
+    units: Vec<Unit>,
+    rules: &RoundRules<'_>,
+) -> Result<(Vec<Value>, Vec<UnitReport>), SupervisorError> {
+    let mut dispatch = Dispatch::new(units, &crew.metas, rules.limits, rules.routing)?;
+    let mut flight: InFlight<'static, Outcome> = InFlight::new();
+    let mut poll = Poller::new();
+    while !dispatch.is_finished() {
+        let waiting = loop {
+            let workers = &crew.workers;
+            let step = dispatch.next(
+                &crew.metas,
+                &|w| workers[w].is_running(),
+                &crew.served,
+                rules.routing,
+                &mut crew.cursor,
+            )?;
+            match step {
+                Step::Send { unit, worker } => {
+                    tracing::debug!(agent = %crew.agent, unit, worker = %crew.metas[worker].id, "routing unit");
+                    let agent = crew.workers[worker].clone();
+                    let input = dispatch.input(unit).clone();
+                    let timeout = rules.timeout;
+                    flight.push(async move { (unit, worker, call(agent, input, timeout).await) });
+                }
+                Step::Wait => break true,
+                Step::Idle => break false,
+            }
+        };
+        let outcome = if waiting {
+            // Units wait for a worker the team supervisor is restarting, or for the team to
+            // give up.
+            if team_gave_up(&crew.team).await {
+                return Err(SupervisorError::TeamGaveUp(team_gave_up_message(
+                    &crew.policy,
+                    dispatch.last_failure(),
+                )));
+            }
+            tokio::select! {
+                biased;
+                Some(outcome) = flight.next() => outcome,
+                _ = poll.tick() => continue,
+            }
+        } else {
+            poll.reset();
+            match flight.next().await {
+                Some(outcome) => outcome,
+                None => continue,
+            }
+        };
+        match outcome {
+            (unit, worker, Ok(value)) => {
+                crew.served[worker] += 1;
+                dispatch.succeeded(unit, worker, value);
+            }
+            (unit, worker, Err(failure)) => {
+                tracing::debug!(agent = %crew.agent, unit, worker = %crew.metas[worker].id, failure = failure.text(), "unit failed");
+                dispatch.failed(unit, worker, &crew.metas, &failure)?;
+            }
+        }
+    }
+    Ok(dispatch.finish(&crew.metas))
+}
+
+/// One call to a worker. After a crash, waits for the crashed incarnation to stop, so that
+/// routing sees the worker as down until the team supervisor restarts it.
+async fn call(agent: DynAgentRef, input: Value, timeout: Option<Duration>) -> Result<Value, Failure> {
+    match agent.ask_value(input, timeout).await {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            let failure = Failure::of(&error);
+            if matches!(failure, Failure::Crashed(_)) {
+                settle(|| agent.is_running()).await;
+            }
+            Err(failure)
+        }
+    }
+}
