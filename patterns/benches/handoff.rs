@@ -101,9 +101,22 @@ impl Actor for RawCoordinator {
 }
 
 async fn raw_coordinator(start: usize) -> ActorRef<CoordMsg> {
-    let (a, _) = Actor::spawn(None, RawMember { handoff_to: Some(1) }, ()).await.expect("a");
-    let (b, _) = Actor::spawn(None, RawMember { handoff_to: None }, ()).await.expect("b");
-    let coord = RawCoordinator { members: vec![a, b], start };
+    let (a, _) = Actor::spawn(
+        None,
+        RawMember {
+            handoff_to: Some(1),
+        },
+        (),
+    )
+    .await
+    .expect("a");
+    let (b, _) = Actor::spawn(None, RawMember { handoff_to: None }, ())
+        .await
+        .expect("b");
+    let coord = RawCoordinator {
+        members: vec![a, b],
+        start,
+    };
     Actor::spawn(None, coord, ()).await.expect("coordinator").0
 }
 
@@ -130,7 +143,9 @@ struct Setup {
 async fn setup() -> Setup {
     let rt = Runtime::start(Default::default()).await.expect("runtime");
     let kinds = rt.kinds();
-    handoff::register_member(kinds, "bench.reply", "no-op", |i| Ok(Turn::reply(i.message)));
+    handoff::register_member(kinds, "bench.reply", "no-op", |i| {
+        Ok(Turn::reply(i.message))
+    });
     handoff::register_member(kinds, "bench.to_b", "no-op", |_| {
         Ok(Turn::handoff("b", Value::Null))
     });
@@ -213,7 +228,10 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
-    let raw = [("raw_ractor_reply", &s.raw_reply), ("raw_ractor_one_hop", &s.raw_one_hop)];
+    let raw = [
+        ("raw_ractor_reply", &s.raw_reply),
+        ("raw_ractor_one_hop", &s.raw_one_hop),
+    ];
     for (name, coord) in raw {
         g.bench_function(name, |b| {
             b.to_async(&rt).iter_custom(|iters| {

@@ -48,7 +48,12 @@ impl Actor for RawNode {
     async fn pre_start(&self, _: ActorRef<Hop>, _: ()) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
-    async fn handle(&self, _: ActorRef<Hop>, Hop(n, reply): Hop, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<Hop>,
+        Hop(n, reply): Hop,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         let n = match &self.member {
             Some(member) => match member.call(|r| Hop(n, r), None).await? {
                 CallResult::Success(v) => v,
@@ -114,7 +119,11 @@ struct Setup {
 /// A network whose members forward along `a -> b -> ...` for `hops` hops, the last replying.
 fn chain(hops: usize) -> NetworkConfig {
     (0..=hops).fold(NetworkConfig::new("a"), |config, i| {
-        let kind = if i == hops { "bench.reply".to_string() } else { format!("bench.to_{}", NAMES[i + 1]) };
+        let kind = if i == hops {
+            "bench.reply".to_string()
+        } else {
+            format!("bench.to_{}", NAMES[i + 1])
+        };
         config.member(NAMES[i], &kind, Value::Null)
     })
 }
@@ -122,7 +131,9 @@ fn chain(hops: usize) -> NetworkConfig {
 async fn setup() -> Setup {
     let rt = Runtime::start(Default::default()).await.expect("runtime");
     let kinds = rt.kinds();
-    network::register_member(kinds, "bench.reply", "no-op", |i| Ok(Step::reply(i.message)));
+    network::register_member(kinds, "bench.reply", "no-op", |i| {
+        Ok(Step::reply(i.message))
+    });
     for to in &NAMES[1..] {
         let kind = format!("bench.to_{to}");
         network::register_member(kinds, &kind, "no-op", move |_| Ok(Step::forward(*to)));
@@ -130,7 +141,10 @@ async fn setup() -> Setup {
     let pattern = |c| NetworkPattern::new(c).expect("config");
     Setup {
         one_hop: rt.spawn("one_hop", pattern(chain(1))).await.expect("spawn"),
-        four_hops: rt.spawn("four_hops", pattern(chain(4))).await.expect("spawn"),
+        four_hops: rt
+            .spawn("four_hops", pattern(chain(4)))
+            .await
+            .expect("spawn"),
         raw_one_hop: raw_chain(1, false).await,
         raw_four_hops: raw_chain(4, false).await,
         topo_one_hop: raw_chain(1, true).await,
@@ -179,20 +193,51 @@ fn benches(c: &mut Criterion) {
     rt.block_on(async move {
         tokio::spawn(async move {
             let label = "network, one hop vs raw ractor chain";
-            latency::compare(label, batches, per, || request(&one), || raw_request(&raw_one)).await;
+            latency::compare(
+                label,
+                batches,
+                per,
+                || request(&one),
+                || raw_request(&raw_one),
+            )
+            .await;
             let label = "network, one hop vs raw same topology";
-            latency::compare(label, batches, per, || request(&one), || raw_request(&topo_one)).await;
+            latency::compare(
+                label,
+                batches,
+                per,
+                || request(&one),
+                || raw_request(&topo_one),
+            )
+            .await;
             let label = "network, 4 hops vs raw ractor chain";
-            latency::compare(label, batches, per, || request(&four), || raw_request(&raw_four)).await;
+            latency::compare(
+                label,
+                batches,
+                per,
+                || request(&four),
+                || raw_request(&raw_four),
+            )
+            .await;
             let label = "network, 4 hops vs raw same topology";
-            latency::compare(label, batches, per, || request(&four), || raw_request(&topo_four)).await;
+            latency::compare(
+                label,
+                batches,
+                per,
+                || request(&four),
+                || raw_request(&topo_four),
+            )
+            .await;
         })
         .await
         .expect("paired pass");
     });
 
     let mut g = c.benchmark_group("network_request");
-    let troupe = [("troupe_one_hop", &s.one_hop), ("troupe_four_hops", &s.four_hops)];
+    let troupe = [
+        ("troupe_one_hop", &s.one_hop),
+        ("troupe_four_hops", &s.four_hops),
+    ];
     for (name, pattern) in troupe {
         g.bench_function(name, |b| {
             b.to_async(&rt).iter_custom(|iters| {

@@ -169,7 +169,8 @@ pub async fn spawn_team(
     Ok((team, out))
 }
 
-/// Decodes a pattern's JSON config into `T`, naming the offending field on error.
+/// Decodes a pattern's JSON config into `T`, naming the offending field on error (including
+/// for type errors: `pattern.swarm config: field `peers`: invalid type: ...`).
 pub fn decode_config<T: serde::de::DeserializeOwned>(
     kind: &str,
     config: &Value,
@@ -179,5 +180,12 @@ pub fn decode_config<T: serde::de::DeserializeOwned>(
     } else {
         config.clone()
     };
-    serde_json::from_value(config).map_err(|e| format!("{kind} config: {e}"))
+    serde_path_to_error::deserialize(config).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            format!("{kind} config: {}", e.inner())
+        } else {
+            format!("{kind} config: field `{path}`: {}", e.inner())
+        }
+    })
 }

@@ -54,8 +54,10 @@ async fn a_member_reply_answers_the_turn_and_patches_the_context() {
     let rt = runtime().await;
     let seen = Seen::default();
     member(&rt, &seen, "greeter", |input| {
-        Ok(Turn::reply(format!("hello, {}", input.message.as_str().unwrap_or("?")))
-            .with_context(json!({"greeted": true})))
+        Ok(
+            Turn::reply(format!("hello, {}", input.message.as_str().unwrap_or("?")))
+                .with_context(json!({"greeted": true})),
+        )
     });
     let desk = HandoffClient::spawn(&rt, "desk", desk(&["greeter"], "greeter"))
         .await
@@ -82,16 +84,24 @@ async fn a_handoff_carries_the_context_intact_to_every_member() {
         ))
     });
     member(&rt, &seen, "billing", |_| {
-        Ok(Turn::handoff("refunds", json!({"customer": {"tier": null, "since": 2020}}))
-            .with_message("refund order 42"))
+        Ok(Turn::handoff(
+            "refunds",
+            json!({"customer": {"tier": null, "since": 2020}}),
+        )
+        .with_message("refund order 42"))
     });
-    member(&rt, &seen, "refunds", |input| Ok(Turn::reply(json!(input.context))));
+    member(&rt, &seen, "refunds", |input| {
+        Ok(Turn::reply(json!(input.context)))
+    });
     let config = desk(&["triage", "billing", "refunds"], "triage");
     let desk = HandoffClient::spawn(&rt, "desk", config).await.unwrap();
 
     let out = desk.turn("c1", "I was charged twice").await.unwrap();
     let expected = json!({"customer": {"id": 7, "since": 2020}, "topic": "refund", "tags": [1, 2]});
-    assert_eq!(out.reply, expected, "the last member saw the merged context");
+    assert_eq!(
+        out.reply, expected,
+        "the last member saw the merged context"
+    );
     assert_eq!(json!(out.context), expected);
     assert_eq!(out.active, "refunds");
     assert_eq!(out.path, ["triage", "billing", "refunds"]);
@@ -122,7 +132,9 @@ async fn hand_back_returns_control_to_the_previous_member() {
     let seen = Seen::default();
     member(&rt, &seen, "triage", |input| {
         Ok(match &input.from {
-            Some(o) if o.action == Action::Handback => Turn::reply(format!("triage again after {}", o.agent)),
+            Some(o) if o.action == Action::Handback => {
+                Turn::reply(format!("triage again after {}", o.agent))
+            }
             _ if input.message == json!("refund") => Turn::handoff("billing", json!({"case": 1})),
             _ => Turn::reply("triage here"),
         })
@@ -139,7 +151,10 @@ async fn hand_back_returns_control_to_the_previous_member() {
         .unwrap();
 
     let out = desk.turn("c1", "refund").await.unwrap();
-    assert_eq!((out.reply, out.active.as_str()), (json!("billing: how much?"), "billing"));
+    assert_eq!(
+        (out.reply, out.active.as_str()),
+        (json!("billing: how much?"), "billing")
+    );
     assert_eq!(desk.query("c1").await.unwrap().stack, ["triage"]);
 
     // Handback without a reply: the turn continues at triage.
@@ -153,9 +168,15 @@ async fn hand_back_returns_control_to_the_previous_member() {
     // Handback with a reply: the reply answers, and triage is active for the next turn.
     desk.turn("c1", "refund").await.unwrap();
     let out = desk.turn("c1", "bye").await.unwrap();
-    assert_eq!((out.reply, out.active.as_str()), (json!("billing signing off"), "triage"));
+    assert_eq!(
+        (out.reply, out.active.as_str()),
+        (json!("billing signing off"), "triage")
+    );
     assert_eq!(out.path, ["billing"]);
-    assert_eq!(desk.turn("c1", "hi").await.unwrap().reply, json!("triage here"));
+    assert_eq!(
+        desk.turn("c1", "hi").await.unwrap().reply,
+        json!("triage here")
+    );
     rt.shutdown().await;
 }
 
@@ -163,7 +184,9 @@ async fn hand_back_returns_control_to_the_previous_member() {
 async fn the_active_member_and_history_are_tracked_across_turns() {
     let rt = runtime().await;
     let seen = Seen::default();
-    member(&rt, &seen, "triage", |_| Ok(Turn::handoff("billing", json!({"step": 1}))));
+    member(&rt, &seen, "triage", |_| {
+        Ok(Turn::handoff("billing", json!({"step": 1})))
+    });
     member(&rt, &seen, "billing", |input| {
         Ok(Turn::reply(json!({"turn_message": input.message.clone()})))
     });
@@ -171,8 +194,15 @@ async fn the_active_member_and_history_are_tracked_across_turns() {
     let desk = HandoffClient::spawn(&rt, "desk", config).await.unwrap();
 
     assert_eq!(desk.turn("c1", "one").await.unwrap().active, "billing");
-    assert_eq!(desk.turn("c1", "two").await.unwrap().path, ["billing"], "turn 2 starts at billing");
-    assert_eq!(desk.turn("c2", "other").await.unwrap().path, ["triage", "billing"]);
+    assert_eq!(
+        desk.turn("c1", "two").await.unwrap().path,
+        ["billing"],
+        "turn 2 starts at billing"
+    );
+    assert_eq!(
+        desk.turn("c2", "other").await.unwrap().path,
+        ["triage", "billing"]
+    );
 
     let view = desk.query("c1").await.unwrap();
     assert_eq!((view.active.as_str(), view.turns), ("billing", 2));
@@ -183,10 +213,24 @@ async fn the_active_member_and_history_are_tracked_across_turns() {
         .collect();
     assert_eq!(
         steps,
-        [(1, "triage", Action::Handoff), (1, "billing", Action::Reply), (2, "billing", Action::Reply)]
+        [
+            (1, "triage", Action::Handoff),
+            (1, "billing", Action::Reply),
+            (2, "billing", Action::Reply)
+        ]
     );
-    let c1 = seen.lock().iter().rfind(|(_, i)| i.conversation == "c1").unwrap().1.clone();
-    assert_eq!(c1.history.map(|h| h.len()), Some(2), "turn 1's steps shared with turn 2");
+    let c1 = seen
+        .lock()
+        .iter()
+        .rfind(|(_, i)| i.conversation == "c1")
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(
+        c1.history.map(|h| h.len()),
+        Some(2),
+        "turn 1's steps shared with turn 2"
+    );
 
     assert_eq!(desk.end("c1").await.unwrap().turns, 2);
     let err = message(desk.query("c1").await.unwrap_err());
@@ -197,13 +241,21 @@ async fn the_active_member_and_history_are_tracked_across_turns() {
 /// A lead that forks to the members named in its message and replies with what joined back.
 fn lead(input: &TurnInput) -> Result<Turn, AgentError> {
     if let Some(joined) = &input.joined {
-        return Ok(Turn::reply(json!({"joined": joined.result, "failed": joined.failed})));
+        return Ok(Turn::reply(
+            json!({"joined": joined.result, "failed": joined.failed}),
+        ));
     }
     let m = &input.message;
     let to: Vec<String> = serde_json::from_value(m["to"].clone()).unwrap();
     let merge: Merge = serde_json::from_value(m["merge"].clone()).unwrap();
-    let join = if m["back"] == json!(true) { Join::Back } else { Join::Reply };
-    Ok(Turn::fork(to, merge).join(join).with_context(json!({"doc": "v2"})))
+    let join = if m["back"] == json!(true) {
+        Join::Back
+    } else {
+        Join::Reply
+    };
+    Ok(Turn::fork(to, merge)
+        .join(join)
+        .with_context(json!({"doc": "v2"})))
 }
 
 #[tokio::test]
@@ -211,19 +263,33 @@ async fn a_fork_is_joined_by_each_merge_rule() {
     let rt = runtime().await;
     let seen = Seen::default();
     member(&rt, &seen, "lead", lead);
-    for (name, verdict) in [("r1", json!("yes")), ("r2", json!("yes")), ("r3", json!("no"))] {
+    for (name, verdict) in [
+        ("r1", json!("yes")),
+        ("r2", json!("yes")),
+        ("r3", json!("no")),
+    ] {
         member(&rt, &seen, name, move |_| Ok(Turn::reply(verdict.clone())));
     }
     member(&rt, &seen, "a1", |_| Ok(Turn::reply(json!([1]))));
     member(&rt, &seen, "a2", |_| Ok(Turn::reply(json!([2, 3]))));
-    member(&rt, &seen, "rf", |_| Err(AgentError::permanent("cannot review")));
+    member(&rt, &seen, "rf", |_| {
+        Err(AgentError::permanent("cannot review"))
+    });
     let names = ["lead", "r1", "r2", "r3", "a1", "a2", "rf"];
-    let desk = HandoffClient::spawn(&rt, "desk", desk(&names, "lead")).await.unwrap();
+    let desk = HandoffClient::spawn(&rt, "desk", desk(&names, "lead"))
+        .await
+        .unwrap();
     let fork = |to: &[&str], merge: &str| json!({"to": to, "merge": merge});
 
     let cases = [
-        (fork(&["r1", "r2", "r3"], "all"), json!(["yes", "yes", "no"])),
-        (fork(&["r1", "r3"], "object"), json!({"r1": "yes", "r3": "no"})),
+        (
+            fork(&["r1", "r2", "r3"], "all"),
+            json!(["yes", "yes", "no"]),
+        ),
+        (
+            fork(&["r1", "r3"], "object"),
+            json!({"r1": "yes", "r3": "no"}),
+        ),
         (fork(&["a1", "a2"], "concat"), json!([1, 2, 3])),
         (fork(&["rf", "r3"], "first_success"), json!("no")),
         (fork(&["r1", "r3", "r2"], "majority"), json!("yes")),
@@ -274,7 +340,9 @@ async fn a_handoff_loop_is_stopped_by_the_limit_and_changes_nothing() {
             _ => Turn::reply("ping"),
         })
     });
-    member(&rt, &seen, "pong", |_| Ok(Turn::handoff("ping", Value::Null)));
+    member(&rt, &seen, "pong", |_| {
+        Ok(Turn::handoff("ping", Value::Null))
+    });
     let config = desk(&["ping", "pong"], "ping").max_handoffs(4);
     let desk = HandoffClient::spawn(&rt, "desk", config).await.unwrap();
 
@@ -285,10 +353,17 @@ async fn a_handoff_loop_is_stopped_by_the_limit_and_changes_nothing() {
         err,
         "handoff limit of 4 reached in one turn: ping -> pong -> ping -> pong -> ping -> pong"
     );
-    assert_eq!(desk.query("c1").await.unwrap(), before, "a failed turn changes nothing");
+    assert_eq!(
+        desk.query("c1").await.unwrap(),
+        before,
+        "a failed turn changes nothing"
+    );
     let err = message(desk.turn("new", "loop").await.unwrap_err());
     assert!(err.starts_with("handoff limit of 4"), "{err}");
-    assert!(desk.query("new").await.is_err(), "a failed first turn starts no conversation");
+    assert!(
+        desk.query("new").await.is_err(),
+        "a failed first turn starts no conversation"
+    );
     rt.shutdown().await;
 }
 
@@ -298,7 +373,9 @@ async fn a_crashed_member_is_restarted_and_the_turn_retried() {
     let mut events = rt.subscribe();
     let seen = Seen::default();
     let crashed = Arc::new(AtomicBool::new(false));
-    member(&rt, &seen, "triage", |_| Ok(Turn::handoff("billing", json!({"case": 9}))));
+    member(&rt, &seen, "triage", |_| {
+        Ok(Turn::handoff("billing", json!({"case": 9})))
+    });
     let once = crashed.clone();
     member(&rt, &seen, "billing", move |input| {
         if !once.swap(true, Ordering::SeqCst) {
@@ -311,14 +388,20 @@ async fn a_crashed_member_is_restarted_and_the_turn_retried() {
         .unwrap();
 
     let out = desk.turn("c1", "refund").await.unwrap();
-    assert_eq!(out.reply, json!({"case": 9}), "the retried input carried the context");
+    assert_eq!(
+        out.reply,
+        json!({"case": 9}),
+        "the retried input carried the context"
+    );
     assert!(crashed.load(Ordering::SeqCst));
     let billing_calls = seen.lock().iter().filter(|(w, _)| w == "billing").count();
     assert_eq!(billing_calls, 2, "one crash, one retry");
     let mut restarted = false;
     while let Ok(e) = events.try_recv() {
         restarted |= matches!(e.kind, EventKind::AgentRestarted { .. })
-            && e.agent.as_ref().is_some_and(|a| a.as_str() == "desk/billing/0");
+            && e.agent
+                .as_ref()
+                .is_some_and(|a| a.as_str() == "desk/billing/0");
     }
     assert!(restarted, "the team restarted billing before the retry");
     rt.shutdown().await;
@@ -363,11 +446,20 @@ async fn protocol_errors_are_clear_and_change_nothing() {
         })
     });
     let config = desk(&["m"], "m");
-    let pattern = rt.spawn_kind("pattern.handoff", "desk", config.to_value()).await.unwrap();
+    let pattern = rt
+        .spawn_kind("pattern.handoff", "desk", config.to_value())
+        .await
+        .unwrap();
     let desk = HandoffClient::from(pattern.clone());
     let cases = [
-        ("nobody", "member m passed control to unknown member \"nobody\" (members: m)"),
-        ("back", "member m handed back, but the hand-back stack is empty"),
+        (
+            "nobody",
+            "member m passed control to unknown member \"nobody\" (members: m)",
+        ),
+        (
+            "back",
+            "member m handed back, but the hand-back stack is empty",
+        ),
     ];
     for (msg, expected) in cases {
         assert_eq!(message(desk.turn("c1", msg).await.unwrap_err()), expected);
@@ -382,11 +474,17 @@ async fn protocol_errors_are_clear_and_change_nothing() {
         (json!({"reply": 1, "context": [1]}), "member p broke the turn protocol: field `context`: expected an object, got an array"),
     ];
     for (answer, expected) in cases {
-        assert_eq!(message(parrot.turn("c1", answer).await.unwrap_err()), expected);
+        assert_eq!(
+            message(parrot.turn("c1", answer).await.unwrap_err()),
+            expected
+        );
     }
     let plain = json!({"reply": 1, "note": "not a turn: a plain reply"});
     assert_eq!(parrot.turn("c1", plain.clone()).await.unwrap().reply, plain);
-    let bad = pattern.ask_value(json!({"conv": "c1"}), None).await.unwrap_err();
+    let bad = pattern
+        .ask_value(json!({"conv": "c1"}), None)
+        .await
+        .unwrap_err();
     assert!(message(bad).starts_with("bad request: unknown field `conv`"));
     rt.shutdown().await;
 }
@@ -395,7 +493,9 @@ async fn protocol_errors_are_clear_and_change_nothing() {
 async fn any_kind_can_be_a_member_and_patterns_compose() {
     let rt = runtime().await;
     let seen = Seen::default();
-    member(&rt, &seen, "router", |_| Ok(Turn::handoff("echo", json!({"k": "v"}))));
+    member(&rt, &seen, "router", |_| {
+        Ok(Turn::handoff("echo", json!({"k": "v"})))
+    });
     // A nested handoff pattern as a member: its reply (a turn outcome) is a plain reply here.
     let inner = desk(&["router"], "router").member("echo", "util.echo", Value::Null);
     let outer = HandoffConfig::new("inner").member("inner", "pattern.handoff", inner.to_value());
@@ -405,7 +505,11 @@ async fn any_kind_can_be_a_member_and_patterns_compose() {
         .await
         .unwrap();
     assert_eq!(out.active, "inner");
-    assert_eq!(out.reply["active"], json!("echo"), "the inner pattern ran its own turn");
+    assert_eq!(
+        out.reply["active"],
+        json!("echo"),
+        "the inner pattern ran its own turn"
+    );
     let echoed = &out.reply["reply"];
     assert_eq!(echoed["message"], json!("hi"));
     assert_eq!(
@@ -420,11 +524,19 @@ async fn any_kind_can_be_a_member_and_patterns_compose() {
 async fn conversations_survive_in_a_snapshot() {
     let rt = runtime().await;
     let seen = Seen::default();
-    member(&rt, &seen, "a", |_| Ok(Turn::handoff("b", json!({"kept": [1, 2]}))));
+    member(&rt, &seen, "a", |_| {
+        Ok(Turn::handoff("b", json!({"kept": [1, 2]})))
+    });
     member(&rt, &seen, "b", |_| Ok(Turn::reply("b")));
     let config = desk(&["a", "b"], "a");
-    let first = rt.spawn("desk", HandoffPattern::new(config.clone()).unwrap()).await.unwrap();
-    HandoffClient::from(first.clone()).turn("c1", "x").await.unwrap();
+    let first = rt
+        .spawn("desk", HandoffPattern::new(config.clone()).unwrap())
+        .await
+        .unwrap();
+    HandoffClient::from(first.clone())
+        .turn("c1", "x")
+        .await
+        .unwrap();
     let snapshot = first.snapshot().await.unwrap().unwrap();
     let options = SpawnOptions::default().from_snapshot(snapshot);
     let second = rt
@@ -443,21 +555,55 @@ async fn bad_configs_are_rejected_naming_the_field() {
     let m = json!({"a": {"type": "util.echo"}});
     let cases = [
         (json!({"members": m}), "missing field `start`"),
-        (json!({"members": m, "start": "zed"}), "start: \"zed\" is not a member (members: a)"),
-        (json!({"members": m, "start": "a", "max_handof": 3}), "unknown field `max_handof`"),
-        (json!({"members": {}, "start": "a"}), "members: at least one member is required"),
-        (json!({"members": {"a": {"type": "util.echo", "count": 2}}, "start": "a"}), "members.a.count: must be 1"),
-        (json!({"members": m, "start": "a", "max_handoffs": 0}), "max_handoffs: must be at least 1"),
-        (json!({"members": m, "start": "a", "crash": {"restart_timeout_seconds": -1}}), "crash.restart_timeout_seconds: must be"),
-        (json!({"members": m, "start": "a", "member_timeout_seconds": 0}), "member_timeout_seconds: must be"),
-        (json!({"members": {"a/b": {"type": "util.echo"}}, "start": "a/b"}), "members: \"a/b\" is not a usable name"),
+        (
+            json!({"members": m, "start": "zed"}),
+            "start: \"zed\" is not a member (members: a)",
+        ),
+        (
+            json!({"members": m, "start": "a", "max_handof": 3}),
+            "unknown field `max_handof`",
+        ),
+        (
+            json!({"members": {}, "start": "a"}),
+            "members: at least one member is required",
+        ),
+        (
+            json!({"members": {"a": {"type": "util.echo", "count": 2}}, "start": "a"}),
+            "members.a.count: must be 1",
+        ),
+        (
+            json!({"members": m, "start": "a", "max_handoffs": 0}),
+            "max_handoffs: must be at least 1",
+        ),
+        (
+            json!({"members": m, "start": "a", "crash": {"restart_timeout_seconds": -1}}),
+            "crash.restart_timeout_seconds: must be",
+        ),
+        (
+            json!({"members": m, "start": "a", "member_timeout_seconds": 0}),
+            "member_timeout_seconds: must be",
+        ),
+        (
+            json!({"members": {"a/b": {"type": "util.echo"}}, "start": "a/b"}),
+            "members: \"a/b\" is not a usable name",
+        ),
     ];
     for (config, expected) in cases {
-        let err = rt.spawn_kind("pattern.handoff", "bad", config.clone()).await.unwrap_err();
+        let err = rt
+            .spawn_kind("pattern.handoff", "bad", config.clone())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains(expected), "{config}: {err}");
     }
     let config = json!({"members": {"a": {"type": "no.such.kind"}}, "start": "a"});
-    let err = rt.spawn_kind("pattern.handoff", "bad", config).await.unwrap_err();
-    assert!(err.to_string().contains("unknown agent kind \"no.such.kind\""), "{err}");
+    let err = rt
+        .spawn_kind("pattern.handoff", "bad", config)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown agent kind \"no.such.kind\""),
+        "{err}"
+    );
     rt.shutdown().await;
 }

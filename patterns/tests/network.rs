@@ -51,14 +51,18 @@ fn message(err: CallError) -> String {
 async fn a_message_travels_a_route_across_several_members() {
     let rt = runtime().await;
     let seen = Seen::default();
-    member(&rt, &seen, "a", |i| Ok(Step::send("b", json!([i.message.clone(), "a"]))));
+    member(&rt, &seen, "a", |i| {
+        Ok(Step::send("b", json!([i.message.clone(), "a"])))
+    });
     member(&rt, &seen, "b", |_| Ok(Step::forward("c")));
     member(&rt, &seen, "c", |i| {
         let mut trail = i.message.as_array().cloned().unwrap_or_default();
         trail.push(json!("c"));
         Ok(Step::send("d", Value::Array(trail)))
     });
-    member(&rt, &seen, "d", |i| Ok(Step::reply(json!({"trail": i.message, "from": i.from}))));
+    member(&rt, &seen, "d", |i| {
+        Ok(Step::reply(json!({"trail": i.message, "from": i.from})))
+    });
     let net = NetworkClient::spawn(&rt, "net", net(&["a", "b", "c", "d"], "a"))
         .await
         .unwrap();
@@ -73,9 +77,18 @@ async fn a_message_travels_a_route_across_several_members() {
         .collect();
     assert_eq!(
         hops,
-        [("a", None, 1, 8), ("b", Some("a"), 2, 7), ("c", Some("b"), 3, 6), ("d", Some("c"), 4, 5)]
+        [
+            ("a", None, 1, 8),
+            ("b", Some("a"), 2, 7),
+            ("c", Some("b"), 3, 6),
+            ("d", Some("c"), 4, 5)
+        ]
     );
-    assert_eq!(seen[2].1.message, json!(["q", "a"]), "forward passed the message unchanged");
+    assert_eq!(
+        seen[2].1.message,
+        json!(["q", "a"]),
+        "forward passed the message unchanged"
+    );
     rt.shutdown().await;
 }
 
@@ -105,9 +118,14 @@ async fn a_send_to_an_unknown_member_fails_clearly() {
     let seen = Seen::default();
     member(&rt, &seen, "a", |_| Ok(Step::send("zed", json!("hello?"))));
     member(&rt, &seen, "b", |_| Ok(Step::reply("b")));
-    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a")).await.unwrap();
+    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a"))
+        .await
+        .unwrap();
     let err = message(net.ask("x").await.unwrap_err());
-    assert_eq!(err, "member a sent to unknown member \"zed\" (members: a, b)");
+    assert_eq!(
+        err,
+        "member a sent to unknown member \"zed\" (members: a, b)"
+    );
     rt.shutdown().await;
 }
 
@@ -125,7 +143,9 @@ async fn a_crashed_member_is_restarted_and_its_message_retried() {
         }
         Ok(Step::reply(json!({"b got": i.message})))
     });
-    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a")).await.unwrap();
+    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a"))
+        .await
+        .unwrap();
 
     let out = net.ask("payload").await.unwrap();
     assert_eq!(out.answer, json!({"b got": "payload"}));
@@ -135,7 +155,11 @@ async fn a_crashed_member_is_restarted_and_its_message_retried() {
         .filter(|(w, _)| w == "b")
         .map(|(_, i)| i.message.clone())
         .collect();
-    assert_eq!(b_calls, [json!("payload"), json!("payload")], "the held message was retried");
+    assert_eq!(
+        b_calls,
+        [json!("payload"), json!("payload")],
+        "the held message was retried"
+    );
     let mut restarted = false;
     while let Ok(e) = events.try_recv() {
         restarted |= matches!(e.kind, EventKind::AgentRestarted { .. })
@@ -156,7 +180,9 @@ async fn a_member_that_keeps_crashing_fails_the_request_and_the_network_recovers
         })
     });
     member(&rt, &seen, "b", |_| panic!("b always crashes"));
-    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a")).await.unwrap();
+    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a"))
+        .await
+        .unwrap();
 
     let err = net.ask("crash").await.unwrap_err();
     assert!(err.is_retryable());
@@ -179,7 +205,9 @@ async fn a_fan_out_is_answered_by_the_branch_that_replies() {
         })
     });
     member(&rt, &seen, "quiet", |_| Ok(Step::end()));
-    member(&rt, &seen, "expert", |i| Ok(Step::reply(json!({"expert saw": i.message}))));
+    member(&rt, &seen, "expert", |i| {
+        Ok(Step::reply(json!({"expert saw": i.message})))
+    });
     let net = NetworkClient::spawn(&rt, "net", net(&["hub", "quiet", "expert"], "hub"))
         .await
         .unwrap();
@@ -196,22 +224,31 @@ async fn a_fan_out_is_answered_by_the_branch_that_replies() {
 async fn a_fan_out_cycle_is_stopped_by_the_message_budget() {
     let rt = runtime().await;
     let seen = Seen::default();
-    member(&rt, &seen, "a", |_| Ok(Step::fan_out([("a", json!(0)), ("a", json!(1))])));
+    member(&rt, &seen, "a", |_| {
+        Ok(Step::fan_out([("a", json!(0)), ("a", json!(1))]))
+    });
     let config = net(&["a"], "a").message_budget(10);
     let net = NetworkClient::spawn(&rt, "net", config).await.unwrap();
     let err = message(net.ask("split").await.unwrap_err());
-    assert_eq!(err, "message budget of 10 spent: a -> a -> a (refused: a -> a)");
+    assert_eq!(
+        err,
+        "message budget of 10 spent: a -> a -> a (refused: a -> a)"
+    );
     assert_eq!(seen.lock().len(), 10, "exactly the budget was delivered");
     rt.shutdown().await;
 }
 
 #[tokio::test]
-async fn requests_in_flight_do_not_mix() {
+async fn concurrent_requests_each_get_their_own_answer() {
     let rt = runtime().await;
     let seen = Seen::default();
     member(&rt, &seen, "a", |_| Ok(Step::forward("b")));
-    member(&rt, &seen, "b", |i| Ok(Step::reply(json!({"echo": i.message}))));
-    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a")).await.unwrap();
+    member(&rt, &seen, "b", |i| {
+        Ok(Step::reply(json!({"echo": i.message})))
+    });
+    let net = NetworkClient::spawn(&rt, "net", net(&["a", "b"], "a"))
+        .await
+        .unwrap();
     let mut asks = JoinSet::new();
     for n in 0..20 {
         let net = net.clone();
@@ -243,7 +280,9 @@ async fn protocol_errors_are_clear_and_other_patterns_compose() {
 
     // A network as a member of a network: its answer is a plain reply to the outer one.
     let seen = Seen::default();
-    member(&rt, &seen, "front", |_| Ok(Step::send("inner", json!({"deep": true}))));
+    member(&rt, &seen, "front", |_| {
+        Ok(Step::send("inner", json!({"deep": true})))
+    });
     let inner = NetworkConfig::new("p").member("p", "util.echo", Value::Null);
     let outer = NetworkConfig::new("front")
         .member("front", "front", Value::Null)
@@ -251,7 +290,11 @@ async fn protocol_errors_are_clear_and_other_patterns_compose() {
     let outer = NetworkClient::spawn(&rt, "outer", outer).await.unwrap();
     let out = outer.ask("q").await.unwrap();
     assert_eq!(out.path, ["front", "inner"]);
-    assert_eq!(out.answer["path"], json!(["p"]), "the inner network answered");
+    assert_eq!(
+        out.answer["path"],
+        json!(["p"]),
+        "the inner network answered"
+    );
     // The inner entry got the outer member input as its message; util.echo echoed its own.
     let inner_input = &out.answer["answer"]["message"];
     assert_eq!(inner_input["message"], json!({"deep": true}));
@@ -265,16 +308,40 @@ async fn bad_configs_are_rejected_naming_the_field() {
     let m = json!({"a": {"type": "util.echo"}});
     let cases = [
         (json!({"members": m}), "missing field `entry`"),
-        (json!({"members": m, "entry": "b"}), "entry: \"b\" is not a member (members: a)"),
-        (json!({"members": m, "entry": "a", "hops": 3}), "unknown field `hops`"),
-        (json!({"members": m, "entry": "a", "hop_budget": 0}), "hop_budget: must be in 1..=1024, got 0"),
-        (json!({"members": m, "entry": "a", "message_budget": 0}), "message_budget: must be at least 1"),
-        (json!({"members": {"a": {"type": "util.echo", "count": 3}}, "entry": "a"}), "members.a.count: must be 1"),
-        (json!({"members": m, "entry": "a", "team": {"within_seconds": 1e300}}), "team.within_seconds: must be"),
-        (json!({"members": m, "entry": "a", "crash": {"retries": 1, "wait": 2}}), "unknown field `wait`"),
+        (
+            json!({"members": m, "entry": "b"}),
+            "entry: \"b\" is not a member (members: a)",
+        ),
+        (
+            json!({"members": m, "entry": "a", "hops": 3}),
+            "unknown field `hops`",
+        ),
+        (
+            json!({"members": m, "entry": "a", "hop_budget": 0}),
+            "hop_budget: must be in 1..=1024, got 0",
+        ),
+        (
+            json!({"members": m, "entry": "a", "message_budget": 0}),
+            "message_budget: must be at least 1",
+        ),
+        (
+            json!({"members": {"a": {"type": "util.echo", "count": 3}}, "entry": "a"}),
+            "members.a.count: must be 1",
+        ),
+        (
+            json!({"members": m, "entry": "a", "team": {"within_seconds": 1e300}}),
+            "team.within_seconds: must be",
+        ),
+        (
+            json!({"members": m, "entry": "a", "crash": {"retries": 1, "wait": 2}}),
+            "unknown field `wait`",
+        ),
     ];
     for (config, expected) in cases {
-        let err = rt.spawn_kind("pattern.network", "bad", config.clone()).await.unwrap_err();
+        let err = rt
+            .spawn_kind("pattern.network", "bad", config.clone())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains(expected), "{config}: {err}");
     }
     rt.shutdown().await;

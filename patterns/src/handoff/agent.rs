@@ -13,7 +13,9 @@ use super::crash::MemberCaller;
 use super::error::HandoffError;
 use super::machine::{branch_reply, Conversation, Limits, Step, TurnMachine};
 use super::merge::Joiner;
-use super::protocol::{HandoffRequest, Joined, Merge, TurnOutcome};
+use super::protocol::{Joined, TurnOutcome};
+use super::request::HandoffRequest;
+use super::turn::Merge;
 use crate::member::spawn_team;
 
 /// The handoff pattern as an agent (kind `pattern.handoff`): requests and replies are JSON (see
@@ -73,7 +75,8 @@ impl HandoffPattern {
             }
             None => Conversation::new(&self.config.start),
         };
-        let (mut machine, first) = TurnMachine::start(&self.limits, id.clone(), conv, message, seed);
+        let (mut machine, first) =
+            TurnMachine::start(&self.limits, id.clone(), conv, message, seed);
         match self.drive(st, &mut machine, first).await {
             Ok(outcome) => {
                 st.conversations.insert(id, machine.commit());
@@ -118,10 +121,12 @@ impl HandoffPattern {
 
 impl HandoffState {
     fn member(&self, name: &str) -> Result<&DynAgentRef, HandoffError> {
-        self.members.get(name).ok_or_else(|| HandoffError::Protocol {
-            agent: name.to_string(),
-            reason: "not a running member".into(),
-        })
+        self.members
+            .get(name)
+            .ok_or_else(|| HandoffError::Protocol {
+                agent: name.to_string(),
+                reason: "not a running member".into(),
+            })
     }
 }
 
@@ -180,7 +185,10 @@ impl Agent for HandoffPattern {
         let (_team, members) = spawn_team(ctx, &self.config.members, &self.config.team)
             .await
             .map_err(AgentError::permanent)?;
-        let timeout = self.config.member_timeout_seconds.map(Duration::from_secs_f64);
+        let timeout = self
+            .config
+            .member_timeout_seconds
+            .map(Duration::from_secs_f64);
         let caller = MemberCaller::new(
             runtime.events().clone(),
             format!("{}/team", ctx.id()),
@@ -206,7 +214,10 @@ impl Agent for HandoffPattern {
                 conversation,
                 message,
                 context,
-            } => Ok(self.turn(st, conversation, message, context).await?.into_value()),
+            } => Ok(self
+                .turn(st, conversation, message, context)
+                .await?
+                .into_value()),
             HandoffRequest::Query { conversation } => match st.conversations.get(&conversation) {
                 Some(conv) => serde_json::to_value(conv.view(&conversation)),
                 None => return Err(HandoffError::UnknownConversation(conversation).into()),

@@ -60,7 +60,9 @@ pub enum MemberError {
     #[error("{0}")]
     Call(CallError),
     /// The member crashed on every attempt.
-    #[error("agent {agent} crashed on each of {attempts} attempt(s) (restarted by the team each time)")]
+    #[error(
+        "agent {agent} crashed on each of {attempts} attempt(s) (restarted by the team each time)"
+    )]
     Crashed {
         /// The member agent.
         agent: AgentId,

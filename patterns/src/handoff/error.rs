@@ -3,7 +3,7 @@
 use troupe_runtime::AgentError;
 
 use super::crash::MemberError;
-use super::protocol::Merge;
+use super::turn::Merge;
 
 /// Why a request to a handoff pattern failed. A failed turn leaves its conversation as it was
 /// before the turn (active member, context, stack and history unchanged).

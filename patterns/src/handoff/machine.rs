@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use super::error::HandoffError;
 use super::protocol::{
-    merge_patch, Action, ConversationView, Context, Fork, HistoryEntry, Join, Joined, Merge,
-    Origin, Turn, TurnInput, TurnOutcome,
+    merge_patch, Action, Context, ConversationView, HistoryEntry, Joined, Origin, TurnInput,
+    TurnOutcome,
 };
+use super::turn::{Fork, Join, Merge, Turn};
 
 /// How deep the hand-back stack may grow; past it, the oldest entry is dropped.
 pub(crate) const STACK_LIMIT: usize = 64;
@@ -30,7 +31,9 @@ pub(crate) struct Limits {
 
 impl Limits {
     fn known(&self, name: &str) -> bool {
-        self.members.binary_search_by(|m| m.as_str().cmp(name)).is_ok()
+        self.members
+            .binary_search_by(|m| m.as_str().cmp(name))
+            .is_ok()
     }
 }
 
@@ -286,7 +289,13 @@ impl<'a> TurnMachine<'a> {
         self.conv.active = to.clone();
         self.current = to.clone();
         self.path.push(to);
-        Ok(self.call(Some(Origin { agent: from, action }), None))
+        Ok(self.call(
+            Some(Origin {
+                agent: from,
+                action,
+            }),
+            None,
+        ))
     }
 
     fn transfer(&mut self, from: &str, to: &str) -> Result<(), HandoffError> {

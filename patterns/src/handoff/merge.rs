@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::protocol::{describe, Joined, Merge};
+use super::protocol::{describe, Joined};
+use super::turn::Merge;
 
 /// Collects branch outcomes of one fork.
 pub(crate) struct Joiner {

@@ -98,21 +98,24 @@ mod error;
 mod machine;
 mod merge;
 mod protocol;
+mod request;
 mod sdk;
 
 #[cfg(test)]
 mod tests;
+mod turn;
 
 pub use agent::{HandoffPattern, HandoffState};
 pub use config::{HandoffConfig, KIND};
 pub use crash::{CrashPolicy, MemberError};
 pub use error::HandoffError;
 pub use protocol::{
-    Action, Context, ConversationView, Fork, HandoffRequest, HistoryEntry, Join, Joined, Merge,
-    Origin, Turn, TurnInput, TurnOutcome,
+    Action, Context, ConversationView, HistoryEntry, Joined, Origin, TurnInput, TurnOutcome,
 };
-pub use sdk::{register_member, FnMember, HandoffClient};
+pub use request::HandoffRequest;
 pub(crate) use sdk::PatternHandle;
+pub use sdk::{register_member, FnMember, HandoffClient};
+pub use turn::{Fork, Join, Merge, Turn};
 
 pub(crate) use config::{check_members, check_seconds, check_team, names};
 pub(crate) use crash::MemberCaller;

@@ -7,12 +7,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use troupe_runtime::{
     Agent, AgentContext, AgentError, AgentId, AgentRef, BoxFuture, CallError, DynAgentRef,
-    KindRegistry, Runtime, SpawnError, Snapshot,
+    KindRegistry, Runtime, Snapshot, SpawnError,
 };
 
 use super::agent::HandoffPattern;
 use super::config::{HandoffConfig, KIND};
-use super::protocol::{ConversationView, HandoffRequest, Turn, TurnInput, TurnOutcome};
+use super::protocol::{ConversationView, TurnInput, TurnOutcome};
+use super::request::HandoffRequest;
+use super::turn::Turn;
 
 /// A JSON handle to a pattern agent, however it was spawned (by kind: a [`DynAgentRef`]; in
 /// Rust: an [`AgentRef`]). Shared by the typed clients of the patterns.
@@ -172,7 +174,11 @@ impl Agent for FnMember {
     type Reply = Turn;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 

@@ -62,7 +62,10 @@ impl Agent for NetworkPattern {
         let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team)
             .await
             .map_err(AgentError::permanent)?;
-        let timeout = self.config.member_timeout_seconds.map(Duration::from_secs_f64);
+        let timeout = self
+            .config
+            .member_timeout_seconds
+            .map(Duration::from_secs_f64);
         let caller = MemberCaller::new(
             runtime.events().clone(),
             format!("{}/team", ctx.id()),

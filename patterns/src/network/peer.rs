@@ -81,7 +81,10 @@ fn peer_input(envelope: &Envelope, hop_budget: u32) -> Value {
     let mut map = Map::new();
     map.insert("message".into(), envelope.message.clone());
     if path.len() > 1 {
-        map.insert("from".into(), Value::String(path[path.len() - 2].to_string()));
+        map.insert(
+            "from".into(),
+            Value::String(path[path.len() - 2].to_string()),
+        );
     }
     let names = path.iter().map(|s| Value::String(s.to_string())).collect();
     map.insert("path".into(), Value::Array(names));
@@ -176,10 +179,11 @@ impl Peer {
     fn send_on(&self, envelope: &Envelope, send: Send) {
         let net = &self.net;
         let Send { to, message } = send;
-        let checked = check_send(&envelope.path, &to, &net.members, net.hop_budget).and_then(|()| {
-            let deliveries = envelope.branch.count_delivery();
-            check_deliveries(&envelope.path, &to, deliveries, net.message_budget)
-        });
+        let checked =
+            check_send(&envelope.path, &to, &net.members, net.hop_budget).and_then(|()| {
+                let deliveries = envelope.branch.count_delivery();
+                check_deliveries(&envelope.path, &to, deliveries, net.message_budget)
+            });
         if let Err(e) = checked {
             return envelope.branch.fail(e);
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use troupe_runtime::{
     Agent, AgentContext, AgentError, AgentId, AgentRef, CallError, DynAgentRef, KindRegistry,
-    Runtime, SpawnError, Snapshot,
+    Runtime, Snapshot, SpawnError,
 };
 
 use super::agent::NetworkPattern;
@@ -90,7 +90,11 @@ impl Agent for FnMember {
     type Reply = Step;
     type State = ();
 
-    async fn init(&self, _ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<(), AgentError> {
+    async fn init(
+        &self,
+        _ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<(), AgentError> {
         Ok(())
     }
 

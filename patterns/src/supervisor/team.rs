@@ -165,17 +165,16 @@ impl Poller {
     }
 }
 
-/// Whether the team gave up. When it no longer runs, first waits until its actor has fully
-/// stopped: its failure is then queued for the pattern agent (see the module docs).
+/// Whether the team gave up: its actor is stopping or stopped (a team still starting has
+/// not). When it has, first waits until the actor has fully stopped: its failure is then
+/// queued for the pattern agent (see the module docs).
 pub(crate) async fn team_gave_up(team: &SupervisorRef) -> bool {
-    if team.is_running() {
+    let status = || team.cell().map_or(ActorStatus::Stopped, |c| c.get_status());
+    if status() < ActorStatus::Draining {
         return false;
     }
     let mut poll = Poller::new();
-    while team
-        .cell()
-        .is_some_and(|c| c.get_status() != ActorStatus::Stopped)
-    {
+    while status() != ActorStatus::Stopped {
         poll.tick().await;
     }
     true

@@ -30,6 +30,8 @@ pub trait DynAgent: Send + Sync + 'static {
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>>;
     /// Whether an actor currently serves the agent.
     fn is_running(&self) -> bool;
+    /// How many times the agent has been started (restarts + 1).
+    fn starts(&self) -> u64;
     /// The typed handle, for downcasting with [`DynAgentRef::typed`].
     fn as_any(&self) -> &dyn Any;
 }
@@ -91,6 +93,10 @@ where
 
     fn is_running(&self) -> bool {
         self.inner.is_running()
+    }
+
+    fn starts(&self) -> u64 {
+        self.inner.starts()
     }
 
     fn as_any(&self) -> &dyn Any {
