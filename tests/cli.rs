@@ -156,9 +156,75 @@ fn bad_files_exit_2_and_say_where() {
     assert!(text(&out.stderr).contains("/nonexistent/wf.yaml"));
 }
 
+/// Runs an example with `--report` and returns the report.
+fn run_report(example: &str) -> Value {
+    let dir = scratch(example.trim_end_matches(".yaml"));
+    let report = dir.join("report.json");
+    let out = troupe(&[
+        "run",
+        "--no-progress",
+        &format!("examples/{example}"),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{example}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap()
+}
+
+fn output_of(report: &Value, task: &str) -> Value {
+    report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == task)
+        .unwrap()["output"]
+        .clone()
+}
+
+#[test]
+fn a_swarm_pattern_in_a_file_counts_every_paragraph_once() {
+    let swarm = run_report("swarm_counts.yaml");
+    let dag = run_report("text_stats.yaml");
+    let paragraphs = output_of(&swarm, "split").as_array().unwrap().len();
+    assert_eq!(
+        output_of(&swarm, "count").as_array().unwrap().len(),
+        paragraphs,
+        "one result per item"
+    );
+    assert_eq!(
+        output_of(&swarm, "total")["words"],
+        output_of(&dag, "merge")["words"],
+        "same total as the DAG"
+    );
+}
+
+#[test]
+fn a_custom_topology_in_a_file_runs_both_branches() {
+    let report = run_report("review_pipeline.yaml");
+    let out = output_of(&report, "review");
+    assert_eq!(
+        out["shout"],
+        "SUPERVISORS RESTART WHAT FAILS; WORKERS ONLY DO THE WORK, AND SUPERVISORS WATCH."
+    );
+    assert_eq!(
+        out["stats"]["top"][0],
+        serde_json::json!(["supervisors", 2])
+    );
+}
+
 #[test]
 fn validate_accepts_the_examples() {
-    for file in ["examples/text_stats.yaml", "examples/fault_tolerance.yaml"] {
+    for file in [
+        "examples/text_stats.yaml",
+        "examples/fault_tolerance.yaml",
+        "examples/swarm_counts.yaml",
+        "examples/review_pipeline.yaml",
+    ] {
         let out = troupe(&["validate", file]);
         assert!(out.status.success(), "{file}: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains("is valid"));

@@ -366,7 +366,9 @@ where
         if let Some(pool) = pools.get(PATTERN_POOL) {
             errors.push(PlanError::ReservedPool { pos: pool.pos });
         }
-        let config = pattern_pool_config(&spec);
+        let named: std::collections::BTreeSet<&str> =
+            tasks.iter().map(|t| t.agent.as_str()).collect();
+        let config = pattern_pool_config(&spec, &named);
         pools.insert(
             PATTERN_POOL.to_string(),
             PoolSpec::new(kind, 1).config(config),
@@ -478,18 +480,35 @@ where
     })
 }
 
-/// The config of the pattern pool: the file's `pattern:` block, with `members` defaulting to
-/// the workflow's pools (same shape: `type`, `count`, `config`, `capabilities`).
-fn pattern_pool_config(spec: &WorkflowSpec) -> serde_json::Value {
+/// The config of the pattern pool: the file's `pattern:` block, with its members defaulting to
+/// the workflow's pools that no task names: `members` (same shape: `type`, `count`, `config`, `capabilities`), or
+/// for `custom`, `nodes` (`type`, `config`: one agent per node).
+fn pattern_pool_config(
+    spec: &WorkflowSpec,
+    named_by_tasks: &std::collections::BTreeSet<&str>,
+) -> serde_json::Value {
     use serde_json::{json, Map, Value};
     let mut config = match &spec.pattern_config {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
+    if spec.pattern.as_deref() == Some("custom") {
+        if !config.contains_key("nodes") {
+            let nodes: Map<String, Value> = spec
+                .agents
+                .iter()
+                .filter(|(name, _)| !named_by_tasks.contains(name.as_str()))
+                .map(|(name, p)| (name.clone(), json!({"type": p.kind, "config": p.config})))
+                .collect();
+            config.insert("nodes".into(), Value::Object(nodes));
+        }
+        return Value::Object(config);
+    }
     if !config.contains_key("members") {
         let members: Map<String, Value> = spec
             .agents
             .iter()
+            .filter(|(name, _)| !named_by_tasks.contains(name.as_str()))
             .map(|(name, p)| {
                 let member = json!({
                     "type": p.kind,
