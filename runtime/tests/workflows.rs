@@ -324,3 +324,22 @@ async fn concurrent_runs_are_independent() {
     }
     rt.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutting_down_the_runtime_cancels_running_workflows_with_a_report() {
+    let rt = runtime().await;
+    let mut events = rt.subscribe();
+    let spec = WorkflowSpec::builder("interrupted")
+        .pool("slow", op("sleep", 600_000, 1))
+        .task(TaskSpec::new("x", "slow"))
+        .build();
+    let handle = rt.submit(spec).await.unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e.kind, EventKind::TaskStarted { .. })
+    })
+    .await;
+    rt.shutdown().await;
+    let report = handle.wait().await.expect("a report, not a lost run");
+    assert_eq!(report.outcome, Outcome::Cancelled);
+    assert_eq!(report.task("x").unwrap().status, TaskStatus::Cancelled);
+}

@@ -161,6 +161,20 @@ impl Actor for WorkflowActor {
         Ok(())
     }
 
+    /// Stopped from outside (the runtime shuts down) before the run ended: the run is
+    /// cancelled and its report still delivered.
+    async fn post_stop(
+        &self,
+        myself: ActorRef<WorkflowMsg>,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if st.done.is_some() {
+            let commands = st.engine.cancel();
+            st.apply(&myself, commands).await;
+        }
+        Ok(())
+    }
+
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<WorkflowMsg>,
