@@ -49,7 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.variant.as_deref() {
         None => drive(args.leaves),
         Some(variant) => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             let line = rt.block_on(run_variant(variant, args.leaves))?;
             println!("{line}");
             Ok(())
@@ -58,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn is_power_of_ten(mut n: u64) -> bool {
-    while n % 10 == 0 && n > 1 {
+    while n.is_multiple_of(10) && n > 1 {
         n /= 10;
     }
     n == 1
@@ -107,10 +109,16 @@ fn peak_rss_kb() -> u64 {
 /// A team's input is `[start, size]`; child k gets `[start + k*size/10, size/10]`.
 fn skynet_spec(leaves: u64) -> TeamSpec {
     let split = Split::custom(|input, children| {
-        let start = input[0].as_u64().ok_or("skynet: input[0] must be a number")?;
-        let size = input[1].as_u64().ok_or("skynet: input[1] must be a number")?;
+        let start = input[0]
+            .as_u64()
+            .ok_or("skynet: input[0] must be a number")?;
+        let size = input[1]
+            .as_u64()
+            .ok_or("skynet: input[1] must be a number")?;
         let part = size / children.len() as u64;
-        Ok((0..children.len() as u64).map(|k| json!([start + k * part, part])).collect())
+        Ok((0..children.len() as u64)
+            .map(|k| json!([start + k * part, part]))
+            .collect())
     });
     let leaf = FunctionLeaf::sync(|call| Ok(call.input[0].clone()));
     let mut spec = TeamSpec::new()
@@ -131,7 +139,9 @@ fn skynet_spec(leaves: u64) -> TeamSpec {
 async fn troupe_skynet(leaves: u64) -> Result<(u64, String), Box<dyn std::error::Error>> {
     let rt = Runtime::start(RuntimeConfig::named("skynet")).await?;
     let t = Instant::now();
-    let tree = rt.spawn("skynet", HierarchicalPattern::new(skynet_spec(leaves))?).await?;
+    let tree = rt
+        .spawn("skynet", HierarchicalPattern::new(skynet_spec(leaves))?)
+        .await?;
     let build = t.elapsed();
     let agents = rt.agents().len();
     let t = Instant::now();
@@ -206,7 +216,11 @@ impl Actor for Node {
         })
     }
 
-    async fn post_start(&self, myself: ActorRef<NodeMsg>, st: &mut NodeState) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        st: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
         if st.size == 1 {
             if let Some(parent) = st.parent.take() {
                 parent.report(st.num);
@@ -236,7 +250,12 @@ impl Actor for Node {
         }
     }
 
-    async fn handle(&self, myself: ActorRef<NodeMsg>, msg: NodeMsg, st: &mut NodeState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        msg: NodeMsg,
+        st: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
         let NodeMsg::Result(v) = msg;
         st.sum += v;
         st.pending -= 1;
@@ -314,7 +333,9 @@ fn drive(leaves: u64) -> Result<(), Box<dyn std::error::Error>> {
     };
     let (ractor_ms, ractor_kb) = (get("ractor", "elapsed_ms"), get("ractor", "peak_rss_kb"));
     let (tokio_ms, tokio_kb) = (get("tokio", "elapsed_ms"), get("tokio", "peak_rss_kb"));
-    println!("\nskynet: {leaves} leaves, 10-ary tree, one process per variant, sum checked = n(n-1)/2\n");
+    println!(
+        "\nskynet: {leaves} leaves, 10-ary tree, one process per variant, sum checked = n(n-1)/2\n"
+    );
     println!(
         "{:<8} {:>10} {:>12} {:>12} {:>12} {:>12} {:>12}",
         "variant", "time", "peak RSS", "time/ractor", "RSS/ractor", "time/tokio", "RSS/tokio"

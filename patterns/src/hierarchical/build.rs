@@ -20,7 +20,7 @@ use troupe_runtime::{
 use super::run::run_job;
 use super::spec::{ChildKind, FunctionLeaf, TeamMember, TeamSpec};
 use crate::member::{spawn_team, MemberSpec};
-use crate::supervisor::team::InFlight;
+use crate::supervisor::team::{BoxFut, InFlight};
 
 /// The state of a team agent (opaque): its supervisor and its running children.
 pub struct TeamState {
@@ -44,6 +44,15 @@ impl Child {
             Self::Function(_) => true,
         }
     }
+
+    /// How many times the child has been started (0 for a function leaf).
+    pub(crate) fn starts(&self) -> u64 {
+        match self {
+            Self::Agent(a) => a.starts(),
+            Self::Team(t) => t.starts(),
+            Self::Function(_) => 0,
+        }
+    }
 }
 
 impl TeamState {
@@ -56,12 +65,19 @@ impl TeamState {
     }
 
     /// Runs a job, building the team first if it is not built yet.
-    pub(crate) async fn job(&mut self, spec: &TeamSpec, ctx: &AgentContext, input: Value) -> Result<Value, AgentError> {
+    pub(crate) async fn job(
+        &mut self,
+        spec: &TeamSpec,
+        ctx: &AgentContext,
+        input: Value,
+    ) -> Result<Value, AgentError> {
         if !self.built {
             *self = build(ctx, spec).await?;
         }
         // Boxed: the job's state would otherwise be part of every team actor's task allocation.
-        Box::pin(run_job(spec, self, ctx, input)).await.map_err(AgentError::from)
+        Box::pin(run_job(spec, self, ctx, input))
+            .await
+            .map_err(AgentError::from)
     }
 }
 
@@ -99,7 +115,11 @@ impl Agent for SubTeam {
     type Reply = Value;
     type State = TeamState;
 
-    async fn init(&self, ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<TeamState, AgentError> {
+    async fn init(
+        &self,
+        ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<TeamState, AgentError> {
         if ctx.starts() == 1 {
             Ok(TeamState::unbuilt()) // the parent starts it
         } else {
@@ -107,7 +127,12 @@ impl Agent for SubTeam {
         }
     }
 
-    async fn handle(&self, ctx: &AgentContext, st: &mut TeamState, request: SubTeamRequest) -> Result<Value, AgentError> {
+    async fn handle(
+        &self,
+        ctx: &AgentContext,
+        st: &mut TeamState,
+        request: SubTeamRequest,
+    ) -> Result<Value, AgentError> {
         match request {
             SubTeamRequest::Start if st.built => Ok(Value::Null),
             SubTeamRequest::Start => {
@@ -119,8 +144,16 @@ impl Agent for SubTeam {
     }
 }
 
-/// Builds the team of the agent owning `ctx`, and its whole subtree.
-pub(crate) async fn build(ctx: &AgentContext, spec: &TeamSpec) -> Result<TeamState, AgentError> {
+/// Builds the team of the agent owning `ctx`, and its whole subtree. Boxed: its state would
+/// otherwise be part of every team actor's task allocation.
+pub(crate) fn build<'a>(
+    ctx: &'a AgentContext,
+    spec: &'a TeamSpec,
+) -> BoxFut<'a, Result<TeamState, AgentError>> {
+    Box::pin(build_team(ctx, spec))
+}
+
+async fn build_team(ctx: &AgentContext, spec: &TeamSpec) -> Result<TeamState, AgentError> {
     let agents: BTreeMap<String, MemberSpec> = spec
         .members
         .iter()
@@ -129,7 +162,10 @@ pub(crate) async fn build(ctx: &AgentContext, spec: &TeamSpec) -> Result<TeamSta
             _ => None,
         })
         .collect();
-    let has_teams = spec.members.values().any(|m| matches!(m, TeamMember::Teams { .. }));
+    let has_teams = spec
+        .members
+        .values()
+        .any(|m| matches!(m, TeamMember::Teams { .. }));
     let team = OnceCell::new();
     let mut agent_members = Vec::new().into_iter();
     let mut sub_teams = Vec::new();
@@ -138,7 +174,9 @@ pub(crate) async fn build(ctx: &AgentContext, spec: &TeamSpec) -> Result<TeamSta
             .await
             .map_err(AgentError::permanent)?;
         agent_members = members.into_iter();
-        let runtime = ctx.runtime().ok_or_else(|| AgentError::permanent("the runtime is gone"))?;
+        let runtime = ctx
+            .runtime()
+            .ok_or_else(|| AgentError::permanent("the runtime is gone"))?;
         for (group, member) in &spec.members {
             let TeamMember::Teams { count, spec: sub } = member else {
                 continue;
@@ -163,11 +201,18 @@ pub(crate) async fn build(ctx: &AgentContext, spec: &TeamSpec) -> Result<TeamSta
         let child = match (view.kind, spec.members.get(&*view.group)) {
             (ChildKind::Agent, _) => agent_members.next().map(|m| Child::Agent(m.agent)),
             (ChildKind::Team, _) => sub_teams.next().map(Child::Team),
-            (ChildKind::Function, Some(TeamMember::Functions { leaf, .. })) => Some(Child::Function(leaf.clone())),
+            (ChildKind::Function, Some(TeamMember::Functions { leaf, .. })) => {
+                Some(Child::Function(leaf.clone()))
+            }
             (ChildKind::Function, _) => None,
         };
         children.push(child.ok_or_else(|| {
-            AgentError::permanent(format!("{}: member {}/{} did not start", ctx.id(), view.group, view.index))
+            AgentError::permanent(format!(
+                "{}: member {}/{} did not start",
+                ctx.id(),
+                view.group,
+                view.index
+            ))
         })?);
     }
     Ok(TeamState {

@@ -46,7 +46,9 @@ pub enum Combine {
 
 impl Split {
     /// A split from a function.
-    pub fn custom(f: impl Fn(&Value, &[ChildView]) -> Result<Vec<Value>, String> + Send + Sync + 'static) -> Self {
+    pub fn custom(
+        f: impl Fn(&Value, &[ChildView]) -> Result<Vec<Value>, String> + Send + Sync + 'static,
+    ) -> Self {
         Self::Custom(Arc::new(f))
     }
 
@@ -63,24 +65,43 @@ impl Split {
             Self::Scatter => match input {
                 Value::Array(items) if items.len() == n => items,
                 Value::Array(items) => {
-                    return Err(format!("scatter: the input has {} elements for {n} children", items.len()))
+                    return Err(format!(
+                        "scatter: the input has {} elements for {n} children",
+                        items.len()
+                    ))
                 }
                 other => {
-                    return Err(format!("scatter: the input must be an array (one element per child), not {}", describe(&other)))
+                    return Err(format!(
+                        "scatter: the input must be an array (one element per child), not {}",
+                        describe(&other)
+                    ))
                 }
             },
             Self::ByGroup => {
                 let Value::Object(by_group) = input else {
-                    return Err(format!("by_group: the input must be an object keyed by group, not {}", describe(&input)));
+                    return Err(format!(
+                        "by_group: the input must be an object keyed by group, not {}",
+                        describe(&input)
+                    ));
                 };
-                if let Some(extra) = by_group.keys().find(|k| !children.iter().any(|c| &*c.group == k.as_str())) {
-                    return Err(format!("by_group: the input names group {extra:?}, which the team does not have"));
+                if let Some(extra) = by_group
+                    .keys()
+                    .find(|k| !children.iter().any(|c| &*c.group == k.as_str()))
+                {
+                    return Err(format!(
+                        "by_group: the input names group {extra:?}, which the team does not have"
+                    ));
                 }
                 let mut out = Vec::with_capacity(n);
                 for child in children {
                     match by_group.get(&*child.group) {
                         Some(v) => out.push(v.clone()),
-                        None => return Err(format!("by_group: the input has no key for group {:?}", &*child.group)),
+                        None => {
+                            return Err(format!(
+                                "by_group: the input has no key for group {:?}",
+                                &*child.group
+                            ))
+                        }
                     }
                 }
                 out
@@ -96,12 +117,18 @@ impl Split {
 
 impl Combine {
     /// A combine from a function.
-    pub fn custom(f: impl Fn(&[ChildView], Vec<Value>) -> Result<Value, String> + Send + Sync + 'static) -> Self {
+    pub fn custom(
+        f: impl Fn(&[ChildView], Vec<Value>) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Self {
         Self::Custom(Arc::new(f))
     }
 
     /// The team's result.
-    pub(crate) fn apply(&self, children: &[ChildView], results: Vec<Value>) -> Result<Value, String> {
+    pub(crate) fn apply(
+        &self,
+        children: &[ChildView],
+        results: Vec<Value>,
+    ) -> Result<Value, String> {
         match self {
             Self::Array => Ok(Value::Array(results)),
             Self::Sum => sum(children, &results),
@@ -278,23 +305,37 @@ mod tests {
     #[test]
     fn splits() {
         let c = kids(&[("a", 2), ("b", 1)]);
-        assert_eq!(Split::Broadcast.apply(json!(7), &c).unwrap(), vec![json!(7); 3]);
-        assert_eq!(Split::Scatter.apply(json!([1, 2, 3]), &c).unwrap(), vec![json!(1), json!(2), json!(3)]);
+        assert_eq!(
+            Split::Broadcast.apply(json!(7), &c).unwrap(),
+            vec![json!(7); 3]
+        );
+        assert_eq!(
+            Split::Scatter.apply(json!([1, 2, 3]), &c).unwrap(),
+            vec![json!(1), json!(2), json!(3)]
+        );
         assert_eq!(
             Split::Scatter.apply(json!([1]), &c).unwrap_err(),
             "scatter: the input has 1 elements for 3 children"
         );
         assert_eq!(
-            Split::ByGroup.apply(json!({"a": "x", "b": "y"}), &c).unwrap(),
+            Split::ByGroup
+                .apply(json!({"a": "x", "b": "y"}), &c)
+                .unwrap(),
             vec![json!("x"), json!("x"), json!("y")]
         );
-        assert!(Split::ByGroup.apply(json!({"a": 1}), &c).unwrap_err().contains("no key for group \"b\""));
+        assert!(Split::ByGroup
+            .apply(json!({"a": 1}), &c)
+            .unwrap_err()
+            .contains("no key for group \"b\""));
         assert!(Split::ByGroup
             .apply(json!({"a": 1, "b": 2, "z": 3}), &c)
             .unwrap_err()
             .contains("group \"z\", which the team does not have"));
         let bad = Split::custom(|_, _| Ok(vec![json!(1)]));
-        assert_eq!(bad.apply(json!(0), &c).unwrap_err(), "split: 1 inputs for 3 children");
+        assert_eq!(
+            bad.apply(json!(0), &c).unwrap_err(),
+            "split: 1 inputs for 3 children"
+        );
     }
 
     #[test]
@@ -303,19 +344,33 @@ mod tests {
         let r = || vec![json!(1), json!(2), json!(3)];
         assert_eq!(Combine::Array.apply(&c, r()).unwrap(), json!([1, 2, 3]));
         assert_eq!(Combine::Sum.apply(&c, r()).unwrap(), json!(6));
-        assert_eq!(Combine::Sum.apply(&c, vec![json!(1), json!(0.5), json!(2)]).unwrap(), json!(3.5));
         assert_eq!(
-            Combine::Sum.apply(&c, vec![json!(i64::MAX), json!(i64::MAX), json!(2)]).unwrap(),
+            Combine::Sum
+                .apply(&c, vec![json!(1), json!(0.5), json!(2)])
+                .unwrap(),
+            json!(3.5)
+        );
+        assert_eq!(
+            Combine::Sum
+                .apply(&c, vec![json!(i64::MAX), json!(i64::MAX), json!(1)])
+                .unwrap(),
             json!(u64::MAX)
         );
         assert_eq!(
-            Combine::Sum.apply(&c, vec![json!(1), json!("x"), json!(2)]).unwrap_err(),
+            Combine::Sum
+                .apply(&c, vec![json!(1), json!("x"), json!(2)])
+                .unwrap_err(),
             "sum: child a/1 answered a string, not a number"
         );
         assert_eq!(
-            Combine::Concat.apply(&c, vec![json!([1, 2]), json!(3), json!([])]).unwrap(),
+            Combine::Concat
+                .apply(&c, vec![json!([1, 2]), json!(3), json!([])])
+                .unwrap(),
             json!([1, 2, 3])
         );
-        assert_eq!(Combine::Object.apply(&c, r()).unwrap(), json!({"a": [1, 2], "b": 3}));
+        assert_eq!(
+            Combine::Object.apply(&c, r()).unwrap(),
+            json!({"a": [1, 2], "b": 3})
+        );
     }
 }

@@ -18,11 +18,18 @@ pub(crate) fn decode(config: &Value) -> Result<TeamSpec, String> {
     match config {
         Value::Object(team) => decode_team("", team, false).map(|(spec, _)| spec),
         Value::Null => Err("field `members`: missing (a team needs member groups)".into()),
-        other => Err(format!("the config must be an object (a team), not {}", describe(other))),
+        other => Err(format!(
+            "the config must be an object (a team), not {}",
+            describe(other)
+        )),
     }
 }
 
-fn decode_team(path: &str, team: &Map<String, Value>, sub: bool) -> Result<(TeamSpec, usize), String> {
+fn decode_team(
+    path: &str,
+    team: &Map<String, Value>,
+    sub: bool,
+) -> Result<(TeamSpec, usize), String> {
     let mut spec = TeamSpec::new();
     let mut count = 1;
     for (key, value) in team {
@@ -36,7 +43,9 @@ fn decode_team(path: &str, team: &Map<String, Value>, sub: bool) -> Result<(Team
             "count" if sub => count = field::<usize>(&at, value)?,
             _ => {
                 let also = if sub { ", count" } else { "" };
-                return Err(format!("field `{at}`: unknown field (a team has {TEAM_FIELDS}{also})"));
+                return Err(format!(
+                    "field `{at}`: unknown field (a team has {TEAM_FIELDS}{also})"
+                ));
             }
         }
     }
@@ -44,14 +53,24 @@ fn decode_team(path: &str, team: &Map<String, Value>, sub: bool) -> Result<(Team
     let members = match team.get("members") {
         Some(Value::Object(members)) => members,
         Some(other) => {
-            return Err(format!("field `{at}`: must be an object of member groups, not {}", describe(other)))
+            return Err(format!(
+                "field `{at}`: must be an object of member groups, not {}",
+                describe(other)
+            ))
         }
-        None => return Err(format!("field `{at}`: missing (a team needs member groups)")),
+        None => {
+            return Err(format!(
+                "field `{at}`: missing (a team needs member groups)"
+            ))
+        }
     };
     for (group, member) in members {
         let at = format!("{at}.{group}");
         let Value::Object(fields) = member else {
-            return Err(format!("field `{at}`: a member group is an object, not {}", describe(member)));
+            return Err(format!(
+                "field `{at}`: a member group is an object, not {}",
+                describe(member)
+            ));
         };
         spec = if fields.contains_key("type") {
             spec.agents(group, field::<MemberSpec>(&at, member)?)
@@ -97,11 +116,15 @@ mod tests {
     fn errors_give_the_path() {
         let leaf = json!({"type": "util.echo"});
         assert_eq!(
-            err(json!({"members": {"sub": {"members": {"leaf": {"type": "util.echo", "count": "x"}}}}})),
+            err(
+                json!({"members": {"sub": {"members": {"leaf": {"type": "util.echo", "count": "x"}}}}})
+            ),
             "field `members.sub.members.leaf.count`: invalid type: string \"x\", expected usize"
         );
-        assert!(err(json!({"members": {"sub": {"members": {"leaf": {"type": "util.echo", "cnt": 1}}}}}))
-            .starts_with("field `members.sub.members.leaf`: unknown field `cnt`"));
+        assert!(err(
+            json!({"members": {"sub": {"members": {"leaf": {"type": "util.echo", "cnt": 1}}}}})
+        )
+        .starts_with("field `members.sub.members.leaf`: unknown field `cnt`"));
         assert_eq!(
             err(json!({"members": {"a": leaf}, "combine": "product"})),
             "field `combine`: unknown variant `product`, expected one of `array`, `sum`, `concat`, `object`"
@@ -114,13 +137,20 @@ mod tests {
             err(json!({"members": {"a": {"count": 2}}})),
             "field `members.a`: a member group needs `type` (agents of a kind) or `members` (a sub-team)"
         );
-        assert_eq!(err(json!(null)), "field `members`: missing (a team needs member groups)");
+        assert_eq!(
+            err(json!(null)),
+            "field `members`: missing (a team needs member groups)"
+        );
         assert!(err(json!({"members": {"s": {"members": {}}}}))
             .contains("field `members.s.members`: a team needs at least one member group"));
-        assert!(err(json!({"members": {"s": {"count": 0, "members": {"a": leaf}}}}))
-            .contains("field `members.s.count`: must be at least 1"));
-        assert!(err(json!({"members": {"a": leaf}, "team": {"max_restarts": "x"}}))
-            .starts_with("field `team.max_restarts`: invalid type"));
+        assert!(
+            err(json!({"members": {"s": {"count": 0, "members": {"a": leaf}}}}))
+                .contains("field `members.s.count`: must be at least 1")
+        );
+        assert!(
+            err(json!({"members": {"a": leaf}, "team": {"max_restarts": "x"}}))
+                .starts_with("field `team.max_restarts`: invalid type")
+        );
     }
 
     #[test]

@@ -77,7 +77,11 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 
 /// Hands a leaf's panic to the team supervisor as child `id` and waits until the supervisor
 /// restarts it. `Err` when the team gave up instead (or is not running).
-pub(crate) async fn report_failure(team: &SupervisorRef, id: String, reason: String) -> Result<(), ()> {
+pub(crate) async fn report_failure(
+    team: &SupervisorRef,
+    id: String,
+    reason: String,
+) -> Result<(), ()> {
     let (tx, rx) = oneshot::channel();
     let restarted = Arc::new(Mutex::new(Some(tx)));
     let starts = Arc::new(AtomicU32::new(0));
@@ -111,11 +115,19 @@ impl Actor for StandIn {
     type State = ();
     type Arguments = ();
 
-    async fn pre_start(&self, _myself: ActorRef<NoMessages>, _: ()) -> Result<(), ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<NoMessages>,
+        _: (),
+    ) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
 
-    async fn post_start(&self, myself: ActorRef<NoMessages>, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        myself: ActorRef<NoMessages>,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         if self.first {
             return Err(self.reason.clone().into());
         }

@@ -10,7 +10,7 @@ use super::build::{Child, SubTeamRequest, TeamState};
 use super::leaf::{self, LeafOutcome};
 use super::spec::{ChildKind, ChildView, LeafCall, TeamSpec};
 use super::HierarchicalError;
-use crate::supervisor::team::{settle, team_gave_up_message, until_running, Failure, InFlight};
+use crate::supervisor::team::{team_gave_up_message, until_running, Failure, InFlight, NotBack};
 
 /// Runs a job through the team of the agent owning `ctx`.
 pub(crate) async fn run_job(
@@ -20,7 +20,10 @@ pub(crate) async fn run_job(
     input: Value,
 ) -> Result<Value, HierarchicalError> {
     let views = spec.children();
-    let inputs = spec.split.apply(input, views).map_err(HierarchicalError::Split)?;
+    let inputs = spec
+        .split
+        .apply(input, views)
+        .map_err(HierarchicalError::Split)?;
     let job = Job {
         spec,
         st,
@@ -37,7 +40,9 @@ pub(crate) async fn run_job(
         results[k] = result?;
     }
     drop(flight);
-    spec.combine.apply(views, results).map_err(HierarchicalError::Combine)
+    spec.combine
+        .apply(views, results)
+        .map_err(HierarchicalError::Combine)
 }
 
 struct Job<'a> {
@@ -49,11 +54,17 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// One child's part: called until it answers, or fails for good.
-    async fn child(&self, k: usize, view: &ChildView, input: Value) -> Result<Value, HierarchicalError> {
+    async fn child(
+        &self,
+        k: usize,
+        view: &ChildView,
+        input: Value,
+    ) -> Result<Value, HierarchicalError> {
         let child = &self.st.children[k];
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let incarnation = child.starts();
             let (failure, panic) = match child {
                 Child::Agent(a) => match a.ask_value(input.clone(), None).await {
                     Ok(v) => return Ok(v),
@@ -74,7 +85,9 @@ impl Job<'_> {
                         LeafOutcome::Answered(Err(e)) if e.is_retryable() => {
                             (Failure::Retry(format!("{}: {e}", self.id(view))), None)
                         }
-                        LeafOutcome::Answered(Err(e)) => (Failure::Fatal(format!("{}: {e}", self.id(view))), None),
+                        LeafOutcome::Answered(Err(e)) => {
+                            (Failure::Fatal(format!("{}: {e}", self.id(view))), None)
+                        }
                         LeafOutcome::Panicked(msg) => {
                             let text = format!("function leaf {} panicked: {msg}", self.id(view));
                             (Failure::Crashed(text.clone()), Some(text))
@@ -105,22 +118,32 @@ impl Job<'_> {
                     reason: failure.text().to_string(),
                 });
             }
+            // A crashed child is back when a newer incarnation runs; a stopped one when it runs.
             match failure {
                 Failure::Crashed(_) if view.kind != ChildKind::Function => {
-                    settle(|| child.is_running()).await;
-                    self.await_restart(child).await?;
+                    let back = || child.is_running() && child.starts() > incarnation;
+                    self.await_restart(view, back).await?
                 }
-                Failure::Down(_) => self.await_restart(child).await?,
+                Failure::Down(_) => self.await_restart(view, || child.is_running()).await?,
                 _ => {}
             }
         }
     }
 
-    async fn await_restart(&self, child: &Child) -> Result<(), HierarchicalError> {
+    async fn await_restart(
+        &self,
+        view: &ChildView,
+        is_back: impl Fn() -> bool,
+    ) -> Result<(), HierarchicalError> {
         let team = self.team().await?;
-        match until_running(|| child.is_running(), &team).await {
+        let id = self.id(view);
+        match until_running(is_back, &team, id.as_str()).await {
             Ok(()) => Ok(()),
-            Err(()) => Err(self.gave_up(&team).await),
+            Err(NotBack::TeamGaveUp) => Err(self.gave_up(&team).await),
+            Err(NotBack::Gone) => Err(HierarchicalError::ChildRejected {
+                child: id,
+                reason: "it left the team for good (stopped on request)".into(),
+            }),
         }
     }
 

@@ -201,8 +201,19 @@ impl TeamSpec {
     }
 
     /// Adds a group of `count` sub-teams.
-    pub fn teams(self, group: impl Into<String>, count: usize, spec: impl Into<Arc<TeamSpec>>) -> Self {
-        self.member(group, TeamMember::Teams { count, spec: spec.into() })
+    pub fn teams(
+        self,
+        group: impl Into<String>,
+        count: usize,
+        spec: impl Into<Arc<TeamSpec>>,
+    ) -> Self {
+        self.member(
+            group,
+            TeamMember::Teams {
+                count,
+                spec: spec.into(),
+            },
+        )
     }
 
     /// Adds a group of `count` function leaves.
@@ -242,7 +253,10 @@ impl TeamSpec {
     fn check(&self, path: &str) -> Result<(), String> {
         let at = |field: &str| join(path, field);
         if self.members.is_empty() {
-            return Err(format!("field `{}`: a team needs at least one member group", at("members")));
+            return Err(format!(
+                "field `{}`: a team needs at least one member group",
+                at("members")
+            ));
         }
         check_team(&at("team"), &self.policy)?;
         for (group, member) in &self.members {
@@ -256,7 +270,9 @@ impl TeamSpec {
                     spec.check(&path)?;
                 }
                 TeamMember::Functions { count: 0, .. } => {
-                    return Err(format!("field `{path}`: a function group needs at least 1 leaf"))
+                    return Err(format!(
+                        "field `{path}`: a function group needs at least 1 leaf"
+                    ))
                 }
                 TeamMember::Functions { .. } => {}
             }

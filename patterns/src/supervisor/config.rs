@@ -70,7 +70,9 @@ impl SupervisorPatternConfig {
     /// Decodes and checks a JSON config.
     pub fn from_value(config: &Value) -> Result<Self, SupervisorError> {
         let parsed: Self = decode_config("pattern.supervisor", config).map_err(|e| {
-            let e = e.trim_start_matches("pattern.supervisor config: ").to_string();
+            let e = e
+                .trim_start_matches("pattern.supervisor config: ")
+                .to_string();
             SupervisorError::Config(locate::<Self>(config, &e).unwrap_or(e))
         })?;
         parsed.validate()?;
@@ -92,7 +94,9 @@ impl SupervisorPatternConfig {
         }
         if let Some(t) = self.unit_timeout_seconds {
             if !(t.is_finite() && t > 0.0) {
-                return bad(format!("field `unit_timeout_seconds`: must be a positive number of seconds, not {t}"));
+                return bad(format!(
+                    "field `unit_timeout_seconds`: must be a positive number of seconds, not {t}"
+                ));
             }
         }
         if self.rounds == 0 {
@@ -101,7 +105,10 @@ impl SupervisorPatternConfig {
         if self.routing == RoutingName::ByCapability
             && self.members.values().all(|m| m.capabilities.is_empty())
         {
-            return bad("field `routing`: by_capability needs member groups that list `capabilities`".into());
+            return bad(
+                "field `routing`: by_capability needs member groups that list `capabilities`"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -122,7 +129,9 @@ pub(crate) fn check_member(path: &str, spec: &MemberSpec) -> Result<(), String> 
 pub(crate) fn check_team(path: &str, team: &TeamPolicy) -> Result<(), String> {
     let w = team.within_seconds;
     if !(w.is_finite() && w >= 0.0) {
-        return Err(format!("field `{path}.within_seconds`: must be a number of seconds >= 0, not {w}"));
+        return Err(format!(
+            "field `{path}.within_seconds`: must be a number of seconds >= 0, not {w}"
+        ));
     }
     Ok(())
 }
@@ -195,25 +204,33 @@ mod tests {
             err(json!({"members": w, "max_in_flight": "many"})),
             "pattern.supervisor config: field `max_in_flight`: invalid type: string \"many\", expected usize"
         );
-        assert!(err(json!({"members": {"w": {"type": "util.echo", "count": "two"}}}))
-            .starts_with("pattern.supervisor config: field `members.w.count`: invalid type"));
+        assert!(
+            err(json!({"members": {"w": {"type": "util.echo", "count": "two"}}}))
+                .starts_with("pattern.supervisor config: field `members.w.count`: invalid type")
+        );
         assert!(err(json!({"members": w, "team": {"max_restarts": -1}}))
             .starts_with("pattern.supervisor config: field `team.max_restarts`"));
-        assert!(err(json!({"members": w, "routing": "random"}))
-            .contains("unknown variant `random`"));
+        assert!(
+            err(json!({"members": w, "routing": "random"})).contains("unknown variant `random`")
+        );
         assert!(err(json!({"members": w, "max_in_flight": 0})).contains("field `max_in_flight`"));
         assert!(err(json!({"members": w, "rounds": 0})).contains("field `rounds`"));
         assert!(err(json!({"members": {}})).contains("field `members`"));
-        assert!(err(json!({"members": {"w": {"type": "util.echo", "count": 0}}}))
-            .contains("field `members.w.count`"));
+        assert!(
+            err(json!({"members": {"w": {"type": "util.echo", "count": 0}}}))
+                .contains("field `members.w.count`")
+        );
         assert!(err(json!({"members": w, "routing": "by_capability"})).contains("field `routing`"));
-        assert!(err(json!({"members": w, "unit_timeout_seconds": -1})).contains("unit_timeout_seconds"));
+        assert!(
+            err(json!({"members": w, "unit_timeout_seconds": -1})).contains("unit_timeout_seconds")
+        );
     }
 
     #[test]
     fn defaults() {
-        let c = SupervisorPatternConfig::from_value(&json!({"members": {"w": {"type": "util.echo"}}}))
-            .unwrap();
+        let c =
+            SupervisorPatternConfig::from_value(&json!({"members": {"w": {"type": "util.echo"}}}))
+                .unwrap();
         assert_eq!(c.max_reroutes, 3);
         assert_eq!(c.rounds, 1);
         assert_eq!(c.routing, RoutingName::RoundRobin);

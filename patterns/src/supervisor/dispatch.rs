@@ -47,16 +47,23 @@ pub(crate) enum Step {
     Idle,
 }
 
+/// What a round knows of one unit.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    attempts: u32,
+    avoid: Option<usize>,
+    result: Option<Value>,
+    served_by: Option<usize>,
+}
+
 /// The state of one round.
 #[derive(Debug)]
 pub(crate) struct Dispatch {
     units: Vec<Unit>,
+    slots: Vec<Slot>,
     pending: VecDeque<usize>,
-    attempts: Vec<u32>,
-    avoid: Vec<Option<usize>>,
-    results: Vec<Option<Value>>,
-    served_by: Vec<usize>,
     load: Vec<usize>,
+    candidates: Vec<usize>,
     in_flight: usize,
     open: usize,
     limits: Limits,
@@ -95,12 +102,10 @@ impl Dispatch {
         }
         let n = units.len();
         Ok(Self {
+            slots: vec![Slot::default(); n],
             pending: (0..n).collect(),
-            attempts: vec![0; n],
-            avoid: vec![None; n],
-            results: vec![None; n],
-            served_by: vec![usize::MAX; n],
             load: vec![0; workers.len()],
+            candidates: Vec::with_capacity(workers.len()),
             in_flight: 0,
             open: n,
             units,
@@ -114,8 +119,8 @@ impl Dispatch {
         &self.units[unit].input
     }
 
-    /// The next step. `running(w)` says whether worker `w` runs now; `served` counts answers
-    /// per worker; `cursor` is the routing turn, kept across rounds.
+    /// The next step. `running(w)` says whether worker `w` can take a unit now; `served`
+    /// counts answers per worker; `cursor` is the routing turn, kept across rounds.
     pub(crate) fn next(
         &mut self,
         workers: &[WorkerMeta],
@@ -124,55 +129,67 @@ impl Dispatch {
         routing: &Routing,
         cursor: &mut usize,
     ) -> Result<Step, SupervisorError> {
-        if self.in_flight >= self.limits.max_in_flight.max(1) || self.pending.is_empty() {
+        if self.in_flight >= self.limits.max_in_flight.max(1) {
             return Ok(Step::Idle);
         }
-        let mut views: Vec<WorkerView<'_>> = Vec::with_capacity(workers.len());
         for pos in 0..self.pending.len() {
             let u = self.pending[pos];
             let unit = &self.units[u];
-            views.clear();
-            views.extend(
-                workers
-                    .iter()
-                    .enumerate()
-                    .filter(|&(w, meta)| meta.can_take(unit) && running(w))
-                    .map(|(w, meta)| WorkerView {
-                        id: &meta.id,
-                        group: &meta.group,
-                        index: w,
-                        capabilities: &meta.capabilities,
-                        in_flight: self.load[w],
-                        served: served.get(w).copied().unwrap_or(0),
-                    }),
-            );
-            if let Some(avoid) = self.avoid[u] {
-                if views.len() > 1 {
-                    views.retain(|v| v.index != avoid);
+            self.candidates.clear();
+            self.candidates
+                .extend((0..workers.len()).filter(|&w| workers[w].can_take(unit) && running(w)));
+            if let Some(avoid) = self.slots[u].avoid {
+                if self.candidates.len() > 1 {
+                    self.candidates.retain(|&w| w != avoid);
                 }
             }
-            if views.is_empty() {
+            if self.candidates.is_empty() {
                 continue;
             }
-            let chosen = routing.choose(u, unit, &views, workers.len(), cursor)?;
-            let w = views[chosen].index;
+            let load = &self.load;
+            let view = |w: usize| WorkerView {
+                id: &workers[w].id,
+                group: &workers[w].group,
+                index: w,
+                capabilities: &workers[w].capabilities,
+                in_flight: load[w],
+                served: served.get(w).copied().unwrap_or(0),
+            };
+            let chosen = routing.choose(u, unit, &self.candidates, load, view, cursor)?;
+            let w = self.candidates[chosen];
             self.pending.remove(pos);
-            self.attempts[u] += 1;
+            self.slots[u].attempts += 1;
             self.load[w] += 1;
             self.in_flight += 1;
             return Ok(Step::Send { unit: u, worker: w });
         }
-        Ok(Step::Wait)
+        Ok(if self.pending.is_empty() {
+            Step::Idle
+        } else {
+            Step::Wait
+        })
+    }
+
+    /// A waiting unit that none of the workers still `present` can take, if any.
+    pub(crate) fn stranded(
+        &self,
+        workers: &[WorkerMeta],
+        present: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        self.pending.iter().copied().find(|&u| {
+            !(0..workers.len()).any(|w| present(w) && workers[w].can_take(&self.units[u]))
+        })
     }
 
     /// Worker `worker` answered unit `unit`.
     pub(crate) fn succeeded(&mut self, unit: usize, worker: usize, value: Value) {
         self.release(worker);
-        if self.results[unit].is_none() {
+        let slot = &mut self.slots[unit];
+        if slot.result.is_none() {
             self.open -= 1;
         }
-        self.results[unit] = Some(value);
-        self.served_by[unit] = worker;
+        slot.result = Some(value);
+        slot.served_by = Some(worker);
     }
 
     /// Worker `worker` failed unit `unit`: the unit goes back to the front of the queue (to
@@ -198,15 +215,16 @@ impl Dispatch {
                 reason: failure.text().to_string(),
             });
         }
-        if self.attempts[unit] > self.limits.max_reroutes {
+        let slot = &mut self.slots[unit];
+        if slot.attempts > self.limits.max_reroutes {
             return Err(SupervisorError::UnitFailed {
                 unit,
-                attempts: self.attempts[unit],
+                attempts: slot.attempts,
                 max_reroutes: self.limits.max_reroutes,
                 last: failure.text().to_string(),
             });
         }
-        self.avoid[unit] = Some(worker);
+        slot.avoid = Some(worker);
         self.pending.push_front(unit);
         Ok(())
     }
@@ -226,20 +244,29 @@ impl Dispatch {
         self.last_failure.as_deref()
     }
 
-    /// The results in unit order, and who served each unit.
-    pub(crate) fn finish(self, workers: &[WorkerMeta]) -> (Vec<Value>, Vec<UnitReport>) {
-        let reports = (0..self.units.len())
-            .filter(|&u| self.served_by[u] != usize::MAX)
-            .map(|u| UnitReport {
-                unit: u,
-                worker: workers[self.served_by[u]].id.clone(),
-                attempts: self.attempts[u],
-            })
-            .collect();
+    /// The results in unit order, and (when `report`) who served each unit.
+    pub(crate) fn finish(
+        self,
+        workers: &[WorkerMeta],
+        report: bool,
+    ) -> (Vec<Value>, Vec<UnitReport>) {
+        let reports = if report {
+            (self.slots.iter().enumerate())
+                .filter_map(|(u, slot)| {
+                    slot.served_by.map(|w| UnitReport {
+                        unit: u,
+                        worker: workers[w].id.clone(),
+                        attempts: slot.attempts,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let results = self
-            .results
+            .slots
             .into_iter()
-            .map(|r| r.unwrap_or(Value::Null))
+            .map(|slot| slot.result.unwrap_or(Value::Null))
             .collect();
         (results, reports)
     }

@@ -155,7 +155,9 @@ pub enum SupervisorError {
         reason: String,
     },
     /// A unit failed on every attempt its re-route budget allowed.
-    #[error("unit {unit} failed after {attempts} attempts (max_reroutes {max_reroutes}); last: {last}")]
+    #[error(
+        "unit {unit} failed after {attempts} attempts (max_reroutes {max_reroutes}); last: {last}"
+    )]
     UnitFailed {
         /// The unit.
         unit: usize,
@@ -165,6 +167,12 @@ pub enum SupervisorError {
         max_reroutes: u32,
         /// The last failure.
         last: String,
+    },
+    /// Every worker that could take a unit was stopped for good.
+    #[error("unit {unit}: every worker that could take it has left the team")]
+    WorkersGone {
+        /// The unit.
+        unit: usize,
     },
     /// The worker team exceeded its restart intensity: the pattern agent fails right after
     /// answering (escalation to its own supervisor).

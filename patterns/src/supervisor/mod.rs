@@ -4,10 +4,13 @@
 //! The workers are the coordinator's supervised team ([`crate::member::spawn_team`]; ids
 //! `<pattern id>/<group>/<i>`, groups in name order). A worker that crashes is restarted by the
 //! team supervisor per the team policy, and the unit it held is re-routed: to another eligible
-//! worker when one runs, else to the crashed one once it is back. Each unit has a re-route
-//! budget (`max_reroutes`); past it the job fails naming the unit and the last failure. A team
-//! that exceeds its restart intensity gives up: the job fails with that cause, and the pattern
-//! agent fails right after, escalating to its own supervisor.
+//! worker when one runs, else to the crashed one once its new incarnation runs (the crashed
+//! incarnation is never given another unit). Each unit has a re-route budget
+//! (`max_reroutes`); past it the job fails naming the unit and the last failure. A team that
+//! exceeds its restart intensity gives up: the job fails with that cause, and the pattern agent
+//! fails right after, escalating to its own supervisor. A worker stopped for good (e.g. with
+//! `Runtime::stop_agent`) is dropped from routing; a unit no remaining worker can take fails
+//! the job.
 //!
 //! # Config
 //!
@@ -91,8 +94,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use troupe_runtime::{Agent, AgentContext, AgentError, KindRegistry, Snapshot};
 
-pub(crate) use config::{check_member, check_team, culprit};
 pub use config::SupervisorPatternConfig;
+pub(crate) use config::{check_member, check_team, culprit};
 pub use job::{Decider, Decision, Job, SupervisorError, Unit, UnitReport};
 pub use routing::{RouteFn, Routing, RoutingName, WorkerView};
 
@@ -183,7 +186,11 @@ impl SupervisorPattern {
                 max_in_flight: self.config.max_in_flight.unwrap_or(crew.workers.len()),
                 max_reroutes: self.config.max_reroutes,
             },
-            timeout: self.config.unit_timeout_seconds.map(Duration::from_secs_f64),
+            timeout: self
+                .config
+                .unit_timeout_seconds
+                .map(Duration::from_secs_f64),
+            report: self.config.report,
         };
         let max_rounds = match &self.decider {
             Some((max, _)) => *max,
@@ -233,7 +240,11 @@ impl Agent for SupervisorPattern {
     type Reply = Value;
     type State = Crew;
 
-    async fn init(&self, ctx: &AgentContext, _restored: Option<Snapshot>) -> Result<Crew, AgentError> {
+    async fn init(
+        &self,
+        ctx: &AgentContext,
+        _restored: Option<Snapshot>,
+    ) -> Result<Crew, AgentError> {
         let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team)
             .await
             .map_err(AgentError::permanent)?;
@@ -249,9 +260,13 @@ impl Agent for SupervisorPattern {
         // A spawned worker is marked running a moment after its spawn returns: wait, so that
         // the first job's routing sees every worker.
         for worker in &workers {
-            if team::until_running(|| worker.is_running(), &team).await.is_err() {
+            let id = worker.id().as_str();
+            if team::until_running(|| worker.is_running(), &team, id)
+                .await
+                .is_err()
+            {
                 return Err(AgentError::permanent(format!(
-                    "{}: the worker team gave up while starting",
+                    "{}: worker {id} did not start",
                     ctx.id()
                 )));
             }
@@ -262,13 +277,22 @@ impl Agent for SupervisorPattern {
             policy: self.config.team.clone(),
             metas,
             served: vec![0; workers.len()],
+            crashed: vec![0; workers.len()],
             workers,
             cursor: 0,
         })
     }
 
-    async fn handle(&self, _ctx: &AgentContext, crew: &mut Crew, job: Value) -> Result<Value, AgentError> {
-        self.run_job(crew, job).await.map_err(AgentError::from)
+    async fn handle(
+        &self,
+        _ctx: &AgentContext,
+        crew: &mut Crew,
+        job: Value,
+    ) -> Result<Value, AgentError> {
+        // Boxed: the job's state would otherwise be moved around inside the agent actor's task.
+        Box::pin(self.run_job(crew, job))
+            .await
+            .map_err(AgentError::from)
     }
 }
 
@@ -350,7 +374,9 @@ impl SupervisorPatternBuilder {
             Routing::RoundRobin | Routing::Custom(_) => RoutingName::RoundRobin,
         };
         if let Some((0, _)) = self.decider {
-            return Err(SupervisorError::Config("max_rounds must be at least 1".into()));
+            return Err(SupervisorError::Config(
+                "max_rounds must be at least 1".into(),
+            ));
         }
         self.config.validate()?;
         Ok(SupervisorPattern {

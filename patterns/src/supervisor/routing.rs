@@ -60,25 +60,29 @@ impl Routing {
         }
     }
 
-    /// Picks among `candidates` (not empty) for unit number `unit`; returns a position in
-    /// `candidates`. `cursor` is the turn order's position (a worker index), kept across jobs;
-    /// `workers` the size of the whole team.
-    pub(crate) fn choose(
+    /// Picks among `candidates` (worker indices, not empty) for unit number `unit_index`;
+    /// returns a position in `candidates`. `load` is each worker's units in flight, `view`
+    /// describes a worker (built only for a custom router), `cursor` is the turn order's
+    /// position (a worker index), kept across jobs.
+    pub(crate) fn choose<'a>(
         &self,
         unit_index: usize,
         unit: &Unit,
-        candidates: &[WorkerView<'_>],
-        workers: usize,
+        candidates: &[usize],
+        load: &[usize],
+        view: impl Fn(usize) -> WorkerView<'a>,
         cursor: &mut usize,
     ) -> Result<usize, SupervisorError> {
-        let n = workers.max(1);
-        let turn = |w: &WorkerView<'_>| (w.index + n - *cursor % n) % n;
+        let n = load.len().max(1);
+        let turn = |w: usize| (w + n - *cursor % n) % n;
         let chosen = match self {
-            Self::RoundRobin => (0..candidates.len()).min_by_key(|&i| turn(&candidates[i])),
-            Self::LeastLoaded | Self::ByCapability => (0..candidates.len())
-                .min_by_key(|&i| (candidates[i].in_flight, turn(&candidates[i]))),
+            Self::RoundRobin => (0..candidates.len()).min_by_key(|&i| turn(candidates[i])),
+            Self::LeastLoaded | Self::ByCapability => {
+                (0..candidates.len()).min_by_key(|&i| (load[candidates[i]], turn(candidates[i])))
+            }
             Self::Custom(f) => {
-                let chosen = f(unit, candidates);
+                let views: Vec<WorkerView<'a>> = candidates.iter().map(|&w| view(w)).collect();
+                let chosen = f(unit, &views);
                 if chosen >= candidates.len() {
                     return Err(SupervisorError::BadRoute {
                         unit: unit_index,
@@ -90,7 +94,7 @@ impl Routing {
             }
         };
         let chosen = chosen.unwrap_or(0);
-        *cursor = candidates[chosen].index + 1;
+        *cursor = candidates[chosen] + 1;
         Ok(chosen)
     }
 }

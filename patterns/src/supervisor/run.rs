@@ -9,7 +9,7 @@ use troupe_runtime::{DynAgentRef, SupervisorRef};
 use super::dispatch::{Dispatch, Limits, Step, WorkerMeta};
 use super::job::{SupervisorError, Unit, UnitReport};
 use super::routing::Routing;
-use super::team::{settle, team_gave_up, team_gave_up_message, Failure, InFlight, Poller};
+use super::team::{members, team_gave_up, team_gave_up_message, Failure, InFlight, Poller};
 use crate::member::TeamPolicy;
 
 /// The state of a supervisor pattern agent: its running worker team (opaque).
@@ -20,7 +20,18 @@ pub struct Crew {
     pub(crate) metas: Vec<WorkerMeta>,
     pub(crate) workers: Vec<DynAgentRef>,
     pub(crate) served: Vec<u64>,
+    /// Per worker, the incarnation (start count) that last crashed on a unit: the worker is
+    /// down until a newer one runs.
+    pub(crate) crashed: Vec<u64>,
     pub(crate) cursor: usize,
+}
+
+/// The `crashed` mark of a worker that left the team for good.
+const GONE: u64 = u64::MAX;
+
+/// Whether worker `w` can take a unit now: it runs, and not the incarnation that crashed.
+fn is_up(workers: &[DynAgentRef], crashed: &[u64], w: usize) -> bool {
+    workers[w].is_running() && workers[w].starts() > crashed[w]
 }
 
 /// How a round is run.
@@ -28,9 +39,10 @@ pub(crate) struct RoundRules<'a> {
     pub(crate) routing: &'a Routing,
     pub(crate) limits: Limits,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) report: bool,
 }
 
-type Outcome = (usize, usize, Result<Value, Failure>);
+type Outcome = (usize, usize, Result<Value, (Failure, u64)>);
 
 /// Runs one round: every unit answered (results in unit order), or the first unrecoverable
 /// failure.
@@ -44,10 +56,11 @@ pub(crate) async fn run_round(
     let mut poll = Poller::new();
     while !dispatch.is_finished() {
         let waiting = loop {
-            let workers = &crew.workers;
+            let (workers, crashed) = (&crew.workers, &crew.crashed);
+            let up = |w| is_up(workers, crashed, w);
             let step = dispatch.next(
                 &crew.metas,
-                &|w| workers[w].is_running(),
+                &up,
                 &crew.served,
                 rules.routing,
                 &mut crew.cursor,
@@ -73,6 +86,19 @@ pub(crate) async fn run_round(
                     dispatch.last_failure(),
                 )));
             }
+            if poll.is_slow() {
+                // Workers stopped for good never come back: a unit only they could take fails.
+                let present = members(&crew.team).await;
+                for (w, meta) in crew.metas.iter().enumerate() {
+                    if !present.iter().any(|id| id == meta.id.as_str()) {
+                        crew.crashed[w] = GONE;
+                    }
+                }
+                let crashed = &crew.crashed;
+                if let Some(unit) = dispatch.stranded(&crew.metas, &|w| crashed[w] != GONE) {
+                    return Err(SupervisorError::WorkersGone { unit });
+                }
+            }
             tokio::select! {
                 biased;
                 Some(outcome) = flight.next() => outcome,
@@ -90,26 +116,28 @@ pub(crate) async fn run_round(
                 crew.served[worker] += 1;
                 dispatch.succeeded(unit, worker, value);
             }
-            (unit, worker, Err(failure)) => {
+            (unit, worker, Err((failure, incarnation))) => {
+                if matches!(failure, Failure::Crashed(_)) {
+                    crew.crashed[worker] = crew.crashed[worker].max(incarnation);
+                }
                 tracing::debug!(agent = %crew.agent, unit, worker = %crew.metas[worker].id, failure = failure.text(), "unit failed");
                 dispatch.failed(unit, worker, &crew.metas, &failure)?;
             }
         }
     }
-    Ok(dispatch.finish(&crew.metas))
+    Ok(dispatch.finish(&crew.metas, rules.report))
 }
 
-/// One call to a worker. After a crash, waits for the crashed incarnation to stop, so that
-/// routing sees the worker as down until the team supervisor restarts it.
-async fn call(agent: DynAgentRef, input: Value, timeout: Option<Duration>) -> Result<Value, Failure> {
-    match agent.ask_value(input, timeout).await {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            let failure = Failure::of(&error);
-            if matches!(failure, Failure::Crashed(_)) {
-                settle(|| agent.is_running()).await;
-            }
-            Err(failure)
-        }
-    }
+/// One call to a worker. A failure comes with the worker's start count before the call: the
+/// incarnation that failed.
+async fn call(
+    agent: DynAgentRef,
+    input: Value,
+    timeout: Option<Duration>,
+) -> Result<Value, (Failure, u64)> {
+    let incarnation = agent.starts();
+    agent
+        .ask_value(input, timeout)
+        .await
+        .map_err(|error| (Failure::of(&error), incarnation))
 }

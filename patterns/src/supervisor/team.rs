@@ -3,6 +3,11 @@
 //! failure means; waiting for the team supervisor to restart a crashed member; noticing that the
 //! team gave up.
 //!
+//! A crashed member is "back" when it runs an incarnation newer than the one that failed: the
+//! caller notes the member's start count before each call, and waits for a larger one (a
+//! crashed actor is marked stopped a moment after its caller hears of the crash, so "is it
+//! running" alone could still see the dying incarnation).
+//!
 //! Escalation works through the runtime: a team that exceeds its restart intensity stops and
 //! fails to its pattern agent. While the agent is busy with a job it cannot take that failure,
 //! so the job notices the team is gone, waits until the team actor has fully stopped (its
@@ -114,23 +119,6 @@ impl Failure {
     }
 }
 
-/// Polls checked by [`settle`] before it assumes the crashed incarnation is already replaced.
-const SETTLE_POLLS: u32 = 32;
-
-/// After a member crashed on a call: lets the crashed incarnation finish stopping (the caller
-/// hears of the crash as the reply port drops, a moment before the actor is marked stopped), so
-/// the next `is_running` check sees the crash rather than the dying actor. Bounded: a restart
-/// quicker than the polls is taken as done.
-pub(crate) async fn settle(is_running: impl Fn() -> bool) {
-    let mut poll = Poller::new();
-    for _ in 0..SETTLE_POLLS {
-        if !is_running() {
-            return;
-        }
-        poll.tick().await;
-    }
-}
-
 /// Waits between checks of a team's state: a few yields (a state change already under way
 /// lands within them), then 1 ms doubling to 16 ms.
 pub(crate) struct Poller {
@@ -152,6 +140,11 @@ impl Poller {
 
     pub(crate) fn reset(&mut self) {
         *self = Self::new();
+    }
+
+    /// Whether the waits have reached their longest: time for the rarer, costlier checks.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.next >= Self::MAX
     }
 
     pub(crate) async fn tick(&mut self) {
@@ -180,22 +173,40 @@ pub(crate) async fn team_gave_up(team: &SupervisorRef) -> bool {
     true
 }
 
-/// Waits until `is_running` holds (the team supervisor restarted the member) or the team gave
-/// up (`Err`).
+/// Why a member did not come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotBack {
+    /// The team gave up (and has fully stopped).
+    TeamGaveUp,
+    /// The member left the team for good (stopped on request).
+    Gone,
+}
+
+/// Waits until `is_back` holds (e.g. the team supervisor restarted member `id`), the team gave
+/// up, or the member left the team for good.
 pub(crate) async fn until_running(
-    is_running: impl Fn() -> bool,
+    is_back: impl Fn() -> bool,
     team: &SupervisorRef,
-) -> Result<(), ()> {
+    id: &str,
+) -> Result<(), NotBack> {
     let mut poll = Poller::new();
     loop {
-        if is_running() {
+        if is_back() {
             return Ok(());
         }
         if team_gave_up(team).await {
-            return Err(());
+            return Err(NotBack::TeamGaveUp);
+        }
+        if poll.is_slow() && !members(team).await.iter().any(|m| m == id) {
+            return Err(NotBack::Gone);
         }
         poll.tick().await;
     }
+}
+
+/// The ids of the team's children now.
+pub(crate) async fn members(team: &SupervisorRef) -> Vec<String> {
+    team.children().await.into_iter().map(|c| c.id).collect()
 }
 
 /// The answer of a job whose team gave up: the team's intensity and the last failure the job
