@@ -236,11 +236,11 @@ mod tests {
         let (report, plan) = fixture();
         let text = render(&report, &plan, 2);
         assert!(
-            text.contains("count  ok               1       1.50s"),
+            text.contains("count  ok                1       1.50s"),
             "{text}"
         );
         assert!(
-            text.contains("late   FAILED           2       7.0ms  boom\n"),
+            text.contains("late   FAILED            2       7.0ms  boom\n"),
             "only the first line of an error: {text}"
         );
         assert!(
