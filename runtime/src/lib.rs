@@ -37,7 +37,7 @@ pub mod supervision;
 pub mod workflow;
 
 pub use agent::{
-    Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, KindLookup,
+    Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent, KindLookup,
     KindRegistry, Persistence,
 };
 pub use error::{AgentError, CallError, SpawnError};

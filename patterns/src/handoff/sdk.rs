@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use troupe_runtime::{
-    Agent, AgentContext, AgentError, AgentId, AgentRef, BoxFuture, CallError, DynAgentRef,
-    KindRegistry, Runtime, Snapshot, SpawnError,
+    Agent, AgentError, AgentId, AgentRef, BoxFuture, CallError, DynAgentRef, FnAgent, KindRegistry,
+    Runtime, SpawnError,
 };
 
 use super::agent::HandoffPattern;
@@ -153,44 +153,9 @@ impl std::fmt::Debug for HandoffClient {
     }
 }
 
-type TurnFn = dyn Fn(TurnInput) -> Result<Turn, AgentError> + Send + Sync;
-
-/// A handoff member written as a function from [`TurnInput`] to [`Turn`]. A panic in the
+/// A member written as a function from [`TurnInput`] to [`Turn`]: a [`FnAgent`]. A panic in the
 /// function crashes the member (its team restarts it).
-#[derive(Clone)]
-pub struct FnMember {
-    f: Arc<TurnFn>,
-}
-
-impl FnMember {
-    /// A member running `f` for each step.
-    pub fn new(f: impl Fn(TurnInput) -> Result<Turn, AgentError> + Send + Sync + 'static) -> Self {
-        Self { f: Arc::new(f) }
-    }
-}
-
-impl Agent for FnMember {
-    type Request = TurnInput;
-    type Reply = Turn;
-    type State = ();
-
-    async fn init(
-        &self,
-        _ctx: &AgentContext,
-        _restored: Option<Snapshot>,
-    ) -> Result<(), AgentError> {
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _ctx: &AgentContext,
-        _state: &mut (),
-        input: TurnInput,
-    ) -> Result<Turn, AgentError> {
-        (self.f)(input)
-    }
-}
+pub type FnMember = FnAgent<TurnInput, Turn>;
 
 /// Registers kind `kind` whose agents are [`FnMember`]s running `f` (their config is ignored).
 pub fn register_member<F>(registry: &KindRegistry, kind: &str, description: &str, f: F)

@@ -1,12 +1,10 @@
 //! The typed side for Rust users: a client for a running network pattern, and members written
 //! as plain functions.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use troupe_runtime::{
-    Agent, AgentContext, AgentError, AgentId, AgentRef, CallError, DynAgentRef, KindRegistry,
-    Runtime, Snapshot, SpawnError,
+    AgentError, AgentId, AgentRef, CallError, DynAgentRef, FnAgent, KindRegistry, Runtime,
+    SpawnError,
 };
 
 use super::agent::NetworkPattern;
@@ -69,44 +67,9 @@ impl std::fmt::Debug for NetworkClient {
     }
 }
 
-type StepFn = dyn Fn(PeerInput) -> Result<Step, AgentError> + Send + Sync;
-
-/// A network member written as a function from [`PeerInput`] to [`Step`]. A panic in the
+/// A member written as a function from [`PeerInput`] to [`Step`]: a [`FnAgent`]. A panic in the
 /// function crashes the member (its team restarts it).
-#[derive(Clone)]
-pub struct FnMember {
-    f: Arc<StepFn>,
-}
-
-impl FnMember {
-    /// A member running `f` for each message.
-    pub fn new(f: impl Fn(PeerInput) -> Result<Step, AgentError> + Send + Sync + 'static) -> Self {
-        Self { f: Arc::new(f) }
-    }
-}
-
-impl Agent for FnMember {
-    type Request = PeerInput;
-    type Reply = Step;
-    type State = ();
-
-    async fn init(
-        &self,
-        _ctx: &AgentContext,
-        _restored: Option<Snapshot>,
-    ) -> Result<(), AgentError> {
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _ctx: &AgentContext,
-        _state: &mut (),
-        input: PeerInput,
-    ) -> Result<Step, AgentError> {
-        (self.f)(input)
-    }
-}
+pub type FnMember = FnAgent<PeerInput, Step>;
 
 /// Registers kind `kind` whose agents are network [`FnMember`]s running `f` (config ignored).
 pub fn register_member<F>(registry: &KindRegistry, kind: &str, description: &str, f: F)

@@ -36,6 +36,7 @@
 
 mod actor;
 mod dynamic;
+mod function;
 mod kind;
 mod reference;
 
@@ -43,6 +44,7 @@ use std::future::Future;
 
 pub(crate) use actor::{AgentActor, AgentSlot};
 pub use dynamic::{DynAgent, DynAgentExt, DynAgentRef};
+pub use function::FnAgent;
 pub use kind::{AgentKind, KindLookup, KindRegistry};
 pub use reference::AgentRef;
 
