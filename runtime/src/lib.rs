@@ -37,8 +37,8 @@ pub mod supervision;
 pub mod workflow;
 
 pub use agent::{
-    Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent, KindLookup,
-    KindRegistry, Persistence,
+    Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent,
+    KindLookup, KindRegistry, Persistence,
 };
 pub use error::{AgentError, CallError, SpawnError};
 pub use events::{Event, EventBus, EventKind, EventStream};
