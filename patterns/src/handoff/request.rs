@@ -13,7 +13,7 @@ use super::protocol::describe;
 /// {"conversation": "c1", "end": true}                   // forget it (answers its last state)
 /// ```
 ///
-/// A [`TurnInput`] is a turn request too (its `from`, `joined`, `branch` and `history` are
+/// A [`TurnInput`](super::TurnInput) is a turn request too (its `from`, `joined`, `branch` and `history` are
 /// ignored), so a handoff pattern can be a member of another.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandoffRequest {

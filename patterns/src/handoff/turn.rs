@@ -115,7 +115,7 @@ impl Merge {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Join {
-    /// Back to the forking member, called again with [`TurnInput::joined`] set; it continues
+    /// Back to the forking member, called again with [`TurnInput::joined`](super::TurnInput::joined) set; it continues
     /// the turn (replies, hands off, forks again...).
     #[default]
     Back,

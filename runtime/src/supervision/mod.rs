@@ -1,6 +1,6 @@
 //! Supervision trees. ractor itself only links actors (a supervisor hears of its children's
 //! exits); the restart strategies, restart types, intensity and backoff of OTP are here: the
-//! decisions in the pure [`SupervisorCore`], the IO in the [`Supervisor`] actor.
+//! decisions in the pure [`SupervisorCore`], the IO in the supervisor actor.
 //!
 //! A supervisor's children are [`ChildSpec`]s: an id, a [`Restart`] type and a start function.
 //! Agents, raw ractor actors and other supervisors (trees of any depth) are all children.

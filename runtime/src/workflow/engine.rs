@@ -1,6 +1,6 @@
 //! The workflow engine as a pure state machine: task results in, commands out. It decides what
 //! starts, what is retried after which wait, what is skipped and how the run ends; the workflow
-//! actor ([`super::actor`]) carries the commands out. No tokio in here.
+//! actor carries the commands out. No tokio in here.
 
 use std::sync::Arc;
 use std::time::Duration;

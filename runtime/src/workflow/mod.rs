@@ -1,4 +1,4 @@
-//! Workflows: definitions ([`spec`]), YAML files ([`file`]), validation and planning
+//! Workflows: definitions ([`spec`]), YAML files ([`mod@file`]), validation and planning
 //! ([`plan`]), and execution: a workflow actor per run supervising a task actor per running
 //! task, driven by the pure [`engine`].
 //!
