@@ -26,6 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::{median, on_worker, paired_rounds, tokio_rt};
+
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use tokio::sync::{mpsc, oneshot};
 use troupe_runtime::ractor::{
@@ -175,22 +180,6 @@ impl Actor for RawSupervisor {
 // ---------------------------------------------------------------------------------------------
 // Harness helpers.
 
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs a timed future as a task on a worker thread and returns what it measured.
-fn on_worker<F>(rt: &tokio::runtime::Runtime, fut: F) -> Duration
-where
-    F: std::future::Future<Output = Duration> + Send + 'static,
-{
-    rt.block_on(async { tokio::spawn(fut).await.expect("bench task panicked") })
-}
-
 /// One variant of a group: `run(iters)` returns the time of `iters` iterations.
 struct Variant<'a> {
     name: &'static str,
@@ -206,72 +195,6 @@ enum Unit {
     MicrosPer { elems: u64 },
     /// Millions of elements per second.
     MegaPerSec { elems: u64 },
-}
-
-/// Whether the paired pass of `group` should run, and with how many rounds.
-fn paired_rounds(group: &str, default_rounds: usize) -> Option<usize> {
-    if std::env::var("TROUPE_PAIRED").is_ok_and(|v| v == "0") {
-        return None;
-    }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo test --benches` runs criterion in test mode (no `--bench`): no paired pass.
-    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--list") {
-        return None;
-    }
-    const VALUED: &[&str] = &[
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--save-baseline",
-        "-s",
-        "--baseline",
-        "-b",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--nresamples",
-        "--output-format",
-        "--color",
-        "-c",
-        "--profile-time",
-        "--plotting-backend",
-        "--format",
-    ];
-    let mut filters = Vec::new();
-    let mut skip = false;
-    for a in &args {
-        if skip {
-            skip = false;
-        } else if a.starts_with('-') {
-            skip = VALUED.contains(&a.as_str());
-        } else {
-            filters.push(a.as_str());
-        }
-    }
-    let wanted = filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| group.contains(f) || f.starts_with(group));
-    if !wanted {
-        return None;
-    }
-    let rounds = std::env::var("TROUPE_PAIRED_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_rounds);
-    Some(rounds.max(1))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// The paired pass: one discarded warm-up round, then `rounds` rounds of every variant in
