@@ -14,44 +14,18 @@
 
 #[path = "latency/mod.rs"]
 mod latency;
+#[path = "skynet_trees/mod.rs"]
+mod trees;
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::json;
 use tokio::sync::oneshot;
+use trees::{ractor_skynet, skynet_spec, tokio_skynet};
 use troupe_patterns::hierarchical::{Combine, FunctionLeaf, HierarchicalPattern, Split, TeamSpec};
+use troupe_runtime::ractor::{self, Actor, ActorProcessingErr, ActorRef};
 use troupe_runtime::Runtime;
-
-/// The tree for `leaves` leaves (a power of ten): a team's input is `[start, size]`, child k
-/// gets `[start + k*size/10, size/10]`, a leaf answers `start`.
-fn skynet_spec(leaves: u64) -> TeamSpec {
-    let split = Split::custom(|input, children| {
-        let start = input[0].as_u64().ok_or("input[0] must be a number")?;
-        let size = input[1].as_u64().ok_or("input[1] must be a number")?;
-        let part = size / children.len() as u64;
-        Ok((0..children.len() as u64)
-            .map(|k| json!([start + k * part, part]))
-            .collect())
-    });
-    let leaf = FunctionLeaf::sync(|call| Ok(call.input[0].clone()));
-    let mut spec = TeamSpec::new()
-        .split(split.clone())
-        .combine(Combine::Sum)
-        .functions("l", 10, leaf);
-    let mut size = 10;
-    while size < leaves {
-        spec = TeamSpec::new()
-            .split(split.clone())
-            .combine(Combine::Sum)
-            .teams("t", 10, spec);
-        size *= 10;
-    }
-    spec
-}
 
 async fn troupe(leaves: u64) -> u64 {
     let rt = Runtime::start(Default::default()).await.expect("runtime");
@@ -62,136 +36,15 @@ async fn troupe(leaves: u64) -> u64 {
     sum.as_u64().expect("a number")
 }
 
-struct Node;
-
-enum NodeMsg {
-    Result(u64),
+async fn raw_ractor(leaves: u64) -> u64 {
+    ractor_skynet(leaves).await.expect("raw ractor tree")
 }
 
-impl ractor::Message for NodeMsg {}
-
-enum Parent {
-    Actor(ActorRef<NodeMsg>),
-    Root(oneshot::Sender<u64>),
-}
-
-impl Parent {
-    fn report(self, value: u64) {
-        match self {
-            Parent::Actor(a) => {
-                let _ = a.cast(NodeMsg::Result(value));
-            }
-            Parent::Root(tx) => {
-                let _ = tx.send(value);
-            }
-        }
-    }
-}
-
-struct NodeState {
+fn tokio_tasks(
     num: u64,
     size: u64,
-    pending: u32,
-    sum: u64,
-    parent: Option<Parent>,
-}
-
-impl Actor for Node {
-    type Msg = NodeMsg;
-    type State = NodeState;
-    type Arguments = (u64, u64, Parent);
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<NodeMsg>,
-        (num, size, parent): (u64, u64, Parent),
-    ) -> Result<NodeState, ActorProcessingErr> {
-        Ok(NodeState {
-            num,
-            size,
-            pending: 0,
-            sum: 0,
-            parent: Some(parent),
-        })
-    }
-
-    async fn post_start(
-        &self,
-        myself: ActorRef<NodeMsg>,
-        st: &mut NodeState,
-    ) -> Result<(), ActorProcessingErr> {
-        if st.size == 1 {
-            if let Some(parent) = st.parent.take() {
-                parent.report(st.num);
-            }
-            myself.stop(None);
-            return Ok(());
-        }
-        let part = st.size / 10;
-        for k in 0..10 {
-            let args = (st.num + k * part, part, Parent::Actor(myself.clone()));
-            Actor::spawn_linked(None, Node, args, myself.get_cell()).await?;
-        }
-        st.pending = 10;
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _: ActorRef<NodeMsg>,
-        event: SupervisionEvent,
-        _: &mut NodeState,
-    ) -> Result<(), ActorProcessingErr> {
-        match event {
-            SupervisionEvent::ActorFailed(_, reason) => Err(reason),
-            _ => Ok(()),
-        }
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<NodeMsg>,
-        msg: NodeMsg,
-        st: &mut NodeState,
-    ) -> Result<(), ActorProcessingErr> {
-        let NodeMsg::Result(v) = msg;
-        st.sum += v;
-        st.pending -= 1;
-        if st.pending == 0 {
-            if let Some(parent) = st.parent.take() {
-                parent.report(st.sum);
-            }
-            myself.stop(None);
-        }
-        Ok(())
-    }
-}
-
-async fn raw_ractor(leaves: u64) -> u64 {
-    let (tx, rx) = oneshot::channel();
-    let (_root, handle) = Actor::spawn(None, Node, (0, leaves, Parent::Root(tx)))
-        .await
-        .expect("spawn");
-    let sum = rx.await.expect("sum");
-    handle.await.expect("root");
-    sum
-}
-
-fn tokio_tasks(num: u64, size: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
-    Box::pin(async move {
-        if size == 1 {
-            return num;
-        }
-        let part = size / 10;
-        let children: Vec<_> = (0..10)
-            .map(|k| tokio::spawn(tokio_tasks(num + k * part, part)))
-            .collect();
-        let mut sum = 0;
-        for child in children {
-            sum += child.await.expect("task");
-        }
-        sum
-    })
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+    tokio_skynet(num, size)
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
