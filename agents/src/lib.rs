@@ -97,6 +97,7 @@ mod cmd;
 mod http;
 mod json;
 mod shape;
+mod state;
 mod text;
 mod util;
 
@@ -104,6 +105,7 @@ pub use cmd::{CmdConfig, CmdInput, CmdOutput, CmdRequest, CmdRun};
 pub use http::{HttpConfig, HttpInput, HttpReply, HttpRequest};
 pub use json::{JsonPath, JsonPick, PickConfig};
 pub use shape::TextInput;
+pub use state::{Counter, CounterRequest, CounterState, Where, WhereConfig};
 pub use text::{
     CountConfig, Counts, MergeConfig, ReadConfig, ReadRequest, SplitBy, SplitConfig, TextCount,
     TextMergeCounts, TextRead, TextSplit, TextTransform, TransformConfig, TransformOp,
@@ -142,4 +144,6 @@ kinds! {
     "util.fail" => Fail, "answers every request with a configured error";
     "util.flaky" => Flaky, "fails its first N calls with a retryable error, then echoes";
     "util.crash" => Crash, "panics during its first N starts (for supervision demos), then echoes";
+    "util.counter" => Counter, "adds each request to a total kept in its snapshot (survives restarts and moves)";
+    "util.where" => Where, "replies with the name of the node (runtime) that served the request";
 }

@@ -1,12 +1,21 @@
-//! Cluster protocol logic for Troupe.
+//! Troupe's cluster: nodes that link into one system of agents.
 //!
-//! Everything in this crate is IO-free (ARCHITECTURE.md, invariant 3): plain state machines
-//! that take inputs (including clock readings) as arguments and return what changed, so they
-//! can be tested deterministically without sockets or tokio. The actors that gossip, connect
-//! and spawn live elsewhere and drive these types.
+//! The protocol logic is IO-free (ARCHITECTURE.md, invariant 3): plain state machines that
+//! take inputs (including clock readings) and return what changed, tested without sockets.
+//! Thin shells drive them over the network.
 //!
 //! * [`registry`]: the replicated `AgentId → (node, incarnation, state version)` map, a
 //!   last-writer-wins CRDT ordered by hybrid logical clocks, merged by gossip deltas.
+//! * [`placement`]: weighted rendezvous hashing over live members.
+//! * [`wire`]: the versioned frames nodes exchange.
+//! * [`membership`]: SWIM (foca) membership and failure detection over UDP.
+//! * [`transport`]: ractor_cluster sessions, the gateway actor and batched frames.
+//! * [`node`]: [`node::ClusterNode`], the shell that drives all of the above for a runtime.
 #![deny(missing_docs)]
 
+pub mod membership;
+pub mod node;
+pub mod placement;
 pub mod registry;
+pub mod transport;
+pub mod wire;

@@ -51,7 +51,7 @@ pub use supervision::{
 };
 
 pub use workflow::{
-    load_workflow, parse_workflow, Outcome, PoolSpec, TaskReport, TaskSpec, TaskStatus,
+    load_workflow, parse_workflow, DispatchedCall, Outcome, TaskDispatcher, PoolSpec, TaskReport, TaskSpec, TaskStatus,
     WorkflowError, WorkflowHandle, WorkflowReport, WorkflowSpec,
 };
 

@@ -105,6 +105,7 @@ pub(crate) struct RuntimeInner {
     name: String,
     pub(crate) events: EventBus,
     kinds: KindRegistry,
+    dispatcher: parking_lot::RwLock<Option<Arc<dyn crate::workflow::TaskDispatcher>>>,
     directory: DashMap<AgentId, DirEntry>,
     root: ActorRef<SupervisorMsg>,
     agents: SupervisorRef,
@@ -173,6 +174,7 @@ impl Runtime {
             name: config.name,
             events,
             kinds: KindRegistry::new(),
+            dispatcher: parking_lot::RwLock::new(None),
             directory: DashMap::new(),
             root,
             agents,
@@ -202,6 +204,17 @@ impl Runtime {
         });
         *inner.root_task.lock() = Some(watcher);
         Ok(Runtime { inner })
+    }
+
+    /// Routes the pool calls of workflows submitted from now on through `dispatcher` instead
+    /// of local agents (a cluster node installs one to spread tasks over its members).
+    pub fn set_dispatcher(&self, dispatcher: Arc<dyn crate::workflow::TaskDispatcher>) {
+        *self.inner.dispatcher.write() = Some(dispatcher);
+    }
+
+    /// The installed task dispatcher, if any.
+    pub fn dispatcher(&self) -> Option<Arc<dyn crate::workflow::TaskDispatcher>> {
+        self.inner.dispatcher.read().clone()
     }
 
     /// The node's name.

@@ -26,6 +26,9 @@ pub trait DynAgent: Send + Sync + 'static {
         request: Value,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<Value, CallError>>;
+    /// Sends a JSON request one way (the reply, if any, is dropped). Fails only when the
+    /// request does not fit the agent or no actor serves it right now.
+    fn tell_value(&self, request: Value) -> Result<(), CallError>;
     /// Asks the agent for a snapshot of its state.
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>>;
     /// Whether an actor currently serves the agent.
@@ -85,6 +88,15 @@ where
                 reason: format!("reply is not representable as JSON: {e}"),
             })
         })
+    }
+
+    fn tell_value(&self, request: Value) -> Result<(), CallError> {
+        let request: A::Request =
+            serde_json::from_value(request).map_err(|e| CallError::BadRequest {
+                agent: self.inner.id().clone(),
+                reason: format!("request does not fit kind {}: {e}", self.kind),
+            })?;
+        self.inner.tell(request)
     }
 
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>> {

@@ -222,7 +222,24 @@ impl WorkflowState {
         self.pool_supervisor = Some(cell);
         let breaker = self.plan.spec.fault_tolerance.circuit_breaker;
         let pools = self.plan.pools.clone();
+        let dispatcher = self.runtime.dispatcher();
         for (name, pool) in pools {
+            if let Some(dispatcher) = &dispatcher {
+                let remote = super::pool::Remote {
+                    dispatcher: dispatcher.clone(),
+                    kind: pool.kind.clone(),
+                    config: pool.config.clone(),
+                };
+                let p = Pool::remote(
+                    name.clone(),
+                    remote,
+                    breaker,
+                    self.events.clone(),
+                    self.run.clone(),
+                );
+                self.pools.insert(name, Arc::new(p));
+                continue;
+            }
             let mut members = Vec::with_capacity(pool.count);
             for i in 0..pool.count {
                 let id = AgentId::new(format!("{}/{}/{}", self.run, name, i));
@@ -339,6 +356,7 @@ impl WorkflowState {
             attempt,
             input,
             pool,
+            key: format!("{}/{}/{}", self.run, spec.id, attempt),
             timeout: spec.timeout,
             parallel: spec.parallel,
             span,

@@ -10,6 +10,7 @@
 //! `null` and the run goes on.
 
 mod actor;
+mod dispatch;
 pub mod engine;
 pub mod file;
 pub mod plan;
@@ -19,6 +20,7 @@ mod run;
 pub mod spec;
 mod task;
 
+pub use dispatch::{DispatchedCall, TaskDispatcher};
 pub use engine::{Outcome, TaskError, TaskStatus};
 pub use file::{load_workflow, parse_workflow, FileError};
 pub use plan::{critical_path, CriticalPath, Plan, PlanError, PlanErrors};

@@ -13,9 +13,17 @@ use crate::events::{EventBus, EventKind};
 use crate::ids::RunId;
 use crate::policy::{CircuitBreaker, CircuitBreakerConfig, CircuitTransition};
 
-/// Agents of one kind serving one workflow run.
+/// Where a remote pool sends its calls.
+pub(crate) struct Remote {
+    pub(crate) dispatcher: std::sync::Arc<dyn super::TaskDispatcher>,
+    pub(crate) kind: String,
+    pub(crate) config: Value,
+}
+
+/// Agents of one kind serving one workflow run (local members, or a dispatcher).
 pub(crate) struct Pool {
     name: String,
+    remote: Option<Remote>,
     members: Vec<DynAgentRef>,
     in_flight: Vec<AtomicUsize>,
     next: AtomicUsize,
@@ -35,6 +43,7 @@ impl Pool {
         let in_flight = members.iter().map(|_| AtomicUsize::new(0)).collect();
         Self {
             name,
+            remote: None,
             members,
             in_flight,
             next: AtomicUsize::new(0),
@@ -44,12 +53,26 @@ impl Pool {
         }
     }
 
+    /// A pool whose calls go to a dispatcher (no local members).
+    pub(crate) fn remote(
+        name: String,
+        remote: Remote,
+        breaker: Option<CircuitBreakerConfig>,
+        events: EventBus,
+        run: RunId,
+    ) -> Self {
+        let mut pool = Self::new(name, Vec::new(), breaker, events, run);
+        pool.remote = Some(remote);
+        pool
+    }
+
     /// Calls one agent of the pool: the one with the fewest calls in flight (ties broken round
-    /// robin).
+    /// robin), or hands the call to the dispatcher. `key` identifies the call for idempotency.
     pub(crate) async fn call(
         &self,
         request: Value,
         timeout: Option<Duration>,
+        key: String,
     ) -> Result<Value, CallError> {
         if let Some(b) = &self.breaker {
             if let Err(retry_in) = b.lock().try_acquire(Instant::now()) {
@@ -59,10 +82,26 @@ impl Pool {
                 });
             }
         }
-        let i = self.pick();
-        self.in_flight[i].fetch_add(1, Ordering::Relaxed);
-        let result = self.members[i].ask_value(request, timeout).await;
-        self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
+        let result = match &self.remote {
+            Some(r) => {
+                let call = super::DispatchedCall {
+                    key,
+                    pool: self.name.clone(),
+                    kind: r.kind.clone(),
+                    config: r.config.clone(),
+                    input: request,
+                    timeout,
+                };
+                r.dispatcher.dispatch(call).await
+            }
+            None => {
+                let i = self.pick();
+                self.in_flight[i].fetch_add(1, Ordering::Relaxed);
+                let result = self.members[i].ask_value(request, timeout).await;
+                self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
+                result
+            }
+        };
         if let Some(b) = &self.breaker {
             let transition = match &result {
                 Ok(_) => b.lock().on_success(),

@@ -20,6 +20,8 @@ pub(crate) struct TaskArgs {
     pub(crate) attempt: u32,
     pub(crate) input: Value,
     pub(crate) pool: Arc<Pool>,
+    /// `run/task/attempt`: the idempotency key of this attempt's pool calls.
+    pub(crate) key: String,
     pub(crate) timeout: Option<Duration>,
     pub(crate) parallel: bool,
     pub(crate) span: tracing::Span,
@@ -74,7 +76,7 @@ async fn run(args: &TaskArgs) -> Result<Value, TaskError> {
     if !args.parallel {
         return args
             .pool
-            .call(args.input.clone(), args.timeout)
+            .call(args.input.clone(), args.timeout, args.key.clone())
             .await
             .map_err(TaskError::from);
     }
@@ -93,7 +95,8 @@ async fn run(args: &TaskArgs) -> Result<Value, TaskError> {
         let pool = args.pool.clone();
         let item = item.clone();
         let timeout = args.timeout;
-        units.spawn(async move { (i, pool.call(item, timeout).await) });
+        let key = format!("{}/{i}", args.key);
+        units.spawn(async move { (i, pool.call(item, timeout, key).await) });
     }
     let mut results = vec![Value::Null; items.len()];
     while let Some(joined) = units.join_next().await {

@@ -1,0 +1,143 @@
+//! Node configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::membership::MembershipConfig;
+
+/// How a node runs. Build with [`ClusterConfig::new`] and adjust the fields; the `troupe node`
+/// command fills it from flags or a YAML file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The node's name, unique in the cluster.
+    pub name: String,
+    /// Transport address (ractor_cluster TCP).
+    pub listen: SocketAddr,
+    /// Membership address (SWIM over UDP).
+    pub gossip: SocketAddr,
+    /// Gossip addresses of nodes to join through; empty starts a new cluster.
+    #[serde(default)]
+    pub seeds: Vec<SocketAddr>,
+    /// Shared secret every node of the cluster must present.
+    pub cookie: String,
+    /// Relative capacity for placement (default 1).
+    #[serde(default = "one")]
+    pub capacity: u32,
+    /// Agent kinds this node hosts; `None` means all registered kinds.
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+    /// Deadline of calls to other nodes when the caller gives none.
+    #[serde(default = "call_timeout", with = "millis")]
+    pub call_timeout: Duration,
+    /// How often agents that handled requests are checkpointed to their backup node.
+    #[serde(default = "checkpoint_every", with = "millis")]
+    pub checkpoint_every: Duration,
+    /// How often registry state is exchanged with a random peer (anti-entropy).
+    #[serde(default = "gossip_every", with = "millis")]
+    pub gossip_every: Duration,
+    /// Passivate agents idle for this long (`None`: never).
+    #[serde(default, with = "opt_millis")]
+    pub passivate_after: Option<Duration>,
+    /// Move agents to a node that joins when placement now prefers it.
+    #[serde(default = "yes")]
+    pub rebalance_on_join: bool,
+    /// Membership (failure detection) tuning.
+    #[serde(skip, default = "MembershipConfig::lan")]
+    pub membership: MembershipConfig,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn call_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn checkpoint_every() -> Duration {
+    Duration::from_millis(200)
+}
+fn gossip_every() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl ClusterConfig {
+    /// A node named `name` with transport on `listen` and membership on `gossip`.
+    pub fn new(name: impl Into<String>, listen: SocketAddr, gossip: SocketAddr, cookie: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            listen,
+            gossip,
+            seeds: Vec::new(),
+            cookie: cookie.into(),
+            capacity: 1,
+            kinds: None,
+            call_timeout: call_timeout(),
+            checkpoint_every: checkpoint_every(),
+            gossip_every: gossip_every(),
+            passivate_after: None,
+            rebalance_on_join: true,
+            membership: MembershipConfig::lan(),
+        }
+    }
+
+    /// Adds seeds to join through.
+    pub fn with_seeds(mut self, seeds: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.seeds.extend(seeds);
+        self
+    }
+
+    /// Checks the values make sense; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() || self.name.len() > 200 {
+            return Err("name: must be 1 to 200 characters".into());
+        }
+        if self.cookie.is_empty() {
+            return Err("cookie: must not be empty".into());
+        }
+        if self.capacity == 0 {
+            return Err("capacity: must be at least 1".into());
+        }
+        for (what, d) in [
+            ("call_timeout", self.call_timeout),
+            ("checkpoint_every", self.checkpoint_every),
+            ("gossip_every", self.gossip_every),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{what}: must be more than 0 ms"));
+            }
+        }
+        Ok(())
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+mod opt_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}

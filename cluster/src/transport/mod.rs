@@ -1,0 +1,333 @@
+//! The transport: nodes linked by ractor_cluster sessions (cookie authentication), one
+//! gateway actor per node, and one outbound pump per peer that batches messages into frames.
+//!
+//! Sessions are made and dropped by membership, not left to TCP: the node calls
+//! [`Transport::connect`] when a member comes up and [`Transport::disconnect`] when it is
+//! declared down.
+
+mod gateway;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::{Actor, ActorCell, ActorRef};
+use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage, NodeSessionMessage};
+use tokio::sync::mpsc;
+
+pub use gateway::{group, FrameSink, GatewayMsg, SCOPE};
+
+use crate::registry::NodeName;
+use crate::wire::{Frame, Msg, MAX_FRAME_BYTES, WIRE_VERSION};
+
+/// How many messages one frame carries at most.
+const MAX_BATCH: usize = 1024;
+
+/// Transport failures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The node server or gateway could not start (port taken, ...).
+    #[error("cannot start the transport on {addr}: {reason}")]
+    Start {
+        /// The listen address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// Connecting to a peer failed.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        /// The peer's address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// There is no session with that node.
+    #[error("no link to node {0}")]
+    NotLinked(NodeName),
+}
+
+/// A session opened or closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// A session with the node is ready and its gateway found.
+    Up(NodeName),
+    /// The session with the node closed.
+    Down(NodeName),
+}
+
+struct PeerLink {
+    tx: mpsc::UnboundedSender<Msg>,
+    session: ActorRef<NodeSessionMessage>,
+}
+
+struct Inner {
+    name: NodeName,
+    server: ActorRef<NodeServerMessage>,
+    gateway: ActorRef<GatewayMsg>,
+    links: DashMap<NodeName, PeerLink>,
+    events: mpsc::UnboundedSender<LinkEvent>,
+}
+
+/// One node's side of the transport. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+enum SessionEvent {
+    Ready(ractor_cluster::node::NodeServerSessionInformation),
+    Closed(ractor_cluster::node::NodeServerSessionInformation),
+}
+
+struct Subscription(mpsc::UnboundedSender<SessionEvent>);
+
+impl NodeEventSubscription for Subscription {
+    fn node_session_opened(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
+    fn node_session_authenticated(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
+    fn node_session_ready(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        let _ = self.0.send(SessionEvent::Ready(ses));
+    }
+    fn node_session_disconnected(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        let _ = self.0.send(SessionEvent::Closed(ses));
+    }
+}
+
+impl Transport {
+    /// Starts the node server on `listen` and the gateway; frames from peers go to `sink`.
+    pub async fn start(
+        name: NodeName,
+        listen: SocketAddr,
+        cookie: String,
+        sink: Arc<dyn FrameSink>,
+    ) -> Result<(Transport, mpsc::UnboundedReceiver<LinkEvent>), TransportError> {
+        let err = |reason: String| TransportError::Start {
+            addr: listen,
+            reason,
+        };
+        let server = NodeServer::new(
+            listen.port(),
+            cookie,
+            name.to_string(),
+            listen.ip().to_string(),
+            None,
+            Some(ractor_cluster::node::NodeConnectionMode::Isolated),
+        )
+        .with_listen_addr(listen.ip())
+        .with_max_inbound_frame_size(MAX_FRAME_BYTES as u64 + 64 * 1024);
+        let (server, _) = Actor::spawn(None, server, ())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        // The listener binds in the background; make sure it did before reporting success.
+        let probe = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if tokio::net::TcpStream::connect(listen).await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        if probe.await.is_err() {
+            server.stop(None);
+            return Err(err("the listener did not come up".into()));
+        }
+        let (gateway, _) = Actor::spawn(
+            None,
+            gateway::Gateway,
+            gateway::GatewayArgs {
+                node: name.to_string(),
+                sink,
+            },
+        )
+        .await
+        .map_err(|e| err(e.to_string()))?;
+        let (events, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            name,
+            server: server.clone(),
+            gateway,
+            links: DashMap::new(),
+            events,
+        });
+        let (stx, srx) = mpsc::unbounded_channel();
+        server
+            .cast(NodeServerMessage::SubscribeToEvents {
+                id: "troupe.transport".into(),
+                subscription: Box::new(Subscription(stx)),
+            })
+            .map_err(|e| err(e.to_string()))?;
+        tokio::spawn(session_loop(Arc::downgrade(&inner), srx));
+        Ok((Transport { inner }, rx))
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &NodeName {
+        &self.inner.name
+    }
+
+    /// Opens a session with the node listening on `addr` (its [`LinkEvent::Up`] follows).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<(), TransportError> {
+        ractor_cluster::client_connect(&self.inner.server, addr)
+            .await
+            .map_err(|e| TransportError::Connect {
+                addr,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Whether a session with `peer` is up.
+    pub fn is_linked(&self, peer: &NodeName) -> bool {
+        self.inner.links.contains_key(peer)
+    }
+
+    /// The nodes with a session up.
+    pub fn peers(&self) -> Vec<NodeName> {
+        self.inner.links.iter().map(|l| l.key().clone()).collect()
+    }
+
+    /// Queues `msg` for `peer`; messages to one peer arrive in send order.
+    pub fn send(&self, peer: &NodeName, msg: Msg) -> Result<(), TransportError> {
+        match self.inner.links.get(peer) {
+            Some(link) => link
+                .tx
+                .send(msg)
+                .map_err(|_| TransportError::NotLinked(peer.clone())),
+            None => Err(TransportError::NotLinked(peer.clone())),
+        }
+    }
+
+    /// Drops the session with `peer` (it was declared down or left).
+    pub fn disconnect(&self, peer: &NodeName) {
+        if let Some((_, link)) = self.inner.links.remove(peer) {
+            link.session.stop(Some("member down".into()));
+            let _ = self.inner.events.send(LinkEvent::Down(peer.clone()));
+        }
+    }
+
+    /// Stops the gateway, every session and the node server.
+    pub async fn stop(&self) {
+        let peers = self.peers();
+        for p in peers {
+            self.disconnect(&p);
+        }
+        self.inner.gateway.stop(None);
+        let _ = self
+            .inner
+            .server
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+    }
+}
+
+async fn session_loop(
+    inner: std::sync::Weak<Inner>,
+    mut rx: mpsc::UnboundedReceiver<SessionEvent>,
+) {
+    while let Some(ev) = rx.recv().await {
+        let Some(inner) = inner.upgrade() else { return };
+        match ev {
+            SessionEvent::Ready(ses) => {
+                let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name))
+                else {
+                    continue;
+                };
+                // The peer announced its gateway before declaring the session ready, so its
+                // proxy is already a child of the session; a few retries cover slow starts.
+                let mut remote = None;
+                for _ in 0..50 {
+                    remote = find_gateway(&ses.actor.get_cell(), &peer);
+                    if remote.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let Some(remote) = remote else {
+                    tracing::warn!(target: "troupe::cluster", %peer, "peer has no gateway; dropping session");
+                    ses.actor.stop(Some("no gateway".into()));
+                    continue;
+                };
+                let (tx, rxm) = mpsc::unbounded_channel();
+                tokio::spawn(pump(rxm, remote, inner.name.clone(), peer.clone()));
+                inner.links.insert(
+                    peer.clone(),
+                    PeerLink {
+                        tx,
+                        session: ses.actor.clone(),
+                    },
+                );
+                let _ = inner.events.send(LinkEvent::Up(peer));
+            }
+            SessionEvent::Closed(ses) => {
+                let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name))
+                else {
+                    continue;
+                };
+                let ours = inner
+                    .links
+                    .remove_if(&peer, |_, l| l.session.get_id() == ses.actor.get_id())
+                    .is_some();
+                if ours {
+                    let _ = inner.events.send(LinkEvent::Down(peer));
+                }
+            }
+        }
+    }
+}
+
+/// ractor_cluster names a peer `name@host`; membership and the registry know it as `name`.
+fn peer_node_name(full: &str) -> NodeName {
+    NodeName::new(full.rsplit_once('@').map_or(full, |(name, _)| name))
+}
+
+/// The proxy of `peer`'s gateway among the children of one session (ractor's groups are
+/// process-global; the session's children are this link's own proxies).
+fn find_gateway(session: &ActorCell, peer: &NodeName) -> Option<ActorRef<GatewayMsg>> {
+    let members = ractor::pg::get_scoped_members(&SCOPE.to_string(), &group(peer.as_str()));
+    session
+        .get_children()
+        .into_iter()
+        .find(|c| members.iter().any(|m| m.get_id() == c.get_id()))
+        .map(ActorRef::from)
+}
+
+/// Sends queued messages to a peer, as many per frame as are waiting.
+async fn pump(
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    remote: ActorRef<GatewayMsg>,
+    from: NodeName,
+    to: NodeName,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut bytes = approx_size(&first);
+        batch.push(first);
+        while batch.len() < MAX_BATCH && bytes < MAX_FRAME_BYTES / 4 {
+            match rx.try_recv() {
+                Ok(m) => {
+                    bytes += approx_size(&m);
+                    batch.push(m);
+                }
+                Err(_) => break,
+            }
+        }
+        let frame = Frame {
+            version: WIRE_VERSION,
+            from: from.clone(),
+            to: to.clone(),
+            msgs: std::mem::take(&mut batch),
+        };
+        if remote.cast(GatewayMsg(frame.encode())).is_err() {
+            return;
+        }
+    }
+}
+
+fn approx_size(m: &Msg) -> usize {
+    match m {
+        Msg::Activate { spec, .. } => spec.snapshot.as_ref().map_or(0, Vec::len) + 256,
+        Msg::Replica { record } => record.snapshot.as_ref().map_or(0, Vec::len) + 256,
+        Msg::Registry { delta, .. } => delta.entries.len() * 96 + 64,
+        _ => 256,
+    }
+}

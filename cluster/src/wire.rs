@@ -1,0 +1,484 @@
+//! What crosses nodes: one versioned frame type carrying a batch of tagged messages
+//! (ARCHITECTURE.md, invariant 4). Encoded with rmp-serde using field *names* and explicit
+//! variant tags, so renaming a Rust type never silently changes the wire format.
+//!
+//! Agents' own messages never cross nodes as Rust types: a remote call carries the request as
+//! a JSON value and the reply comes back the same way.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use troupe_runtime::{AgentError, AgentId, CallError};
+
+use crate::registry::{Delta, NodeName};
+
+/// Wire format version of [`Frame`]s written by this code.
+pub const WIRE_VERSION: u8 = 1;
+
+/// The largest frame a node accepts (ractor_cluster's own inbound limit is set to match).
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// A batch of messages from one node to another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// [`WIRE_VERSION`] of the writer.
+    #[serde(rename = "v")]
+    pub version: u8,
+    /// The sending node.
+    #[serde(rename = "from")]
+    pub from: NodeName,
+    /// The node the frame is for; a node drops frames addressed to another name.
+    #[serde(rename = "to")]
+    pub to: NodeName,
+    /// The messages, in send order.
+    #[serde(rename = "msgs")]
+    pub msgs: Vec<Msg>,
+}
+
+/// Everything one node says to another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum Msg {
+    /// Call `agent` with `body`; answer with [`Msg::Reply`] carrying `id`. `kind` lets the
+    /// receiver activate the agent if it is not active anywhere.
+    #[serde(rename = "call")]
+    Call {
+        /// Correlation id, unique per sending node.
+        id: u64,
+        /// The agent.
+        agent: AgentId,
+        /// The agent's kind, when the caller knows it (activate on first call).
+        kind: Option<String>,
+        /// The JSON request.
+        body: Value,
+        /// How many nodes already forwarded this call.
+        hops: u8,
+        /// The caller's deadline, in milliseconds.
+        timeout_ms: Option<u64>,
+    },
+    /// A one-way message to `agent`.
+    #[serde(rename = "tell")]
+    Tell {
+        /// The agent.
+        agent: AgentId,
+        /// The JSON request.
+        body: Value,
+        /// How many nodes already forwarded this message.
+        hops: u8,
+    },
+    /// The answer to a [`Msg::Call`], [`Msg::Activate`] or [`Msg::Control`].
+    #[serde(rename = "reply")]
+    Reply {
+        /// The correlation id of the request.
+        id: u64,
+        /// The JSON reply or the error.
+        result: Result<Value, WireError>,
+    },
+    /// Start `agent` here (spawn, migration target, failover), optionally from a snapshot.
+    #[serde(rename = "activate")]
+    Activate {
+        /// Correlation id.
+        id: u64,
+        /// What to start.
+        spec: AgentRecord,
+    },
+    /// Registry entries (gossip: a push of fresh writes, or a full anti-entropy exchange).
+    #[serde(rename = "registry")]
+    Registry {
+        /// The entries.
+        delta: Delta,
+        /// Whether the receiver should answer with its own full state (anti-entropy).
+        want_reply: bool,
+    },
+    /// The sender's latest checkpoint of an agent it runs; the receiver is its backup.
+    #[serde(rename = "replica")]
+    Replica {
+        /// The checkpoint.
+        record: AgentRecord,
+    },
+    /// The receiver is no longer the backup of `agent` (as of `version`).
+    #[serde(rename = "drop_replica")]
+    DropReplica {
+        /// The agent.
+        agent: AgentId,
+        /// Replicas up to this version may be dropped.
+        version: u64,
+    },
+    /// An operation on the receiving node (migrations, passivation, stealing, workflow tasks).
+    #[serde(rename = "control")]
+    Control {
+        /// Correlation id.
+        id: u64,
+        /// What to do.
+        op: Control,
+    },
+}
+
+/// Everything needed to start an agent on any node: kinds are known by name everywhere.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// The agent.
+    #[serde(rename = "agent")]
+    pub agent: AgentId,
+    /// Its registered kind.
+    #[serde(rename = "kind")]
+    pub kind: String,
+    /// The kind's JSON config.
+    #[serde(rename = "config")]
+    pub config: Value,
+    /// The state to resume from, if any.
+    #[serde(rename = "snapshot", with = "serde_bytes_opt")]
+    pub snapshot: Option<Vec<u8>>,
+    /// Version of that state (bumps on every checkpoint).
+    #[serde(rename = "version")]
+    pub version: u64,
+    /// Whether placement may move the agent (rebalancing); `false` for agents pinned to a node.
+    #[serde(rename = "movable")]
+    pub movable: bool,
+}
+
+/// Node-level operations requested by a peer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum Control {
+    /// Move `agent` (which runs on the receiver) to node `to`.
+    #[serde(rename = "migrate")]
+    Migrate {
+        /// The agent.
+        agent: AgentId,
+        /// The target node.
+        to: NodeName,
+    },
+    /// Run one workflow task on the receiver (work stealing and remote dispatch).
+    #[serde(rename = "run_task")]
+    RunTask {
+        /// The task.
+        task: RemoteTask,
+    },
+    /// Ask the receiver for up to `max` queued tasks (the sender is idle).
+    #[serde(rename = "steal")]
+    Steal {
+        /// How many tasks the thief can take.
+        max: u32,
+    },
+    /// The result of a task the receiver lent out (reply to nothing; keyed by idempotency key).
+    #[serde(rename = "task_done")]
+    TaskDone {
+        /// The idempotency key of the task.
+        key: String,
+        /// Its result.
+        result: Result<Value, WireError>,
+    },
+    /// Where is `agent`? The reply is the receiver's registry entry (or `null`), used by a node
+    /// that has not yet heard of an agent through gossip.
+    #[serde(rename = "locate")]
+    Locate {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// How many tasks the sender has queued (load gossip for stealing).
+    #[serde(rename = "load")]
+    Load {
+        /// Queued tasks not yet started.
+        queued: u32,
+    },
+}
+
+/// A workflow task that can run on any node: an agent kind, its config and the input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemoteTask {
+    /// Idempotency key (`run/task/attempt`); results are applied once per key.
+    #[serde(rename = "key")]
+    pub key: String,
+    /// The pool's agent kind.
+    #[serde(rename = "kind")]
+    pub kind: String,
+    /// The pool's agent config.
+    #[serde(rename = "config")]
+    pub config: Value,
+    /// The task input.
+    #[serde(rename = "input")]
+    pub input: Value,
+    /// The deadline of one attempt, in milliseconds.
+    #[serde(rename = "timeout_ms")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A call error as it crosses the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "e")]
+pub enum WireError {
+    /// The agent did not answer in time.
+    #[serde(rename = "timeout")]
+    #[error("no reply within {after_ms} ms")]
+    Timeout {
+        /// The deadline, in milliseconds.
+        after_ms: u64,
+    },
+    /// The agent crashed while handling the request.
+    #[serde(rename = "agent_failed")]
+    #[error("agent failed while handling the request")]
+    AgentFailed,
+    /// The agent is not running.
+    #[serde(rename = "agent_stopped")]
+    #[error("agent is not running")]
+    AgentStopped,
+    /// No such agent, and it could not be activated.
+    #[serde(rename = "no_such_agent")]
+    #[error("no such agent")]
+    NoSuchAgent,
+    /// The agent's handler answered with an error.
+    #[serde(rename = "rejected")]
+    #[error("{error}")]
+    Rejected {
+        /// What the handler said.
+        error: AgentError,
+    },
+    /// The request did not fit the agent.
+    #[serde(rename = "bad_request")]
+    #[error("bad request: {reason}")]
+    BadRequest {
+        /// What did not fit.
+        reason: String,
+    },
+    /// The agent could not be started.
+    #[serde(rename = "activation")]
+    #[error("activation failed: {reason}")]
+    Activation {
+        /// Why.
+        reason: String,
+    },
+    /// The node could not serve the request (shutting down, too many forwards, ...).
+    #[serde(rename = "unavailable")]
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WireError {
+    /// The wire form of a local call error.
+    pub fn from_call(error: &CallError) -> Self {
+        match error {
+            CallError::Timeout { after, .. } => Self::Timeout {
+                after_ms: after.as_millis() as u64,
+            },
+            CallError::AgentFailed { .. } => Self::AgentFailed,
+            CallError::AgentStopped { .. } => Self::AgentStopped,
+            CallError::NoSuchAgent { .. } => Self::NoSuchAgent,
+            CallError::Rejected { error, .. } => Self::Rejected {
+                error: error.clone(),
+            },
+            CallError::BadRequest { reason, .. } => Self::BadRequest {
+                reason: reason.clone(),
+            },
+            other => Self::Unavailable {
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// The local call error this wire error stands for, where there is one.
+    pub fn to_call(&self, agent: &AgentId) -> Option<CallError> {
+        let agent = agent.clone();
+        Some(match self {
+            Self::Timeout { after_ms } => CallError::Timeout {
+                agent,
+                after: Duration::from_millis(*after_ms),
+            },
+            Self::AgentFailed => CallError::AgentFailed { agent },
+            Self::AgentStopped => CallError::AgentStopped { agent },
+            Self::NoSuchAgent => CallError::NoSuchAgent { agent },
+            Self::Rejected { error } => CallError::Rejected {
+                agent,
+                error: error.clone(),
+            },
+            Self::BadRequest { reason } => CallError::BadRequest {
+                agent,
+                reason: reason.clone(),
+            },
+            Self::Activation { .. } | Self::Unavailable { .. } => return None,
+        })
+    }
+}
+
+/// Why a frame from the network was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Larger than [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not a valid frame.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Written by an incompatible version.
+    #[error("frame version {0} is not supported (this node speaks {WIRE_VERSION})")]
+    UnsupportedVersion(u8),
+}
+
+impl Frame {
+    /// Encodes the frame (named fields).
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).expect("frames always encode")
+    }
+
+    /// Decodes and checks a frame from the network.
+    pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(FrameError::TooLarge(bytes.len()));
+        }
+        let frame: Frame =
+            rmp_serde::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        if frame.version != WIRE_VERSION {
+            return Err(FrameError::UnsupportedVersion(frame.version));
+        }
+        for msg in &frame.msgs {
+            if let Msg::Registry { delta, .. } = msg {
+                delta
+                    .validate()
+                    .map_err(|v| FrameError::UnsupportedVersion(v.0))?;
+            }
+        }
+        Ok(frame)
+    }
+}
+
+/// Snapshots as msgpack binary rather than arrays of integers.
+mod serde_bytes_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_some(&Bytes(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let v: Option<ByteBuf> = Option::deserialize(d)?;
+        Ok(v.map(|b| b.0))
+    }
+
+    struct Bytes<'a>(&'a [u8]);
+    impl serde::Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    struct ByteBuf(Vec<u8>);
+    impl<'de> Deserialize<'de> for ByteBuf {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = ByteBuf;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<ByteBuf, E> {
+                    Ok(ByteBuf(v.to_vec()))
+                }
+                fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
+                    Ok(ByteBuf(v))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<ByteBuf, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(b) = seq.next_element::<u8>()? {
+                        out.push(b);
+                    }
+                    Ok(ByteBuf(out))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn frame() -> Frame {
+        Frame {
+            version: WIRE_VERSION,
+            from: "a".into(),
+            to: "b".into(),
+            msgs: vec![
+                Msg::Call {
+                    id: 7,
+                    agent: AgentId::new("counter"),
+                    kind: Some("util.counter".into()),
+                    body: json!({"add": 2}),
+                    hops: 0,
+                    timeout_ms: Some(500),
+                },
+                Msg::Reply {
+                    id: 7,
+                    result: Err(WireError::Rejected {
+                        error: AgentError::transient("busy"),
+                    }),
+                },
+                Msg::Replica {
+                    record: AgentRecord {
+                        agent: AgentId::new("x"),
+                        kind: "k".into(),
+                        config: Value::Null,
+                        snapshot: Some(vec![1, 2, 3]),
+                        version: 4,
+                        movable: true,
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let f = frame();
+        assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
+    }
+
+    #[test]
+    fn the_encoding_names_fields_and_tags() {
+        let bytes = frame().encode();
+        let text = String::from_utf8_lossy(&bytes);
+        for name in ["msgs", "call", "reply", "rejected", "replica", "snapshot"] {
+            assert!(text.contains(name), "{name} missing from the wire form");
+        }
+    }
+
+    #[test]
+    fn bad_frames_get_typed_errors() {
+        assert!(matches!(
+            Frame::decode(b"\x93garbage"),
+            Err(FrameError::Malformed(_))
+        ));
+        let mut f = frame();
+        f.version = 9;
+        assert_eq!(
+            Frame::decode(&f.encode()),
+            Err(FrameError::UnsupportedVersion(9))
+        );
+        let bytes = frame().encode();
+        for cut in 0..bytes.len() {
+            assert!(Frame::decode(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn call_errors_survive_the_wire() {
+        let agent = AgentId::new("a");
+        let e = CallError::Rejected {
+            agent: agent.clone(),
+            error: AgentError::permanent("no"),
+        };
+        let back = WireError::from_call(&e).to_call(&agent).unwrap();
+        assert_eq!(back.class(), e.class());
+    }
+}
