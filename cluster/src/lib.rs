@@ -10,6 +10,7 @@
 //! * [`wire`]: the versioned frames nodes exchange.
 //! * [`membership`]: SWIM (foca) membership and failure detection over UDP.
 //! * [`transport`]: ractor_cluster sessions, the gateway actor and batched frames.
+//! * [`stealing`]: which queued tasks a busy node gives an idle one.
 //! * [`node`]: [`node::ClusterNode`], the shell that drives all of the above for a runtime.
 #![deny(missing_docs)]
 
@@ -17,5 +18,6 @@ pub mod membership;
 pub mod node;
 pub mod placement;
 pub mod registry;
+pub mod stealing;
 pub mod transport;
 pub mod wire;

@@ -150,12 +150,6 @@ pub enum Control {
         /// The target node.
         to: NodeName,
     },
-    /// Run one workflow task on the receiver (work stealing and remote dispatch).
-    #[serde(rename = "run_task")]
-    RunTask {
-        /// The task.
-        task: RemoteTask,
-    },
     /// Ask the receiver for up to `max` queued tasks (the sender is idle).
     #[serde(rename = "steal")]
     Steal {
@@ -177,12 +171,6 @@ pub enum Control {
         /// The agent.
         agent: AgentId,
     },
-    /// How many tasks the sender has queued (load gossip for stealing).
-    #[serde(rename = "load")]
-    Load {
-        /// Queued tasks not yet started.
-        queued: u32,
-    },
 }
 
 /// A workflow task that can run on any node: an agent kind, its config and the input.
@@ -203,6 +191,10 @@ pub struct RemoteTask {
     /// The deadline of one attempt, in milliseconds.
     #[serde(rename = "timeout_ms")]
     pub timeout_ms: Option<u64>,
+    /// An agent whose state the task works on: thieves on whose node it is active are
+    /// preferred.
+    #[serde(rename = "affinity", default)]
+    pub affinity: Option<AgentId>,
 }
 
 /// A call error as it crosses the wire.

@@ -44,6 +44,10 @@ pub struct ClusterConfig {
     /// Move agents to a node that joins when placement now prefers it.
     #[serde(default = "yes")]
     pub rebalance_on_join: bool,
+    /// Workflow tasks this node runs at once (0: it runs none, e.g. a client that only
+    /// submits; its tasks are all stolen by other nodes).
+    #[serde(default = "task_slots")]
+    pub task_slots: usize,
     /// Membership (failure detection) tuning.
     #[serde(skip, default = "MembershipConfig::lan")]
     pub membership: MembershipConfig,
@@ -54,6 +58,9 @@ fn one() -> u32 {
 }
 fn yes() -> bool {
     true
+}
+fn task_slots() -> usize {
+    4
 }
 fn call_timeout() -> Duration {
     Duration::from_secs(30)
@@ -81,6 +88,7 @@ impl ClusterConfig {
             gossip_every: gossip_every(),
             passivate_after: None,
             rebalance_on_join: true,
+            task_slots: task_slots(),
             membership: MembershipConfig::lan(),
         }
     }

@@ -13,6 +13,7 @@ mod gossip;
 mod inbound;
 mod moves;
 mod route;
+mod tasks;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -139,6 +140,7 @@ pub(crate) struct Inner {
     pub(crate) stopping: AtomicBool,
     /// When members were declared down.
     pub(crate) down_at: DashMap<NodeName, Instant>,
+    pub(crate) scheduler: tasks::Scheduler,
 }
 
 /// A running cluster node. Cheap to clone; [`ClusterNode::shutdown`] stops it.
@@ -218,11 +220,16 @@ impl ClusterNode {
             members: RwLock::new(members),
             stopping: AtomicBool::new(false),
             down_at: DashMap::new(),
+            scheduler: tasks::Scheduler::default(),
         });
         sink.attach(Arc::downgrade(&inner));
         tokio::spawn(event_loop(Arc::downgrade(&inner), member_events, link_events));
         tokio::spawn(gossip::anti_entropy(Arc::downgrade(&inner)));
         tokio::spawn(moves::checkpoints(Arc::downgrade(&inner)));
+        tasks::start_workers(&inner);
+        inner
+            .rt
+            .set_dispatcher(Arc::new(tasks::NodeDispatcher(Arc::downgrade(&inner))));
         if inner.config.passivate_after.is_some() {
             tokio::spawn(moves::passivate_idle(Arc::downgrade(&inner)));
         }
@@ -257,6 +264,21 @@ impl ClusterNode {
             .get(agent)
             .and_then(|r| r.snapshot.clone())
             .map(troupe_runtime::Snapshot::from_bytes)
+    }
+
+    /// Workflow tasks this node has run (its own and stolen ones).
+    pub fn tasks_executed(&self) -> usize {
+        self.inner.scheduler.executed.load(Ordering::Relaxed)
+    }
+
+    /// Tasks this node stole from busier nodes.
+    pub fn tasks_stolen(&self) -> usize {
+        self.inner.scheduler.stolen.load(Ordering::Relaxed)
+    }
+
+    /// Tasks queued here and not yet started.
+    pub fn tasks_queued(&self) -> usize {
+        self.inner.scheduler.queued()
     }
 
     /// The runtime the node's agents run on.
@@ -589,6 +611,7 @@ fn on_member(inner: &Arc<Inner>, ev: MemberEvent) {
             inner.down_at.insert(id.name.clone(), Instant::now());
             inner.transport.disconnect(&id.name);
             inner.fail_pending(&id.name);
+            tasks::on_member_down(inner, &id.name);
             moves::fail_over(inner, &id.name);
             moves::mark_all_dirty(inner);
         }

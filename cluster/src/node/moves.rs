@@ -352,7 +352,7 @@ pub(crate) async fn evacuate(inner: &Arc<Inner>) {
 /// Node-level requests from peers. `None`: no reply expected.
 pub(crate) async fn control(
     inner: &Arc<Inner>,
-    _from: &NodeName,
+    from: &NodeName,
     op: Control,
 ) -> Option<Result<Value, WireError>> {
     match op {
@@ -363,9 +363,10 @@ pub(crate) async fn control(
             let slot = inner.registry.lock().winner(&agent).cloned();
             Some(Ok(serde_json::to_value(slot).unwrap_or(Value::Null)))
         }
-        other => Some(Err(unavailable(format!(
-            "operation {:?} is not served by this node",
-            std::mem::discriminant(&other)
-        )))),
+        Control::Steal { max } => Some(Ok(super::tasks::on_steal(inner, from, max))),
+        Control::TaskDone { key, result } => {
+            super::tasks::on_task_done(inner, from, &key, result);
+            None
+        }
     }
 }

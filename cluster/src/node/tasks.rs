@@ -1,0 +1,302 @@
+//! The node's task scheduler: workflow pool calls become queued tasks; `task_slots` local
+//! workers run them; idle nodes steal from busy ones; results are applied once per
+//! idempotency key.
+//!
+//! * The node that accepted a task (its *owner*, where the workflow runs) keeps a waiter per
+//!   key. A task lent to a thief is remembered with the thief's name; if the thief is declared
+//!   down, the task goes back to the front of the owner's queue.
+//! * A thief runs a stolen task and reports `TaskDone { key, result }`; the owner applies the
+//!   first result for a key and ignores any later one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::{oneshot, Notify};
+use troupe_runtime::{AgentError, AgentId, BoxFuture, CallError, DispatchedCall, TaskDispatcher};
+
+use super::Inner;
+use crate::registry::NodeName;
+use crate::stealing::{pick_for_thief, Queued};
+use crate::wire::{Control, Msg, RemoteTask, WireError};
+
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    queue: Mutex<VecDeque<Queued>>,
+    running: AtomicUsize,
+    /// Owner side: key → the workflow's pending call.
+    waiters: DashMap<String, oneshot::Sender<Result<Value, WireError>>>,
+    /// Owner side: key → (thief, task) for tasks lent out.
+    lent: DashMap<String, (NodeName, RemoteTask)>,
+    /// Thief side: key → owner, for stolen tasks.
+    origin: DashMap<String, NodeName>,
+    wake: Notify,
+    /// Stolen tasks run here so far (for tests and stats).
+    pub(crate) stolen: AtomicUsize,
+    /// Tasks run here so far.
+    pub(crate) executed: AtomicUsize,
+}
+
+impl Scheduler {
+    fn push(&self, q: Queued, front: bool) {
+        let mut queue = self.queue.lock();
+        if front {
+            queue.push_front(q);
+        } else {
+            queue.push_back(q);
+        }
+        drop(queue);
+        self.wake.notify_one();
+    }
+
+    fn pop(&self) -> Option<Queued> {
+        let mut queue = self.queue.lock();
+        while let Some(q) = queue.pop_front() {
+            // An own task whose caller is gone (timed out, or already answered) is dropped.
+            if q.own && !self.waiters.contains_key(&q.task.key) {
+                continue;
+            }
+            return Some(q);
+        }
+        None
+    }
+
+    /// Tasks queued here and not started.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.lock().len()
+    }
+}
+
+/// The dispatcher a node installs in its runtime: pool calls of workflows become tasks.
+pub(crate) struct NodeDispatcher(pub(crate) Weak<Inner>);
+
+impl TaskDispatcher for NodeDispatcher {
+    fn dispatch(&self, call: DispatchedCall) -> BoxFuture<'static, Result<Value, CallError>> {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            let key = AgentId::new(call.key.clone());
+            let Some(inner) = inner.upgrade() else {
+                return Err(CallError::AgentStopped { agent: key });
+            };
+            submit(&inner, call).await.map_err(|e| {
+                e.to_call(&key).unwrap_or_else(|| CallError::Rejected {
+                    agent: key.clone(),
+                    error: AgentError::transient(e.to_string()),
+                })
+            })
+        })
+    }
+}
+
+/// Queues a task owned by this node and waits for its result (from here or a thief).
+pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<Value, WireError> {
+    let task = RemoteTask {
+        key: call.key.clone(),
+        kind: call.kind,
+        config: call.config,
+        input: call.input,
+        timeout_ms: call.timeout.map(|t| t.as_millis() as u64),
+        affinity: None,
+    };
+    let (tx, rx) = oneshot::channel();
+    let s = &inner.scheduler;
+    s.waiters.insert(task.key.clone(), tx);
+    s.push(Queued { task, own: true }, false);
+    // A deadline only as a guard: the attempt's own timeout is enforced where it runs.
+    let limit = call.timeout.map_or(inner.config.call_timeout, |t| t * 4 + Duration::from_secs(5));
+    match tokio::time::timeout(limit, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(WireError::Unavailable {
+            reason: "the task was dropped".into(),
+        }),
+        Err(_) => {
+            s.waiters.remove(&call.key);
+            s.lent.remove(&call.key);
+            Err(WireError::Timeout {
+                after_ms: limit.as_millis() as u64,
+            })
+        }
+    }
+}
+
+/// Applies a result for an own task: the first one per key wins.
+fn complete(inner: &Inner, key: &str, result: Result<Value, WireError>) {
+    inner.scheduler.lent.remove(key);
+    if let Some((_, tx)) = inner.scheduler.waiters.remove(key) {
+        let _ = tx.send(result);
+    }
+}
+
+/// Starts the node's task workers.
+pub(crate) fn start_workers(inner: &Arc<Inner>) {
+    for slot in 0..inner.config.task_slots {
+        tokio::spawn(worker(Arc::downgrade(inner), slot));
+    }
+}
+
+async fn worker(inner: Weak<Inner>, slot: usize) {
+    let mut idle_rounds = 0u32;
+    loop {
+        let Some(node) = inner.upgrade() else { return };
+        if node.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(q) = node.scheduler.pop() {
+            idle_rounds = 0;
+            node.scheduler.running.fetch_add(1, Ordering::Relaxed);
+            let result = execute(&node, slot, &q.task).await;
+            node.scheduler.running.fetch_sub(1, Ordering::Relaxed);
+            node.scheduler.executed.fetch_add(1, Ordering::Relaxed);
+            deliver(&node, q, result);
+            continue;
+        }
+        // Idle: try to steal one task from a random peer, else wait for work.
+        if steal_one(&node).await {
+            idle_rounds = 0;
+            continue;
+        }
+        idle_rounds = (idle_rounds + 1).min(4);
+        let pause = Duration::from_millis(10 << idle_rounds);
+        let _ = tokio::time::timeout(pause, node.scheduler.wake.notified()).await;
+    }
+}
+
+/// Runs a task on a local executor agent of its kind (one per worker slot, kind and config).
+async fn execute(inner: &Arc<Inner>, slot: usize, task: &RemoteTask) -> Result<Value, WireError> {
+    let config_hash = crate::placement::stable_hash(&task.kind, &task.config.to_string());
+    let id = format!("task-exec/{}/{config_hash:016x}/{slot}", task.kind);
+    let agent = match inner.rt.dyn_agent(&id) {
+        Ok(a) => a,
+        Err(_) => inner
+            .rt
+            .spawn_kind(&task.kind, id.as_str(), task.config.clone())
+            .await
+            .map_err(|e| WireError::Activation {
+                reason: e.to_string(),
+            })?,
+    };
+    let timeout = task.timeout_ms.map(Duration::from_millis);
+    agent
+        .ask_value(task.input.clone(), timeout)
+        .await
+        .map_err(|e| WireError::from_call(&e))
+}
+
+fn deliver(inner: &Arc<Inner>, q: Queued, result: Result<Value, WireError>) {
+    if q.own {
+        complete(inner, &q.task.key, result);
+        return;
+    }
+    if let Some((_, owner)) = inner.scheduler.origin.remove(&q.task.key) {
+        let id = inner.next_id();
+        let op = Control::TaskDone {
+            key: q.task.key,
+            result,
+        };
+        let _ = inner.transport.send(&owner, Msg::Control { id, op });
+    }
+}
+
+/// Asks one random peer for a task. Returns whether one was queued here.
+async fn steal_one(inner: &Arc<Inner>) -> bool {
+    if inner.config.kinds.as_ref().is_some_and(Vec::is_empty) {
+        return false;
+    }
+    let peers = inner.transport.peers();
+    if peers.is_empty() {
+        return false;
+    }
+    let victim = peers[fastrand::usize(..peers.len())].clone();
+    let id = inner.next_id();
+    let op = Control::Steal { max: 1 };
+    let Ok(answer) = inner
+        .request(&victim, id, Msg::Control { id, op }, Some(Duration::from_secs(2)))
+        .await
+    else {
+        return false;
+    };
+    let Ok(tasks) = serde_json::from_value::<Vec<RemoteTask>>(answer) else {
+        return false;
+    };
+    let got = !tasks.is_empty();
+    for task in tasks {
+        inner
+            .scheduler
+            .origin
+            .insert(task.key.clone(), victim.clone());
+        inner.scheduler.stolen.fetch_add(1, Ordering::Relaxed);
+        inner.scheduler.push(Queued { task, own: false }, false);
+    }
+    got
+}
+
+/// Victim side of a steal: hand over up to `max` own tasks the thief can run.
+pub(crate) fn on_steal(inner: &Arc<Inner>, thief: &NodeName, max: u32) -> Value {
+    let thief_kinds = inner
+        .members
+        .read()
+        .get(thief)
+        .map(|m| m.meta.kinds.clone());
+    let Some(thief_kinds) = thief_kinds else {
+        return Value::Array(Vec::new());
+    };
+    let s = &inner.scheduler;
+    let free_here = inner
+        .config
+        .task_slots
+        .saturating_sub(s.running.load(Ordering::Relaxed));
+    let registry = inner.registry.lock();
+    let mut queue = s.queue.lock();
+    let picked = pick_for_thief(
+        &queue,
+        max as usize,
+        free_here,
+        |kind| thief_kinds.as_ref().is_none_or(|k| k.iter().any(|x| x == kind)),
+        |agent| registry.winner(agent).is_some_and(|slot| slot.is_active_on(thief)),
+    );
+    let mut given = Vec::with_capacity(picked.len());
+    for i in picked.into_iter().rev() {
+        if let Some(q) = queue.remove(i) {
+            s.lent
+                .insert(q.task.key.clone(), (thief.clone(), q.task.clone()));
+            given.push(q.task);
+        }
+    }
+    given.reverse();
+    serde_json::to_value(given).unwrap_or(Value::Array(Vec::new()))
+}
+
+/// Owner side: a thief finished a lent task.
+pub(crate) fn on_task_done(inner: &Arc<Inner>, from: &NodeName, key: &str, result: Result<Value, WireError>) {
+    let lent_to_sender = inner
+        .scheduler
+        .lent
+        .get(key)
+        .is_some_and(|e| &e.value().0 == from);
+    if lent_to_sender {
+        complete(inner, key, result);
+    }
+}
+
+/// A member went down: take back what was lent to it, forget what was stolen from it.
+pub(crate) fn on_member_down(inner: &Arc<Inner>, node: &NodeName) {
+    let s = &inner.scheduler;
+    let back: Vec<String> = s
+        .lent
+        .iter()
+        .filter(|e| &e.value().0 == node)
+        .map(|e| e.key().clone())
+        .collect();
+    for key in back {
+        if let Some((_, (_, task))) = s.lent.remove(&key) {
+            tracing::info!(target: "troupe::cluster", node = %inner.name, %key, down = %node,
+                "re-queued a task lent to a node that went down");
+            s.push(Queued { task, own: true }, true);
+        }
+    }
+    s.origin.retain(|_, owner| owner != node);
+}

@@ -1,0 +1,106 @@
+//! Work-stealing decisions, IO-free: which queued tasks a busy node hands to an idle one.
+//!
+//! The victim gives only tasks the thief can run (its kinds), prefers tasks whose agent state
+//! is already active on the thief (affinity), then the oldest; and keeps enough to feed its own
+//! free task slots, so stealing never starves the node that accepted the work.
+
+use std::collections::VecDeque;
+
+use troupe_runtime::AgentId;
+
+use crate::wire::RemoteTask;
+
+/// A task waiting in a node's queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    /// The task.
+    pub task: RemoteTask,
+    /// Whether this node accepted it (and owns its result); tasks stolen from others are
+    /// never lent on.
+    pub own: bool,
+}
+
+/// The positions in `queue` (ascending) of the tasks to give a thief that asked for `max`.
+///
+/// * `keep`: how many eligible tasks the victim keeps for its own idle slots.
+/// * `thief_runs(kind)`: whether the thief hosts the kind.
+/// * `active_on_thief(agent)`: whether the registry says the agent is active on the thief.
+pub fn pick_for_thief(
+    queue: &VecDeque<Queued>,
+    max: usize,
+    keep: usize,
+    thief_runs: impl Fn(&str) -> bool,
+    active_on_thief: impl Fn(&AgentId) -> bool,
+) -> Vec<usize> {
+    let eligible: Vec<usize> = queue
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.own && thief_runs(&q.task.kind))
+        .map(|(i, _)| i)
+        .collect();
+    let give = eligible.len().saturating_sub(keep).min(max);
+    if give == 0 {
+        return Vec::new();
+    }
+    let (mut local, mut other): (Vec<usize>, Vec<usize>) = eligible.into_iter().partition(|&i| {
+        queue[i]
+            .task
+            .affinity
+            .as_ref()
+            .is_some_and(&active_on_thief)
+    });
+    local.append(&mut other);
+    let mut picked: Vec<usize> = local.into_iter().take(give).collect();
+    picked.sort_unstable();
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn task(key: &str, kind: &str, affinity: Option<&str>) -> Queued {
+        Queued {
+            task: RemoteTask {
+                key: key.into(),
+                kind: kind.into(),
+                config: Value::Null,
+                input: Value::Null,
+                timeout_ms: None,
+                affinity: affinity.map(AgentId::new),
+            },
+            own: true,
+        }
+    }
+
+    #[test]
+    fn oldest_first_and_the_victim_keeps_enough_for_its_slots() {
+        let q: VecDeque<_> = (0..6).map(|i| task(&format!("t{i}"), "k", None)).collect();
+        assert_eq!(pick_for_thief(&q, 2, 2, |_| true, |_| false), vec![0, 1]);
+        assert_eq!(pick_for_thief(&q, 10, 2, |_| true, |_| false), vec![0, 1, 2, 3]);
+        assert!(pick_for_thief(&q, 10, 6, |_| true, |_| false).is_empty());
+    }
+
+    #[test]
+    fn tasks_whose_agent_is_on_the_thief_go_first() {
+        let q: VecDeque<_> = vec![
+            task("a", "k", Some("x")),
+            task("b", "k", Some("here")),
+            task("c", "k", None),
+            task("d", "k", Some("here")),
+        ]
+        .into();
+        let on_thief = |a: &AgentId| a.as_str() == "here";
+        assert_eq!(pick_for_thief(&q, 2, 0, |_| true, on_thief), vec![1, 3]);
+        assert_eq!(pick_for_thief(&q, 3, 0, |_| true, on_thief), vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn only_kinds_the_thief_runs_and_only_own_tasks() {
+        let mut q: VecDeque<_> = vec![task("a", "gpu", None), task("b", "cpu", None)].into();
+        assert_eq!(pick_for_thief(&q, 5, 0, |k| k == "cpu", |_| false), vec![1]);
+        q[1].own = false;
+        assert!(pick_for_thief(&q, 5, 0, |k| k == "cpu", |_| false).is_empty());
+    }
+}
