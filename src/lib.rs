@@ -12,6 +12,8 @@
 //! | [`patterns`] | multi-agent patterns as actor topologies |
 //! | [`cluster`] | clustering of nodes |
 //!
+//! and holds [`bench`], the harness behind `troupe bench`.
+//!
 //! ```
 //! use troupe::{Runtime, RuntimeConfig, TaskSpec, PoolSpec, WorkflowSpec};
 //! use serde_json::json;
@@ -30,6 +32,8 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+pub mod bench;
 
 pub use troupe_agents as agents;
 pub use troupe_cluster as cluster;

@@ -164,6 +164,16 @@ pub enum Control {
         /// Its result.
         result: Result<Value, WireError>,
     },
+    /// The sender has queued tasks it cannot start now: idle receivers should steal from it.
+    #[serde(rename = "work_available")]
+    WorkAvailable,
+    /// Checkpoint `agent` (which runs on the receiver) to its backup now; the reply (the
+    /// checkpoint's version) comes after the backup has stored it.
+    #[serde(rename = "checkpoint")]
+    Checkpoint {
+        /// The agent.
+        agent: AgentId,
+    },
     /// Where is `agent`? The reply is the receiver's registry entry (or `null`), used by a node
     /// that has not yet heard of an agent through gossip.
     #[serde(rename = "locate")]

@@ -46,16 +46,27 @@ impl Node {
             .unwrap_or_else(|_| panic!("{me}: no {what} within {GUARD:?}"))
     }
 
+    /// Waits until `Up` has been seen for every one of `names`, in any order.
     async fn wait_up(&mut self, names: &[&str]) {
-        for name in names {
-            let what = format!("Up({name})");
-            self.wait_for(&what, |e| matches!(e, MemberEvent::Up(id) if id.name.as_str() == *name))
+        let mut pending: Vec<&str> = names.to_vec();
+        while !pending.is_empty() {
+            let what = format!("Up for all of {pending:?}");
+            let event = self
+                .wait_for(
+                    &what,
+                    |e| matches!(e, MemberEvent::Up(id) if pending.contains(&id.name.as_str())),
+                )
                 .await;
+            pending.retain(|name| *name != event.identity().name.as_str());
         }
     }
 
     fn view(&self) -> Vec<String> {
-        self.handle.members().iter().map(|m| m.name.to_string()).collect()
+        self.handle
+            .members()
+            .iter()
+            .map(|m| m.name.to_string())
+            .collect()
     }
 }
 
@@ -97,14 +108,15 @@ async fn udp_memberships_detect_a_crash_accept_a_restart_and_see_a_leave() {
     // Restart c: same name and incarnation, new socket. It comes back renewed.
     let mut c = start("c", vec![seed]).await;
     let c_addr = c.handle.local_addr();
-    let newer = |e: &MemberEvent| {
-        matches!(e, MemberEvent::Up(id) if id.name.as_str() == "c" && id.gossip == c_addr)
-    };
+    let newer = |e: &MemberEvent| matches!(e, MemberEvent::Up(id) if id.name.as_str() == "c" && id.gossip == c_addr);
     let up_a = a.wait_for("Up(restarted c)", newer).await;
     let up_b = b.wait_for("Up(restarted c)", newer).await;
     assert_eq!(up_a, up_b);
     let new_c = up_a.identity().clone();
-    assert!(new_c.incarnation > old_c.incarnation, "{new_c:?} vs {old_c:?}");
+    assert!(
+        new_c.incarnation > old_c.incarnation,
+        "{new_c:?} vs {old_c:?}"
+    );
     c.wait_up(&["a", "b"]).await;
     assert_eq!(c.handle.identity(), new_c);
     assert_eq!(c.view(), ["a", "b"]);
@@ -112,8 +124,10 @@ async fn udp_memberships_detect_a_crash_accept_a_restart_and_see_a_leave() {
     // Graceful leave: peers see Down without waiting for probes to fail.
     c.handle.leave().await;
     assert!(c.handle.members().is_empty());
-    a.wait_for("Down(c) after leave", |e| is_down(e, &new_c)).await;
-    b.wait_for("Down(c) after leave", |e| is_down(e, &new_c)).await;
+    a.wait_for("Down(c) after leave", |e| is_down(e, &new_c))
+        .await;
+    b.wait_for("Down(c) after leave", |e| is_down(e, &new_c))
+        .await;
     assert_eq!(a.view(), ["b"]);
     assert_eq!(b.view(), ["a"]);
     a.handle.shutdown();
@@ -128,12 +142,23 @@ async fn two_memberships_in_one_process_start_in_either_order() {
     drop(reserved);
     let mut b = start("b", vec![a_addr]).await;
     let identity = NodeIdentity::new("a", a_addr, SocketAddr::from(([127, 0, 0, 1], 1)));
-    let (a_handle, a_events) = MembershipHandle::bind_udp(identity, MembershipConfig::lan(), vec![])
-        .await
-        .expect("bind a");
-    let mut a = Node { handle: a_handle, events: a_events };
+    let (a_handle, a_events) =
+        MembershipHandle::bind_udp(identity, MembershipConfig::lan(), vec![])
+            .await
+            .expect("bind a");
+    let mut a = Node {
+        handle: a_handle,
+        events: a_events,
+    };
     a.wait_up(&["b"]).await;
     b.wait_up(&["a"]).await;
+
+    // Dropping every handle stops the task: its event stream ends and peers see it go.
+    let b_id = b.handle.identity();
+    let Node { handle, mut events } = b;
+    drop(handle);
+    let ended = timeout(GUARD, async { while events.recv().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "membership kept running with no handle left");
+    a.wait_for("Down(b)", |e| is_down(e, &b_id)).await;
     a.handle.shutdown();
-    b.handle.shutdown();
 }

@@ -85,7 +85,14 @@ pub enum CodecError {
 type WireIdentity = (String, String, String, u64, u32, Option<Vec<String>>);
 type WireIdentityRef<'a> = (&'a str, String, String, u64, u32, &'a Option<Vec<String>>);
 /// Header: (kind, src, src foca incarnation, dst, probe number, peer of indirect messages).
-type WireHeader = (u8, WireIdentity, u16, WireIdentity, u8, Option<WireIdentity>);
+type WireHeader = (
+    u8,
+    WireIdentity,
+    u16,
+    WireIdentity,
+    u8,
+    Option<WireIdentity>,
+);
 
 /// foca's [`foca::Codec`] for [`NodeIdentity`], over the pure functions of this module.
 #[derive(Debug, Clone)]
@@ -280,7 +287,11 @@ pub(crate) fn decode_header(rest: &mut &[u8]) -> Result<Header<NodeIdentity>, Co
         (kind, peer) => {
             return Err(CodecError::Invalid(format!(
                 "message kind {kind} {} a peer identity",
-                if peer.is_some() { "must not carry" } else { "needs" }
+                if peer.is_some() {
+                    "must not carry"
+                } else {
+                    "needs"
+                }
             )))
         }
     };

@@ -43,10 +43,11 @@ impl MembershipError {
             foca::Error::DataTooBig => Self::Protocol("datagram too big".into()),
             foca::Error::DataFromOurselves => Self::FromSelf,
             foca::Error::MalformedPacket => Self::Malformed(CodecError::Trailing(1)),
-            foca::Error::Decode(e) | foca::Error::Encode(e) => match e.downcast::<CodecError>() {
+            foca::Error::Decode(e) => match e.downcast::<CodecError>() {
                 Ok(codec) => Self::Malformed(*codec),
                 Err(other) => Self::Protocol(other.to_string()),
             },
+            foca::Error::Encode(e) => Self::Protocol(format!("cannot encode a reply: {e}")),
             other => Self::Protocol(other.to_string()),
         }
     }

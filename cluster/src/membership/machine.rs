@@ -128,7 +128,11 @@ impl Membership {
 
     /// Feeds a received datagram. Malformed datagrams are rejected with a typed error before
     /// they can change anything.
-    pub fn handle_datagram(&mut self, bytes: &[u8], out: &mut Outbox) -> Result<(), MembershipError> {
+    pub fn handle_datagram(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), MembershipError> {
         if bytes.len() > self.config.max_packet_size {
             return Err(MembershipError::TooLarge {
                 len: bytes.len(),
@@ -239,8 +243,10 @@ impl Membership {
     fn arm_rejoin(&mut self, out: &mut Outbox) {
         if !self.rejoin_armed {
             self.rejoin_armed = true;
-            out.timers
-                .push((self.config.rejoin_period, MembershipTimer(TimerKind::Rejoin)));
+            out.timers.push((
+                self.config.rejoin_period,
+                MembershipTimer(TimerKind::Rejoin),
+            ));
         }
     }
 

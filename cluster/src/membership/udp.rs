@@ -62,11 +62,12 @@ impl DatagramSocket for tokio::net::UdpSocket {
 #[derive(Clone)]
 pub struct MembershipHandle {
     shared: Arc<Shared>,
+    /// Held only by handles, so that the task sees the channel close when the last one drops.
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 struct Shared {
     view: RwLock<View>,
-    commands: mpsc::UnboundedSender<Command>,
     local_addr: SocketAddr,
 }
 
@@ -89,9 +90,21 @@ impl MembershipHandle {
         seeds: Vec<SocketAddr>,
         socket: S,
     ) -> Result<(Self, mpsc::UnboundedReceiver<MemberEvent>), MembershipError> {
+        let rng_seed = rng_seed(&identity);
+        Self::start_seeded(identity, config, seeds, socket, rng_seed).await
+    }
+
+    /// [`Self::start`] with an explicit seed for the protocol's randomness (probe order,
+    /// gossip targets), so that a simulation replays exactly from its own seed.
+    pub async fn start_seeded<S: DatagramSocket>(
+        identity: NodeIdentity,
+        config: MembershipConfig,
+        seeds: Vec<SocketAddr>,
+        socket: S,
+        rng_seed: u64,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<MemberEvent>), MembershipError> {
         let local_addr = socket.local_addr()?;
-        let seed = rng_seed(&identity);
-        let mut machine = Membership::new(identity, config, seed)?;
+        let mut machine = Membership::new(identity, config, rng_seed)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -99,11 +112,11 @@ impl MembershipHandle {
                 identity: machine.identity().clone(),
                 members: Vec::new(),
             }),
-            commands,
             local_addr,
         });
         let mut out = Outbox::default();
         machine.join(&seeds, &mut out);
+        let machine_identity = machine.identity().clone();
         let task = Task {
             machine,
             socket,
@@ -111,9 +124,10 @@ impl MembershipHandle {
             events,
             timers: Timers::default(),
             out,
+            published: machine_identity,
         };
         tokio::spawn(task.run(command_rx));
-        Ok((Self { shared }, event_rx))
+        Ok((Self { shared, commands }, event_rx))
     }
 
     /// Binds a UDP socket at `identity.gossip` and starts. A port of 0 picks a free port,
@@ -148,7 +162,7 @@ impl MembershipHandle {
     /// Leaves gracefully (peers are told this node is down) and waits for the task to stop.
     pub async fn leave(&self) {
         let (done, stopped) = oneshot::channel();
-        if self.shared.commands.send(Command::Leave(done)).is_ok() {
+        if self.commands.send(Command::Leave(done)).is_ok() {
             let _ = stopped.await;
         }
     }
@@ -156,7 +170,7 @@ impl MembershipHandle {
     /// Stops the task without telling anyone, as a crash would: peers declare this node down
     /// once their probes fail.
     pub fn shutdown(&self) {
-        let _ = self.shared.commands.send(Command::Shutdown);
+        let _ = self.commands.send(Command::Shutdown);
     }
 
     fn read<T>(&self, f: impl FnOnce(&View) -> T) -> T {
@@ -164,10 +178,13 @@ impl MembershipHandle {
     }
 }
 
-/// A deterministic per-node seed (FNV-1a over name, gossip address and incarnation), so that
-/// simulations replay exactly.
+/// A per-node seed (FNV-1a over name, gossip address and incarnation): distinct per node and
+/// reproducible.
 fn rng_seed(identity: &NodeIdentity) -> u64 {
-    let text = format!("{}|{}|{}", identity.name, identity.gossip, identity.incarnation);
+    let text = format!(
+        "{}|{}|{}",
+        identity.name, identity.gossip, identity.incarnation
+    );
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -180,11 +197,14 @@ struct Task<S> {
     events: mpsc::UnboundedSender<MemberEvent>,
     timers: Timers,
     out: Outbox,
+    /// The identity last written to the shared view.
+    published: NodeIdentity,
 }
 
 impl<S: DatagramSocket> Task<S> {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut buf = vec![0u8; RECV_BUFFER];
+        let mut left = None;
         self.flush().await;
         loop {
             let deadline = self.timers.next_deadline();
@@ -194,8 +214,7 @@ impl<S: DatagramSocket> Task<S> {
                     if let Some(Command::Leave(done)) = command {
                         self.machine.leave(&mut self.out);
                         self.flush().await;
-                        self.stop();
-                        let _ = done.send(());
+                        left = Some(done);
                     }
                     break;
                 }
@@ -215,7 +234,15 @@ impl<S: DatagramSocket> Task<S> {
             }
             self.flush().await;
         }
-        self.stop();
+        self.shared
+            .view
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .members
+            .clear();
+        if let Some(done) = left {
+            let _ = done.send(());
+        }
     }
 
     /// Sends, arms and publishes what the machine asked for.
@@ -229,25 +256,19 @@ impl<S: DatagramSocket> Task<S> {
         for (after, timer) in self.out.timers.drain(..) {
             self.timers.push(now + after, timer);
         }
-        let identity = self.machine.identity();
-        let mut view = self.shared.view.write().unwrap_or_else(|e| e.into_inner());
-        if !self.out.events.is_empty() || view.identity != *identity {
-            view.identity = identity.clone();
-            view.members = self.machine.members();
-            drop(view);
-            for event in self.out.events.drain(..) {
-                let _ = self.events.send(event);
-            }
+        if self.out.events.is_empty() && self.published == *self.machine.identity() {
+            return;
         }
-    }
-
-    fn stop(&self) {
-        self.shared
-            .view
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .members
-            .clear();
+        self.published = self.machine.identity().clone();
+        {
+            let mut view = self.shared.view.write().unwrap_or_else(|e| e.into_inner());
+            view.identity = self.published.clone();
+            view.members = self.machine.members();
+        }
+        // Published after the view, so a consumer that sees `Up` finds it in `members()`.
+        for event in self.out.events.drain(..) {
+            let _ = self.events.send(event);
+        }
     }
 }
 

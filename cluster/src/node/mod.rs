@@ -276,6 +276,16 @@ impl ClusterNode {
         self.inner.scheduler.stolen.load(Ordering::Relaxed)
     }
 
+    /// Tasks this node accepted that `node` is running for it right now (stolen by it).
+    pub fn tasks_lent_to(&self, node: &str) -> usize {
+        self.inner
+            .scheduler
+            .lent
+            .iter()
+            .filter(|e| e.value().0.as_str() == node)
+            .count()
+    }
+
     /// Tasks queued here and not yet started.
     pub fn tasks_queued(&self) -> usize {
         self.inner.scheduler.queued()
@@ -411,6 +421,16 @@ impl ClusterNode {
     pub async fn migrate(&self, id: &str, to: &NodeName) -> Result<(), ClusterError> {
         let agent = AgentId::new(id);
         moves::migrate_anywhere(&self.inner, agent.clone(), to.clone())
+            .await
+            .map_err(|e| ClusterError::from_wire(&agent, e))
+    }
+
+    /// Checkpoints agent `id` to its backup node now, wherever it runs, and returns once the
+    /// backup holds it (the checkpoint's version). Checkpoints also happen every
+    /// `checkpoint_every` for agents that handled requests.
+    pub async fn checkpoint(&self, id: &str) -> Result<u64, ClusterError> {
+        let agent = AgentId::new(id);
+        moves::checkpoint_now(&self.inner, &agent)
             .await
             .map_err(|e| ClusterError::from_wire(&agent, e))
     }

@@ -254,26 +254,61 @@ pub(crate) async fn checkpoints(inner: Weak<Inner>) {
             .map(|e| e.value().clone())
             .collect();
         for local in dirty {
-            let (agent, kind) = {
-                let r = local.record.lock();
-                (r.agent.clone(), r.kind.clone())
-            };
-            let Some(backup) = inner.place(&agent, Some(&kind), Some(&inner.name)) else {
-                continue;
-            };
-            let Ok(record) = checkpoint_record(&local).await else {
-                continue;
-            };
-            let old = local.backup.lock().replace(backup.clone());
-            if inner.transport.send(&backup, Msg::Replica { record: record.clone() }).is_err() {
+            if to_backup(&inner, &local).await.is_none() {
                 local.dirty.store(true, Ordering::Relaxed);
-            }
-            if let Some(old) = old.filter(|o| o != &backup) {
-                let version = record.version;
-                let _ = inner.transport.send(&old, Msg::DropReplica { agent, version });
             }
         }
     }
+}
+
+/// Sends a fresh checkpoint of a local agent to its backup (the next node in placement order);
+/// returns the backup and the version sent.
+async fn to_backup(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(NodeName, u64)> {
+    let (agent, kind) = {
+        let r = local.record.lock();
+        (r.agent.clone(), r.kind.clone())
+    };
+    let backup = inner.place(&agent, Some(&kind), Some(&inner.name))?;
+    let record = checkpoint_record(local).await.ok()?;
+    let version = record.version;
+    let old = local.backup.lock().replace(backup.clone());
+    inner.transport.send(&backup, Msg::Replica { record }).ok()?;
+    if let Some(old) = old.filter(|o| o != &backup) {
+        let _ = inner.transport.send(&old, Msg::DropReplica { agent, version });
+    }
+    Some((backup, version))
+}
+
+/// Checkpoints `agent` (local) to its backup and returns once the backup has stored it: a
+/// `Locate` sent after the replica is answered only after the replica was handled (messages
+/// between two nodes arrive in order).
+pub(crate) async fn checkpoint_now(inner: &Arc<Inner>, agent: &AgentId) -> Result<u64, WireError> {
+    let Some(local) = inner.local.get(agent).map(|e| e.value().clone()) else {
+        let owner = inner
+            .registry
+            .lock()
+            .winner(agent)
+            .filter(|s| s.state == SlotState::Active && s.node != inner.name)
+            .map(|s| s.node.clone());
+        let Some(owner) = owner else {
+            return Err(WireError::NoSuchAgent);
+        };
+        let id = inner.next_id();
+        let op = Control::Checkpoint {
+            agent: agent.clone(),
+        };
+        let v = inner.request(&owner, id, Msg::Control { id, op }, None).await?;
+        return v.as_u64().ok_or_else(|| unavailable("bad checkpoint reply"));
+    };
+    let Some((backup, version)) = to_backup(inner, &local).await else {
+        return Err(unavailable("no live node to hold a checkpoint"));
+    };
+    let id = inner.next_id();
+    let op = Control::Locate {
+        agent: agent.clone(),
+    };
+    inner.request(&backup, id, Msg::Control { id, op }, None).await?;
+    Ok(version)
 }
 
 /// Passivates agents idle for longer than `passivate_after`.
@@ -364,6 +399,11 @@ pub(crate) async fn control(
             Some(Ok(serde_json::to_value(slot).unwrap_or(Value::Null)))
         }
         Control::Steal { max } => Some(Ok(super::tasks::on_steal(inner, from, max))),
+        Control::Checkpoint { agent } => Some(checkpoint_now(inner, &agent).await.map(Value::from)),
+        Control::WorkAvailable => {
+            super::tasks::on_hint(inner, from);
+            None
+        }
         Control::TaskDone { key, result } => {
             super::tasks::on_task_done(inner, from, &key, result);
             None

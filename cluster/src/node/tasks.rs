@@ -31,10 +31,14 @@ pub(crate) struct Scheduler {
     /// Owner side: key → the workflow's pending call.
     waiters: DashMap<String, oneshot::Sender<Result<Value, WireError>>>,
     /// Owner side: key → (thief, task) for tasks lent out.
-    lent: DashMap<String, (NodeName, RemoteTask)>,
+    pub(crate) lent: DashMap<String, (NodeName, RemoteTask)>,
     /// Thief side: key → owner, for stolen tasks.
     origin: DashMap<String, NodeName>,
     wake: Notify,
+    /// The peer that most recently said it has work to spare.
+    hinted: Mutex<Option<NodeName>>,
+    /// When this node last told its peers it has work to spare.
+    last_hint: Mutex<Option<std::time::Instant>>,
     /// Stolen tasks run here so far (for tests and stats).
     pub(crate) stolen: AtomicUsize,
     /// Tasks run here so far.
@@ -106,6 +110,7 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
     let s = &inner.scheduler;
     s.waiters.insert(task.key.clone(), tx);
     s.push(Queued { task, own: true }, false);
+    hint_if_busy(inner);
     // A deadline only as a guard: the attempt's own timeout is enforced where it runs.
     let limit = call.timeout.map_or(inner.config.call_timeout, |t| t * 4 + Duration::from_secs(5));
     match tokio::time::timeout(limit, rx).await {
@@ -121,6 +126,39 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
             })
         }
     }
+}
+
+/// Tells peers there is work to steal when this node cannot start everything it has queued
+/// (at most once per 5 ms).
+fn hint_if_busy(inner: &Arc<Inner>) {
+    let s = &inner.scheduler;
+    let busy = s.queued() + s.running.load(Ordering::Relaxed) > inner.config.task_slots;
+    if !busy {
+        return;
+    }
+    {
+        let mut last = s.last_hint.lock();
+        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(5)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
+    for peer in inner.transport.peers() {
+        let id = inner.next_id();
+        let _ = inner.transport.send(
+            &peer,
+            Msg::Control {
+                id,
+                op: Control::WorkAvailable,
+            },
+        );
+    }
+}
+
+/// A peer has work to spare: wake the idle workers and steal from it first.
+pub(crate) fn on_hint(inner: &Arc<Inner>, from: &NodeName) {
+    *inner.scheduler.hinted.lock() = Some(from.clone());
+    inner.scheduler.wake.notify_waiters();
 }
 
 /// Applies a result for an own task: the first one per key wins.
@@ -159,8 +197,8 @@ async fn worker(inner: Weak<Inner>, slot: usize) {
             idle_rounds = 0;
             continue;
         }
-        idle_rounds = (idle_rounds + 1).min(4);
-        let pause = Duration::from_millis(10 << idle_rounds);
+        idle_rounds = (idle_rounds + 1).min(6);
+        let pause = Duration::from_millis(5 << idle_rounds);
         let _ = tokio::time::timeout(pause, node.scheduler.wake.notified()).await;
     }
 }
@@ -210,7 +248,11 @@ async fn steal_one(inner: &Arc<Inner>) -> bool {
     if peers.is_empty() {
         return false;
     }
-    let victim = peers[fastrand::usize(..peers.len())].clone();
+    let hinted = inner.scheduler.hinted.lock().clone();
+    let victim = match hinted {
+        Some(h) if peers.contains(&h) => h,
+        _ => peers[fastrand::usize(..peers.len())].clone(),
+    };
     let id = inner.next_id();
     let op = Control::Steal { max: 1 };
     let Ok(answer) = inner
@@ -223,6 +265,12 @@ async fn steal_one(inner: &Arc<Inner>) -> bool {
         return false;
     };
     let got = !tasks.is_empty();
+    if !got {
+        let mut hinted = inner.scheduler.hinted.lock();
+        if hinted.as_ref() == Some(&victim) {
+            *hinted = None;
+        }
+    }
     for task in tasks {
         inner
             .scheduler

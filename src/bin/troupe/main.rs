@@ -1,5 +1,8 @@
-//! The `troupe` command: run and check workflow files on an embedded single-node runtime.
+//! The `troupe` command: run and check workflow files on an embedded single-node runtime or
+//! across a cluster, and run cluster nodes.
 
+mod bench;
+mod node;
 mod progress;
 mod run;
 mod summary;
@@ -31,6 +34,15 @@ enum Command {
     },
     /// List the agent kinds a workflow file can use.
     Kinds,
+    /// Run a cluster node until SIGTERM or Ctrl-C (then it leaves, moving its agents away).
+    Node(node::NodeArgs),
+    /// List the live members of a cluster.
+    Members(node::ClusterArgs),
+    /// Measure coordination latency and throughput, each beside raw baselines in the same run.
+    Bench(bench::BenchArgs),
+    /// The peer process of `troupe bench` (internal).
+    #[command(hide = true)]
+    BenchPeer(bench::PeerArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +62,8 @@ fn main() -> ExitCode {
     rt.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Node(args) => node::node(args).await,
+            Command::Members(args) => node::members(args).await,
             Command::Validate { file } => run::validate(&file).await,
             Command::Kinds => {
                 let kinds = troupe::KindRegistry::new();
@@ -59,6 +73,8 @@ fn main() -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
+            Command::Bench(args) => bench::bench(args).await,
+            Command::BenchPeer(args) => bench::peer(args).await,
         }
     })
 }

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Lines of each final output to print (0: none).
     #[arg(long, default_value_t = 20, value_name = "N")]
     output_lines: usize,
+    /// Run across a cluster: this process joins as a client (hosting nothing) and the
+    /// workflow's tasks are spread over the cluster's nodes.
+    #[command(flatten)]
+    cluster: crate::node::ClusterArgs,
 }
 
 /// Exit code for a file or definition that is not valid.
@@ -100,8 +104,18 @@ pub async fn run(args: RunArgs) -> ExitCode {
     for w in &spec.warnings {
         eprintln!("warning: {w}");
     }
-    let Some(rt) = local_runtime().await else {
-        return ExitCode::from(INVALID);
+    let (rt, client) = match args.cluster.seed {
+        Some(seed) => match crate::node::join_as_client(&args.cluster, seed).await {
+            Ok(client) => (client.runtime().clone(), Some(client)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => match local_runtime().await {
+            Some(rt) => (rt, None),
+            None => return ExitCode::from(INVALID),
+        },
     };
     let plan = match plan(spec, rt.kinds()) {
         Ok(plan) => Arc::new(plan),
@@ -139,6 +153,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
         }
     };
     progress.finish().await;
+    if let Some(client) = &client {
+        client.shutdown().await;
+    }
     rt.shutdown().await;
     let report = match report {
         Ok(r) => r,

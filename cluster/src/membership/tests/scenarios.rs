@@ -37,9 +37,16 @@ fn three_nodes_join_through_one_seed_address() {
     net.run_for(Duration::from_secs(20));
     for name in ["a", "b", "c"] {
         let events = &net.node(name).events;
-        let ups = events.iter().filter(|e| matches!(e, MemberEvent::Up(_))).count();
+        let ups = events
+            .iter()
+            .filter(|e| matches!(e, MemberEvent::Up(_)))
+            .count();
         assert_eq!(ups, 2, "{name}: exactly one Up per peer, got {events:?}");
-        assert_eq!(events.len(), 2, "{name}: no Down in a healthy cluster: {events:?}");
+        assert_eq!(
+            events.len(),
+            2,
+            "{name}: no Down in a healthy cluster: {events:?}"
+        );
     }
 }
 
@@ -55,7 +62,10 @@ fn a_silent_node_is_suspected_then_declared_down() {
     });
     assert!(suspected, "nobody suspected the silent node");
     for name in ["a", "b"] {
-        assert!(!has_down(&net.node(name).events, &c), "{name}: Down before suspicion ran out");
+        assert!(
+            !has_down(&net.node(name).events, &c),
+            "{name}: Down before suspicion ran out"
+        );
     }
     let down = net.run_until(LIMIT, |net| {
         ["a", "b"].iter().all(|n| has_down(&net.node(n).events, &c))
@@ -70,7 +80,10 @@ fn indirect_probes_keep_a_node_alive_when_only_one_link_fails() {
     let mut net = cluster(3);
     net.cut("a", "b");
     net.run_for(Duration::from_secs(30));
-    assert!(net.ping_reqs > 0, "the cut link never triggered an indirect probe");
+    assert!(
+        net.ping_reqs > 0,
+        "the cut link never triggered an indirect probe"
+    );
     for name in ["a", "b", "c"] {
         let events = &net.node(name).events;
         assert!(
@@ -88,12 +101,17 @@ fn rejoins_after(seed: u64, fault: impl Fn(&mut Net), repair: impl Fn(&mut Net))
     let old = net.node("c").machine.identity().clone();
     fault(&mut net);
     let down = net.run_until(LIMIT, |net| {
-        ["a", "b"].iter().all(|n| has_down(&net.node(n).events, &old))
+        ["a", "b"]
+            .iter()
+            .all(|n| has_down(&net.node(n).events, &old))
     });
     assert!(down, "c not declared down: {:?}", views(&net));
     repair(&mut net);
     let back = net.run_until(LIMIT, |net| {
-        let newer = |n: &str| net.sees(n, "c").is_some_and(|c| c.incarnation > old.incarnation);
+        let newer = |n: &str| {
+            net.sees(n, "c")
+                .is_some_and(|c| c.incarnation > old.incarnation)
+        };
         newer("a") && newer("b") && net.view("c") == ["a", "b"]
     });
     assert!(back, "c did not rejoin: {:?}", views(&net));
@@ -102,8 +120,12 @@ fn rejoins_after(seed: u64, fault: impl Fn(&mut Net), repair: impl Fn(&mut Net))
     assert_eq!(net.node("c").machine.identity(), &new);
     for name in ["a", "b"] {
         let events = &net.node(name).events;
-        let down_at = events.iter().position(|e| *e == MemberEvent::Down(old.clone()));
-        let up_at = events.iter().position(|e| *e == MemberEvent::Up(new.clone()));
+        let down_at = events
+            .iter()
+            .position(|e| *e == MemberEvent::Down(old.clone()));
+        let up_at = events
+            .iter()
+            .position(|e| *e == MemberEvent::Up(new.clone()));
         assert!(down_at < up_at && up_at.is_some(), "{name}: {events:?}");
     }
 }
@@ -120,9 +142,13 @@ fn a_paused_node_declared_down_rejoins_with_a_higher_incarnation() {
 
 #[test]
 fn a_node_restarted_after_being_declared_down_rejoins_with_a_higher_incarnation() {
-    rejoins_after(6, |net| net.crash("c"), |net| {
-        net.restart("c", &["a"]);
-    });
+    rejoins_after(
+        6,
+        |net| net.crash("c"),
+        |net| {
+            net.restart("c", &["a"]);
+        },
+    );
 }
 
 #[test]
@@ -138,7 +164,10 @@ fn a_node_restarted_before_detection_replaces_its_old_incarnation() {
     for name in ["a", "b"] {
         let new = net.sees(name, "c").unwrap();
         assert!(new.incarnation > old.incarnation, "{name}: {new:?}");
-        assert!(has_down(&net.node(name).events, &old), "{name}: old c never reported down");
+        assert!(
+            has_down(&net.node(name).events, &old),
+            "{name}: old c never reported down"
+        );
     }
 }
 
@@ -166,8 +195,15 @@ fn start_order_does_not_matter() {
     net.add("b", &["a"]);
     net.run_for(Duration::from_secs(3));
     net.add("a", &[]);
-    let converged = net.run_until(LIMIT, |net| net.view("a") == ["b"] && net.view("b") == ["a"]);
-    assert!(converged, "b never found a: {:?} {:?}", net.view("a"), net.view("b"));
+    let converged = net.run_until(LIMIT, |net| {
+        net.view("a") == ["b"] && net.view("b") == ["a"]
+    });
+    assert!(
+        converged,
+        "b never found a: {:?} {:?}",
+        net.view("a"),
+        net.view("b")
+    );
 }
 
 #[test]
@@ -180,7 +216,6 @@ fn a_run_is_reproducible_from_its_seed() {
     };
     assert_eq!(run(11), run(11));
 }
-
 
 #[test]
 fn a_partition_between_two_groups_heals() {
@@ -195,10 +230,21 @@ fn a_partition_between_two_groups_heals() {
         net.cut(x, y);
     }
     let split = net.run_until(LIMIT, |net| {
-        net.view("a") == ["b"] && net.view("b") == ["a"] && net.view("c") == ["d"] && net.view("d") == ["c"]
+        net.view("a") == ["b"]
+            && net.view("b") == ["a"]
+            && net.view("c") == ["d"]
+            && net.view("d") == ["c"]
     });
-    assert!(split, "sides did not settle: {:?}", all.map(|n| net.view(n)));
+    assert!(
+        split,
+        "sides did not settle: {:?}",
+        all.map(|n| net.view(n))
+    );
     net.heal();
     let healed = net.run_until(LIMIT, |net| all.iter().all(|n| net.view(n).len() == 3));
-    assert!(healed, "partition did not heal: {:?}", all.map(|n| net.view(n)));
+    assert!(
+        healed,
+        "partition did not heal: {:?}",
+        all.map(|n| net.view(n))
+    );
 }

@@ -78,7 +78,10 @@ impl Net {
         let addr = reserved.copied().unwrap_or_else(|| self.fresh_addr());
         let transport = SocketAddr::new(addr.ip(), addr.port() + 1000);
         let identity = NodeIdentity::new(name, addr, transport);
-        self.seed = self.seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        self.seed = self
+            .seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         let machine = Membership::new(identity, MembershipConfig::lan(), self.seed).unwrap();
         let node = Node {
             machine,
@@ -186,7 +189,14 @@ impl Net {
         let result = call(&mut node.machine, &mut out);
         node.events.append(&mut out.events);
         for (to, bytes) in out.sends {
-            self.push(self.latency, Action::Deliver { from: addr, to, bytes });
+            self.push(
+                self.latency,
+                Action::Deliver {
+                    from: addr,
+                    to,
+                    bytes,
+                },
+            );
         }
         for (after, timer) in out.timers {
             self.push(after, Action::Fire { at: addr, timer });

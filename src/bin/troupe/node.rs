@@ -1,0 +1,243 @@
+//! `troupe node` (run a cluster node), `troupe members` (list a cluster's members), and the
+//! client node that `troupe run --cluster` uses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use troupe::cluster::node::{ClusterConfig, ClusterNode};
+use troupe::{Runtime, RuntimeConfig};
+
+use crate::run::register_kinds;
+
+/// Exit code for bad flags or a bad config file.
+const INVALID: u8 = 2;
+
+/// Arguments of `troupe node`.
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// A YAML file with the node's settings (the same names as the flags, with `_`: `name`,
+    /// `listen`, `gossip`, `seeds`, `cookie`, `capacity`, `kinds`, `task_slots`,
+    /// `passivate_after`, ...). Flags given as well override the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The node's name, unique in the cluster.
+    #[arg(long)]
+    name: Option<String>,
+    /// Transport address (TCP), e.g. 127.0.0.2:7000.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Membership address (UDP), e.g. 127.0.0.2:7001; other nodes use it as a seed.
+    #[arg(long, value_name = "ADDR")]
+    gossip: Option<SocketAddr>,
+    /// The gossip address of a node to join through (repeat for several).
+    #[arg(long = "seed", value_name = "ADDR")]
+    seeds: Vec<SocketAddr>,
+    /// The cluster's shared secret (or TROUPE_COOKIE).
+    #[arg(long, env = "TROUPE_COOKIE", hide_env_values = true)]
+    cookie: Option<String>,
+    /// Relative capacity for placement.
+    #[arg(long)]
+    capacity: Option<u32>,
+    /// Agent kinds this node hosts (comma separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    kinds: Option<Vec<String>>,
+    /// Workflow tasks this node runs at once.
+    #[arg(long)]
+    task_slots: Option<usize>,
+    /// Passivate agents idle for this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    passivate_after: Option<u64>,
+}
+
+impl NodeArgs {
+    fn config(&self) -> Result<ClusterConfig, String> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                serde_saphyr::from_str::<ClusterConfig>(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => {
+                let missing = |what: &str| format!("--{what} is required (or give --config FILE)");
+                ClusterConfig::new(
+                    self.name.clone().ok_or_else(|| missing("name"))?,
+                    self.listen.ok_or_else(|| missing("listen"))?,
+                    self.gossip.ok_or_else(|| missing("gossip"))?,
+                    self.cookie.clone().ok_or_else(|| missing("cookie"))?,
+                )
+            }
+        };
+        if let Some(v) = &self.name {
+            config.name = v.clone();
+        }
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = self.gossip {
+            config.gossip = v;
+        }
+        config.seeds.extend(self.seeds.iter().copied());
+        if let Some(v) = &self.cookie {
+            config.cookie = v.clone();
+        }
+        if let Some(v) = self.capacity {
+            config.capacity = v;
+        }
+        if let Some(v) = &self.kinds {
+            config.kinds = Some(v.clone());
+        }
+        if let Some(v) = self.task_slots {
+            config.task_slots = v;
+        }
+        if let Some(ms) = self.passivate_after {
+            config.passivate_after = Some(Duration::from_millis(ms));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs a node until SIGTERM or Ctrl-C, then leaves gracefully (moving its agents away).
+pub async fn node(args: NodeArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(INVALID);
+        }
+    };
+    let rt = match Runtime::start(RuntimeConfig::named(config.name.clone())).await {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    register_kinds(rt.kinds());
+    let node = match ClusterNode::start(config, rt.clone()).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            rt.shutdown().await;
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "troupe node {} up: transport {}, gossip {}",
+        node.name(),
+        node.listen_addr(),
+        node.gossip_addr()
+    );
+    wait_for_stop_signal().await;
+    eprintln!("troupe node {}: leaving (moving agents away)", node.name());
+    node.shutdown().await;
+    rt.shutdown().await;
+    println!("troupe node {} stopped", node.name());
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// How a client reaches a cluster.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// The gossip address of any node of the cluster.
+    #[arg(long = "cluster", value_name = "SEED")]
+    pub seed: Option<SocketAddr>,
+    /// The cluster's shared secret (or TROUPE_COOKIE).
+    #[arg(long, env = "TROUPE_COOKIE", hide_env_values = true)]
+    pub cookie: Option<String>,
+    /// Local address for this client's sockets (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub bind: SocketAddr,
+}
+
+/// Joins the cluster at `seed` as a client: a member that hosts no agents and runs no tasks.
+/// Returns once it is linked to every member it has heard of (or an error after 10 s).
+pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<ClusterNode, String> {
+    let cookie = args
+        .cookie
+        .clone()
+        .ok_or("--cookie is required with --cluster (or set TROUPE_COOKIE)")?;
+    let name = format!("client-{}", std::process::id());
+    let rt = Runtime::start(RuntimeConfig::named(name.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    register_kinds(rt.kinds());
+    let mut config = ClusterConfig::new(name, args.bind, args.bind, cookie).with_seeds([seed]);
+    config.kinds = Some(Vec::new());
+    config.task_slots = 0;
+    let node = ClusterNode::start(config, rt).await.map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stable_since: Option<(usize, Instant)> = None;
+    loop {
+        let members = node.members().len();
+        let linked = node.linked().len();
+        if members > 1 && linked + 1 == members {
+            // Settled: the same view for a moment (gossip brings the rest of the members).
+            match stable_since {
+                Some((n, at)) if n == members && at.elapsed() > Duration::from_millis(300) => {
+                    return Ok(node)
+                }
+                Some((n, _)) if n == members => {}
+                _ => stable_since = Some((members, Instant::now())),
+            }
+        }
+        if Instant::now() > deadline {
+            node.shutdown().await;
+            return Err(format!(
+                "could not join the cluster at {seed} within 10 s ({} members seen, {} linked); \
+                 check the address and the cookie",
+                members - 1,
+                linked
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `troupe members`: prints the cluster's live members.
+pub async fn members(args: ClusterArgs) -> ExitCode {
+    let Some(seed) = args.seed else {
+        eprintln!("error: --cluster SEED is required");
+        return ExitCode::from(INVALID);
+    };
+    let client = match join_as_client(&args, seed).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for m in client.members() {
+        if &m.name == client.name() {
+            continue;
+        }
+        println!(
+            "{:<20} transport {:<21} gossip {:<21} capacity {}",
+            m.name.as_str(),
+            m.transport,
+            m.gossip,
+            m.meta.capacity
+        );
+    }
+    client.shutdown().await;
+    client.runtime().shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,281 @@
+//! Multi-process cluster tests: three real `troupe node` processes on 127.0.0.1–3, and this
+//! test process joining them as a client node (it hosts no agents and runs no tasks).
+//!
+//! Shown here: a cross-node call; a workflow (`troupe run --cluster`) that runs on all three;
+//! migration under a steady stream of calls with every call answered exactly once; `kill -9`
+//! of a node in the middle of a workflow with every task still completing once, and of a node
+//! holding an agent, which resumes elsewhere from its checkpoint; a node that rejoins.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use troupe::cluster::node::{ClusterConfig, ClusterNode};
+use troupe::{parse_workflow, Runtime, RuntimeConfig, TaskStatus};
+
+const COOKIE: &str = "multi-process-cookie";
+
+/// A `troupe node` child process, killed when dropped.
+struct NodeProc {
+    name: String,
+    listen: SocketAddr,
+    gossip: SocketAddr,
+    child: Child,
+}
+
+fn free_addrs(ip: &str) -> (SocketAddr, SocketAddr) {
+    let tcp = std::net::TcpListener::bind(format!("{ip}:0")).unwrap();
+    let udp = std::net::UdpSocket::bind(format!("{ip}:0")).unwrap();
+    (tcp.local_addr().unwrap(), udp.local_addr().unwrap())
+}
+
+impl NodeProc {
+    fn start(name: &str, ip: &str, seeds: &[&NodeProc]) -> NodeProc {
+        let (listen, gossip) = free_addrs(ip);
+        Self::start_at(name, listen, gossip, seeds)
+    }
+
+    fn start_at(name: &str, listen: SocketAddr, gossip: SocketAddr, seeds: &[&NodeProc]) -> NodeProc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.args(["node", "--name", name, "--listen", &listen.to_string()])
+            .args(["--gossip", &gossip.to_string(), "--cookie", COOKIE, "--task-slots", "2"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for s in seeds {
+            cmd.args(["--seed", &s.gossip.to_string()]);
+        }
+        let mut child = cmd.spawn().expect("troupe node starts");
+        // Wait for its "up" line: the transport and gossip sockets are bound.
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert!(line.contains(" up: "), "node {name} did not start: {line:?}");
+        NodeProc {
+            name: name.into(),
+            listen,
+            gossip,
+            child,
+        }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn client(seed: &NodeProc) -> ClusterNode {
+    let name = format!("test-client-{}-{}", std::process::id(), fastrand_suffix());
+    let rt = Runtime::start(RuntimeConfig::named(name.clone())).await.unwrap();
+    troupe::agents::register_all(rt.kinds());
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut config = ClusterConfig::new(name, any, any, COOKIE).with_seeds([seed.gossip]);
+    config.kinds = Some(Vec::new());
+    config.task_slots = 0;
+    ClusterNode::start(config, rt).await.unwrap()
+}
+
+fn fastrand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
+
+/// Waits until `cond` holds (a failure guard, not a timing assertion).
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn three_nodes(prefix: &str) -> (Vec<NodeProc>, ClusterNode) {
+    let n1 = NodeProc::start(&format!("{prefix}1"), "127.0.0.1", &[]);
+    let n2 = NodeProc::start(&format!("{prefix}2"), "127.0.0.2", &[&n1]);
+    let n3 = NodeProc::start(&format!("{prefix}3"), "127.0.0.3", &[&n1]);
+    let c = client(&n1).await;
+    eventually("the client is linked to all three nodes", || c.linked().len() == 3).await;
+    (vec![n1, n2, n3], c)
+}
+
+fn node_name(n: &NodeProc) -> troupe::cluster::registry::NodeName {
+    n.name.as_str().into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_reaches_an_agent_on_another_node_process() {
+    let (nodes, c) = three_nodes("call").await;
+    c.spawn_on(&node_name(&nodes[1]), "util.counter", "acct", Value::Null, false)
+        .await
+        .unwrap();
+    let r = c.call("acct", json!({"add": 7})).await.unwrap();
+    assert_eq!(r["total"], 7);
+    let r = c.call_kind("util.where", "where-1", json!("hi")).await.unwrap();
+    let served_by = r["node"].as_str().unwrap().to_string();
+    assert!(nodes.iter().any(|n| n.name == served_by), "served by {served_by}");
+    assert_eq!(c.locate("where-1").unwrap().node.as_str(), served_by);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn troupe_run_cluster_spreads_a_workflow_over_all_three_nodes() {
+    let (nodes, c) = three_nodes("wf").await;
+    c.shutdown().await;
+    let dir = std::env::temp_dir().join(format!("troupe-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("spread.yaml");
+    let items: Vec<u32> = (0..24).collect();
+    std::fs::write(
+        &file,
+        format!(
+            "workflow:\n  name: spread\n  agents:\n    where: {{ type: util.where, config: {{ work_ms: 50 }} }}\n  tasks:\n    - {{ id: fan, agent: where, parallel: true, timeout: 10s, input: {items:?} }}\n"
+        ),
+    )
+    .unwrap();
+    let report = dir.join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["run", "--no-progress", "--cluster", &nodes[1].gossip.to_string()])
+        .args(["--cookie", COOKIE, "--report", report.to_str().unwrap()])
+        .arg(&file)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let fan = report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "fan")
+        .unwrap();
+    let outputs = fan["output"].as_array().unwrap();
+    assert_eq!(outputs.len(), 24);
+    let ran_on: BTreeSet<&str> = outputs.iter().map(|o| o["node"].as_str().unwrap()).collect();
+    let all: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(ran_on, all, "the workflow ran on every node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_between_processes_under_steady_calls_answers_each_call_exactly_once() {
+    let (nodes, c) = three_nodes("mig").await;
+    c.spawn_on(&node_name(&nodes[0]), "util.counter", "m", Value::Null, false)
+        .await
+        .unwrap();
+    let callers = 3;
+    let per_caller = 200;
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut totals = Vec::new();
+            for _ in 0..per_caller {
+                let r = c.call("m", json!(1)).await.expect("no call may fail or be lost");
+                totals.push(r["total"].as_i64().unwrap());
+            }
+            totals
+        }));
+    }
+    for hop in [1, 2, 0, 2] {
+        c.migrate("m", &node_name(&nodes[hop])).await.unwrap();
+        eventually("the registry shows the new home", || {
+            c.locate("m").is_some_and(|l| l.node == node_name(&nodes[hop]))
+        })
+        .await;
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    let expected: Vec<i64> = (1..=(callers * per_caller) as i64).collect();
+    assert_eq!(all, expected, "every call handled exactly once, none lost");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_workflow_still_completes_every_task_once() {
+    let (mut nodes, c) = three_nodes("kill").await;
+    let items: Vec<u32> = (0..30).collect();
+    let yaml = format!(
+        "workflow:\n  name: survive\n  agents:\n    where: {{ type: util.where, config: {{ work_ms: 80 }} }}\n  tasks:\n    - {{ id: fan, agent: where, parallel: true, timeout: 10s, input: {items:?} }}\n"
+    );
+    let handle = c
+        .runtime()
+        .submit(parse_workflow(&yaml, "survive.yaml").unwrap())
+        .await
+        .unwrap();
+    let victim = nodes[2].name.clone();
+    eventually("the victim is running tasks of the workflow", || c.tasks_lent_to(&victim) > 0).await;
+    nodes[2].kill9();
+    let report = handle.wait().await.unwrap();
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded, "{report:?}");
+    let out = report.output("fan").unwrap().as_array().unwrap();
+    let inputs: Vec<u64> = out.iter().map(|v| v["input"].as_u64().unwrap()).collect();
+    assert_eq!(inputs, (0..30).collect::<Vec<u64>>(), "each item's result exactly once");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_an_agents_node_resumes_it_elsewhere_from_its_checkpoint() {
+    let (mut nodes, c) = three_nodes("fo").await;
+    let home = node_name(&nodes[2]);
+    c.spawn_on(&home, "util.counter", "durable", Value::Null, false)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        c.call("durable", json!(2)).await.unwrap();
+    }
+    let r = c.call("durable", Value::Null).await.unwrap();
+    assert_eq!(r["total"], 10);
+    c.checkpoint("durable").await.unwrap();
+    let killed_at = Instant::now();
+    nodes[2].kill9();
+    eventually("the agent is active on a live node", || {
+        c.locate("durable").is_some_and(|l| l.node != home)
+    })
+    .await;
+    eprintln!("kill -9 → agent active elsewhere: {:?}", killed_at.elapsed());
+    let r = c.call("durable", json!(1)).await.unwrap();
+    assert_eq!(r["total"], 11, "resumed from the checkpoint");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_and_restarted_rejoins_the_cluster() {
+    let (mut nodes, c) = three_nodes("rejoin").await;
+    let name = nodes[1].name.clone();
+    let (listen, gossip) = (nodes[1].listen, nodes[1].gossip);
+    nodes[1].kill9();
+    eventually("the client sees it down", || {
+        !c.members().iter().any(|m| m.name.as_str() == name)
+    })
+    .await;
+    let before = Instant::now();
+    let seed = &nodes[0];
+    let restarted = NodeProc::start_at(&name, listen, gossip, &[seed]);
+    eventually("the client sees it up again and linked", || {
+        c.members().iter().any(|m| m.name.as_str() == name) && c.linked().len() == 3
+    })
+    .await;
+    eprintln!("restart → rejoined: {:?}", before.elapsed());
+    let node = troupe::cluster::registry::NodeName::new(name.clone());
+    c.spawn_on(&node, "util.counter", "after-rejoin", Value::Null, false)
+        .await
+        .unwrap();
+    assert_eq!(c.call("after-rejoin", json!(3)).await.unwrap()["total"], 3);
+    drop(restarted);
+    c.shutdown().await;
+}
