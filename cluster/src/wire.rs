@@ -36,9 +36,9 @@ pub struct Frame {
     pub msgs: Vec<Msg>,
 }
 
-/// Everything one node says to another.
+/// Everything one node says to another. Externally tagged (`{"call": {...}}`) with explicit
+/// names: decoding needs no buffering, and renaming a variant never changes the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t")]
 pub enum Msg {
     /// Call `agent` with `body`; answer with [`Msg::Reply`] carrying `id`. `kind` lets the
     /// receiver activate the agent if it is not active anywhere.
@@ -323,7 +323,9 @@ pub enum FrameError {
 impl Frame {
     /// Encodes the frame (named fields).
     pub fn encode(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).expect("frames always encode")
+        let mut buf = Vec::with_capacity(64 + self.msgs.len() * 64);
+        rmp_serde::encode::write_named(&mut buf, self).expect("frames always encode");
+        buf
     }
 
     /// Decodes and checks a frame from the network.

@@ -8,6 +8,7 @@
 //! their latest checkpoint on the node that held it.
 
 mod config;
+mod faults;
 mod gate;
 mod gossip;
 mod inbound;
@@ -34,6 +35,9 @@ use crate::registry::{Clock, ClockId, NodeName, Registry, Slot};
 use crate::transport::{LinkEvent, Transport, TransportError};
 use crate::wire::{AgentRecord, Msg, WireError};
 use gate::Gate;
+
+/// How long a node must stay down before its agents are re-activated elsewhere.
+const FAILOVER_DELAY: Duration = Duration::from_millis(300);
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +145,9 @@ pub(crate) struct Inner {
     /// When members were declared down.
     pub(crate) down_at: DashMap<NodeName, Instant>,
     pub(crate) scheduler: tasks::Scheduler,
+    /// One-way messages waiting until their agent can be reached, in arrival order.
+    pub(crate) held: DashMap<AgentId, Vec<(Value, u8)>>,
+    blocked: faults::Blocklist,
 }
 
 /// A running cluster node. Cheap to clone; [`ClusterNode::shutdown`] stops it.
@@ -185,10 +192,22 @@ impl ClusterNode {
                 kinds: config.kinds.clone(),
             },
         };
-        let (membership, member_events) = match MembershipHandle::bind_udp(
+        let blocked = faults::Blocklist::default();
+        let socket = match tokio::net::UdpSocket::bind(config.gossip).await {
+            Ok(s) => faults::FilteredSocket {
+                socket: s,
+                blocked: blocked.clone(),
+            },
+            Err(e) => {
+                transport.stop().await;
+                return Err(ClusterError::Start(format!("gossip socket {}: {e}", config.gossip)));
+            }
+        };
+        let (membership, member_events) = match MembershipHandle::start(
             identity.clone(),
             config.membership.clone(),
             config.seeds.clone(),
+            socket,
         )
         .await
         {
@@ -221,6 +240,8 @@ impl ClusterNode {
             stopping: AtomicBool::new(false),
             down_at: DashMap::new(),
             scheduler: tasks::Scheduler::default(),
+            held: DashMap::new(),
+            blocked,
         });
         sink.attach(Arc::downgrade(&inner));
         tokio::spawn(event_loop(Arc::downgrade(&inner), member_events, link_events));
@@ -455,6 +476,14 @@ impl ClusterNode {
         self.inner.transport.stop().await;
     }
 
+    /// Fault injection: drops all membership traffic to and from these gossip addresses (an
+    /// empty list heals). The peers are then declared down on both sides, as in a network
+    /// partition; both sides keep serving, and after healing they rejoin and their registries
+    /// merge (an agent activated on both sides keeps one winner). For chaos tests.
+    pub fn partition_from(&self, gossip_addrs: impl IntoIterator<Item = std::net::SocketAddr>) {
+        self.inner.blocked.set(gossip_addrs);
+    }
+
     /// Stops the node without moving its agents or telling anyone (as if it crashed); for
     /// tests and benchmarks of failover.
     pub async fn crash(&self) {
@@ -632,8 +661,18 @@ fn on_member(inner: &Arc<Inner>, ev: MemberEvent) {
             inner.transport.disconnect(&id.name);
             inner.fail_pending(&id.name);
             tasks::on_member_down(inner, &id.name);
-            moves::fail_over(inner, &id.name);
             moves::mark_all_dirty(inner);
+            // A node declared down may be back at once under a renewed incarnation (it was
+            // only suspected, or a partition healed): fail over only if it stays down.
+            let weak = Arc::downgrade(inner);
+            let name = id.name.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(FAILOVER_DELAY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if !inner.is_live(&name) {
+                    moves::fail_over(&inner, &name);
+                }
+            });
         }
     }
 }

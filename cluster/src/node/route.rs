@@ -117,47 +117,158 @@ impl Inner {
         found
     }
 
-    /// Sends a one-way message where the agent is (activating nothing).
+    /// Sends a one-way message where the agent is. Messages from this node to one agent are
+    /// delivered in order: while the agent cannot be reached at once (not yet located, moving,
+    /// passivated, failing over) they are held here, in order, and a single resolver per agent
+    /// delivers them when it can.
     pub(crate) fn tell(self: &Arc<Self>, agent: AgentId, body: Value, hops: u8) -> Result<(), WireError> {
-        if let Some(local) = self.local.get(&agent).map(|e| e.value().clone()) {
+        if let Some(mut held) = self.held.get_mut(&agent) {
+            held.push((body, hops));
+            return Ok(());
+        }
+        match self.tell_now(&agent, body, hops) {
+            Ok(None) => Ok(()),
+            Ok(Some((body, hops))) => {
+                self.hold(agent, body, hops);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delivers at once if the agent is reachable now; otherwise hands the message back.
+    #[allow(clippy::type_complexity)]
+    fn tell_now(
+        self: &Arc<Self>,
+        agent: &AgentId,
+        body: Value,
+        hops: u8,
+    ) -> Result<Option<(Value, u8)>, WireError> {
+        if let Some(local) = self.local.get(agent).map(|e| e.value().clone()) {
             if let Admission::Enter(pass) = local.gate.admit() {
                 let r = local.agent.tell_value(body);
                 local.dirty.store(true, Ordering::Relaxed);
+                *local.last_used.lock() = Instant::now();
                 drop(pass);
-                return r.map_err(|e| WireError::from_call(&e));
+                return r.map(|()| None).map_err(|e| WireError::from_call(&e));
             }
-            // Moving: deliver after the move, in a task, so the sender does not wait.
-            let inner = self.clone();
-            tokio::spawn(async move {
-                let _ = inner.route(agent, None, body, hops, None).await;
-            });
-            return Ok(());
+            return Ok(Some((body, hops)));
         }
-        match self.next_step(&agent, None) {
-            Next::Forward(node) if hops < MAX_HOPS => self
-                .transport
-                .send(
-                    &node,
-                    Msg::Tell {
-                        agent,
-                        body,
-                        hops: hops + 1,
-                    },
-                )
-                .map_err(|e| WireError::Unavailable {
-                    reason: e.to_string(),
-                }),
-            Next::Forward(_) => Err(WireError::Unavailable {
+        if self.registry.lock().winner(agent).is_none() {
+            return Ok(Some((body, hops)));
+        }
+        match self.next_step(agent, None) {
+            Next::Forward(_) if hops >= MAX_HOPS => Err(WireError::Unavailable {
                 reason: "forwarded too many times".into(),
             }),
-            Next::Activate(_) | Next::Wait => {
-                let inner = self.clone();
-                tokio::spawn(async move {
-                    let _ = inner.route(agent, None, body, hops, None).await;
-                });
-                Ok(())
+            Next::Forward(node) => {
+                let msg = Msg::Tell {
+                    agent: agent.clone(),
+                    body,
+                    hops: hops + 1,
+                };
+                self.transport
+                    .send(&node, msg)
+                    .map(|()| None)
+                    .map_err(|e| WireError::Unavailable {
+                        reason: e.to_string(),
+                    })
             }
+            Next::Activate(_) | Next::Wait => Ok(Some((body, hops))),
             Next::Missing => Err(WireError::NoSuchAgent),
+        }
+    }
+
+    fn hold(self: &Arc<Self>, agent: AgentId, body: Value, hops: u8) {
+        let mut first = false;
+        self.held
+            .entry(agent.clone())
+            .or_insert_with(|| {
+                first = true;
+                Vec::new()
+            })
+            .push((body, hops));
+        if first {
+            let inner = self.clone();
+            tokio::spawn(async move { inner.resolve_held(agent).await });
+        }
+    }
+
+    /// Makes `agent` reachable (locate, wait for a move, activate), then delivers what is held
+    /// for it, in order. Gives up (dropping the messages, as one-way messages to a missing
+    /// agent are) after the call timeout.
+    async fn resolve_held(self: Arc<Self>, agent: AgentId) {
+        let deadline = Instant::now() + self.config.call_timeout;
+        let mut asked_peers = false;
+        'wait: loop {
+            let reachable = loop {
+                if Instant::now() >= deadline {
+                    break false;
+                }
+                if let Some(local) = self.local.get(&agent).map(|e| e.value().clone()) {
+                    match local.gate.admit() {
+                        Admission::Enter(_) => break true,
+                        Admission::Wait(rx) => {
+                            let _ = rx.await;
+                            continue;
+                        }
+                    }
+                }
+                if self.registry.lock().winner(&agent).is_none() {
+                    if asked_peers {
+                        break false;
+                    }
+                    asked_peers = true;
+                    self.locate_from_peers(&agent).await;
+                    continue;
+                }
+                match self.next_step(&agent, None) {
+                    Next::Forward(_) => break true,
+                    Next::Activate(record) => {
+                        if self.activate_local(record, true).await.is_err() {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    Next::Wait => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Next::Missing => break false,
+                }
+            };
+            loop {
+                let batch: Vec<(Value, u8)> = match self.held.get_mut(&agent) {
+                    Some(mut held) => held.drain(..).collect(),
+                    None => return,
+                };
+                if batch.is_empty() {
+                    if self.held.remove_if(&agent, |_, v| v.is_empty()).is_some() {
+                        return;
+                    }
+                    continue;
+                }
+                if !reachable {
+                    tracing::debug!(target: "troupe::cluster", %agent, dropped = batch.len(),
+                        "one-way messages dropped: agent unreachable");
+                    continue;
+                }
+                let mut rest = batch.into_iter();
+                while let Some((body, hops)) = rest.next() {
+                    match self.tell_now(&agent, body, hops) {
+                        Ok(None) => {}
+                        Ok(Some(back)) => {
+                            // Unreachable again (it started moving): keep order, wait again.
+                            if let Some(mut held) = self.held.get_mut(&agent) {
+                                let later = std::mem::take(&mut *held);
+                                held.push(back);
+                                held.extend(rest);
+                                held.extend(later);
+                            }
+                            continue 'wait;
+                        }
+                        Err(e) => {
+                            tracing::debug!(target: "troupe::cluster", %agent, "one-way message dropped: {e}");
+                        }
+                    }
+                }
+            }
         }
     }
 

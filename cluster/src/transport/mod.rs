@@ -14,7 +14,8 @@ use std::time::Duration;
 use dashmap::DashMap;
 use ractor::{Actor, ActorCell, ActorRef};
 use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage, NodeSessionMessage};
-use tokio::sync::mpsc;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify};
 
 pub use gateway::{group, FrameSink, GatewayMsg, SCOPE};
 
@@ -58,7 +59,7 @@ pub enum LinkEvent {
 }
 
 struct PeerLink {
-    tx: mpsc::UnboundedSender<Msg>,
+    out: Arc<Outbound>,
     session: ActorRef<NodeSessionMessage>,
 }
 
@@ -186,20 +187,31 @@ impl Transport {
         self.inner.links.iter().map(|l| l.key().clone()).collect()
     }
 
-    /// Queues `msg` for `peer`; messages to one peer arrive in send order.
+    /// Sends `msg` to `peer`; messages to one peer arrive in send order. One-way messages
+    /// ([`Msg::Tell`], registry gossip, checkpoints) may wait briefly to share a frame; the
+    /// rest leave at once.
     pub fn send(&self, peer: &NodeName, msg: Msg) -> Result<(), TransportError> {
-        match self.inner.links.get(peer) {
-            Some(link) => link
-                .tx
-                .send(msg)
-                .map_err(|_| TransportError::NotLinked(peer.clone())),
-            None => Err(TransportError::NotLinked(peer.clone())),
+        let Some(link) = self.inner.links.get(peer).map(|l| l.out.clone()) else {
+            return Err(TransportError::NotLinked(peer.clone()));
+        };
+        let ok = match &msg {
+            Msg::Tell { .. } | Msg::Registry { .. } | Msg::Replica { .. } | Msg::DropReplica { .. } => {
+                link.enqueue(msg)
+            }
+            _ => link.send_now(msg),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TransportError::NotLinked(peer.clone()))
         }
     }
 
     /// Drops the session with `peer` (it was declared down or left).
     pub fn disconnect(&self, peer: &NodeName) {
         if let Some((_, link)) = self.inner.links.remove(peer) {
+            link.out.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+            link.out.wake.notify_one();
             link.session.stop(Some("member down".into()));
             let _ = self.inner.events.send(LinkEvent::Down(peer.clone()));
         }
@@ -247,12 +259,20 @@ async fn session_loop(
                     ses.actor.stop(Some("no gateway".into()));
                     continue;
                 };
-                let (tx, rxm) = mpsc::unbounded_channel();
-                tokio::spawn(pump(rxm, remote, inner.name.clone(), peer.clone()));
+                let out = Arc::new(Outbound {
+                    queue: Mutex::new(Vec::new()),
+                    flush: Mutex::new(()),
+                    wake: Notify::new(),
+                    remote,
+                    from: inner.name.clone(),
+                    to: peer.clone(),
+                    closed: Default::default(),
+                });
+                tokio::spawn(pump(out.clone()));
                 inner.links.insert(
                     peer.clone(),
                     PeerLink {
-                        tx,
+                        out,
                         session: ses.actor.clone(),
                     },
                 );
@@ -291,33 +311,77 @@ fn find_gateway(session: &ActorCell, peer: &NodeName) -> Option<ActorRef<Gateway
         .map(ActorRef::from)
 }
 
-/// Sends queued messages to a peer, as many per frame as are waiting.
-async fn pump(
-    mut rx: mpsc::UnboundedReceiver<Msg>,
+/// The outbound side of one session.
+///
+/// Latency-sensitive messages (calls, replies, control) are sent at once by the caller, after
+/// whatever is queued before them; one-way messages are queued and flushed by a per-peer task,
+/// so under load many travel in one frame. A single flush lock keeps frames in send order.
+struct Outbound {
+    queue: Mutex<Vec<Msg>>,
+    flush: Mutex<()>,
+    wake: Notify,
     remote: ActorRef<GatewayMsg>,
     from: NodeName,
     to: NodeName,
-) {
-    let mut batch = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut bytes = approx_size(&first);
-        batch.push(first);
-        while batch.len() < MAX_BATCH && bytes < MAX_FRAME_BYTES / 4 {
-            match rx.try_recv() {
-                Ok(m) => {
-                    bytes += approx_size(&m);
-                    batch.push(m);
-                }
-                Err(_) => break,
-            }
-        }
-        let frame = Frame {
-            version: WIRE_VERSION,
-            from: from.clone(),
-            to: to.clone(),
-            msgs: std::mem::take(&mut batch),
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Outbound {
+    fn send_now(&self, msg: Msg) -> bool {
+        let _order = self.flush.lock();
+        let mut batch = std::mem::take(&mut *self.queue.lock());
+        batch.push(msg);
+        self.write(batch)
+    }
+
+    fn enqueue(&self, msg: Msg) -> bool {
+        let first = {
+            let mut q = self.queue.lock();
+            q.push(msg);
+            q.len() == 1
         };
-        if remote.cast(GatewayMsg(frame.encode())).is_err() {
+        if first {
+            self.wake.notify_one();
+        }
+        !self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends queued messages, in frames of at most [`MAX_BATCH`] messages.
+    fn flush_queued(&self) -> bool {
+        let _order = self.flush.lock();
+        let batch = std::mem::take(&mut *self.queue.lock());
+        batch.is_empty() || self.write(batch)
+    }
+
+    fn write(&self, mut batch: Vec<Msg>) -> bool {
+        while !batch.is_empty() {
+            let mut bytes = 0;
+            let mut n = 0;
+            while n < batch.len() && n < MAX_BATCH && bytes < MAX_FRAME_BYTES / 4 {
+                bytes += approx_size(&batch[n]);
+                n += 1;
+            }
+            let rest = batch.split_off(n);
+            let frame = Frame {
+                version: WIRE_VERSION,
+                from: self.from.clone(),
+                to: self.to.clone(),
+                msgs: batch,
+            };
+            if self.remote.cast(GatewayMsg(frame.encode())).is_err() {
+                self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+                return false;
+            }
+            batch = rest;
+        }
+        true
+    }
+}
+
+async fn pump(out: Arc<Outbound>) {
+    loop {
+        out.wake.notified().await;
+        if !out.flush_queued() || out.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
     }
