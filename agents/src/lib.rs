@@ -105,7 +105,9 @@ pub use cmd::{CmdConfig, CmdInput, CmdOutput, CmdRequest, CmdRun};
 pub use http::{HttpConfig, HttpInput, HttpReply, HttpRequest};
 pub use json::{JsonPath, JsonPick, PickConfig};
 pub use shape::TextInput;
-pub use state::{Counter, CounterRequest, CounterState, Where, WhereConfig};
+pub use state::{
+    Blob, BlobConfig, BlobState, Counter, CounterRequest, CounterState, Where, WhereConfig,
+};
 pub use text::{
     CountConfig, Counts, MergeConfig, ReadConfig, ReadRequest, SplitBy, SplitConfig, TextCount,
     TextMergeCounts, TextRead, TextSplit, TextTransform, TransformConfig, TransformOp,
@@ -145,5 +147,6 @@ kinds! {
     "util.flaky" => Flaky, "fails its first N calls with a retryable error, then echoes";
     "util.crash" => Crash, "panics during its first N starts (for supervision demos), then echoes";
     "util.counter" => Counter, "adds each request to a total kept in its snapshot (survives restarts and moves)";
+    "util.blob" => Blob, "holds a configured number of bytes of state (for measuring migration)";
     "util.where" => Where, "replies with the name of the node (runtime) that served the request";
 }

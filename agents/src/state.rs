@@ -144,3 +144,101 @@ impl Agent for Where {
         Ok(json!({ "node": node, "input": request }))
     }
 }
+
+/// Configuration of `util.blob`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobConfig {
+    /// Size of the state, in bytes (at most 64 MiB).
+    pub size: usize,
+}
+
+/// `util.blob`: an agent whose state is `size` bytes (snapshotted after every request), for
+/// measuring what moving state costs. A request `n` (a number) sets byte `n % size` to `n` and
+/// replies with the state's checksum, so a moved blob can be checked.
+#[derive(Debug, Clone, Default)]
+pub struct Blob {
+    config: BlobConfig,
+}
+
+impl Blob {
+    /// An agent built from a JSON config.
+    pub fn from_config(config: &Value) -> Result<Self, String> {
+        let config: BlobConfig = parse_config(config)?;
+        if config.size > 64 << 20 {
+            return Err(format!("size: {} bytes is over the 64 MiB limit", config.size));
+        }
+        Ok(Self { config })
+    }
+}
+
+/// The state of `util.blob`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobState {
+    /// The bytes.
+    #[serde(with = "serde_bytes_vec")]
+    pub bytes: Vec<u8>,
+}
+
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+impl Agent for Blob {
+    type Request = u64;
+    type Reply = u64;
+    type State = BlobState;
+
+    async fn init(&self, _: &AgentContext, restored: Option<Snapshot>) -> Result<BlobState, AgentError> {
+        match restored {
+            Some(s) => s
+                .decode()
+                .map_err(|e| AgentError::permanent(format!("bad blob snapshot: {e}"))),
+            None => Ok(BlobState {
+                bytes: vec![0; self.config.size],
+            }),
+        }
+    }
+
+    async fn handle(&self, _: &AgentContext, state: &mut BlobState, n: u64) -> Result<u64, AgentError> {
+        if !state.bytes.is_empty() {
+            let i = (n % state.bytes.len() as u64) as usize;
+            state.bytes[i] = n as u8;
+        }
+        Ok(state
+            .bytes
+            .iter()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(*b))))
+    }
+
+    fn snapshot(&self, state: &BlobState) -> Result<Option<Snapshot>, AgentError> {
+        Snapshot::encode(state)
+            .map(Some)
+            .map_err(|e| AgentError::permanent(e.to_string()))
+    }
+
+    fn persistence(&self) -> Persistence {
+        Persistence::AfterEachRequest
+    }
+}

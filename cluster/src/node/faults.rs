@@ -27,12 +27,12 @@ impl Blocklist {
 }
 
 /// A UDP socket that silently drops datagrams to and from blocked addresses.
-pub(crate) struct FilteredSocket {
-    pub(crate) socket: tokio::net::UdpSocket,
+pub(crate) struct FilteredSocket<S> {
+    pub(crate) socket: S,
     pub(crate) blocked: Blocklist,
 }
 
-impl DatagramSocket for FilteredSocket {
+impl<S: DatagramSocket> DatagramSocket for FilteredSocket<S> {
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         if self.blocked.blocks(&target) {
             return Ok(buf.len());

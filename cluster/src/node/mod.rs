@@ -19,7 +19,8 @@ mod tasks;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
@@ -144,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) stopping: AtomicBool,
     /// When members were declared down.
     pub(crate) down_at: DashMap<NodeName, Instant>,
+    /// Peers a dial loop is running for, with the incarnation it dials.
+    dialing: DashMap<NodeName, u64>,
     pub(crate) scheduler: tasks::Scheduler,
     /// One-way messages waiting until their agent can be reached, in arrival order.
     pub(crate) held: DashMap<AgentId, Vec<(Value, u8)>>,
@@ -174,14 +177,39 @@ impl ClusterNode {
     ) -> Result<ClusterNode, ClusterError> {
         config.validate().map_err(ClusterError::Start)?;
         resolve_ports(&mut config).map_err(ClusterError::Start)?;
+        let socket = tokio::net::UdpSocket::bind(config.gossip)
+            .await
+            .map_err(|e| ClusterError::Start(format!("gossip socket {}: {e}", config.gossip)))?;
+        config.gossip = socket
+            .local_addr()
+            .map_err(|e| ClusterError::Start(format!("gossip socket: {e}")))?;
+        Self::start_on(config, runtime, socket, None).await
+    }
+
+    /// Starts a node on sockets supplied by the caller: membership datagrams through
+    /// `datagrams`, and transport streams through `streams` (OS sockets when `None`). This is
+    /// how the same node runs inside a simulated network (turmoil); `config.listen` and
+    /// `config.gossip` must then be the addresses peers reach it at.
+    pub async fn start_on<S: crate::membership::DatagramSocket>(
+        config: ClusterConfig,
+        runtime: Runtime,
+        datagrams: S,
+        streams: Option<Arc<dyn crate::transport::StreamNet>>,
+    ) -> Result<ClusterNode, ClusterError> {
+        config.validate().map_err(ClusterError::Start)?;
         let name = NodeName::new(config.name.clone());
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as u64);
         let sink = Arc::new(inbound::Sink::default());
-        let (transport, link_events) =
-            Transport::start(name.clone(), config.listen, config.cookie.clone(), sink.clone())
-                .await?;
+        let (transport, link_events) = Transport::start_on(
+            name.clone(),
+            config.listen,
+            config.cookie.clone(),
+            sink.clone(),
+            streams,
+        )
+        .await?;
         let identity = NodeIdentity {
             name: name.clone(),
             gossip: config.gossip,
@@ -193,15 +221,9 @@ impl ClusterNode {
             },
         };
         let blocked = faults::Blocklist::default();
-        let socket = match tokio::net::UdpSocket::bind(config.gossip).await {
-            Ok(s) => faults::FilteredSocket {
-                socket: s,
-                blocked: blocked.clone(),
-            },
-            Err(e) => {
-                transport.stop().await;
-                return Err(ClusterError::Start(format!("gossip socket {}: {e}", config.gossip)));
-            }
+        let socket = faults::FilteredSocket {
+            socket: datagrams,
+            blocked: blocked.clone(),
         };
         let (membership, member_events) = match MembershipHandle::start(
             identity.clone(),
@@ -239,6 +261,7 @@ impl ClusterNode {
             members: RwLock::new(members),
             stopping: AtomicBool::new(false),
             down_at: DashMap::new(),
+            dialing: DashMap::new(),
             scheduler: tasks::Scheduler::default(),
             held: DashMap::new(),
             blocked,
@@ -493,18 +516,12 @@ impl ClusterNode {
     }
 }
 
-/// Replaces port 0 in the listen and gossip addresses with free ports, so the addresses peers
-/// learn are real.
+/// Replaces port 0 in the listen address with a free port, so the address peers learn is real.
 fn resolve_ports(config: &mut ClusterConfig) -> Result<(), String> {
     if config.listen.port() == 0 {
         let l = std::net::TcpListener::bind(config.listen)
             .map_err(|e| format!("listen {}: {e}", config.listen))?;
         config.listen = l.local_addr().map_err(|e| e.to_string())?;
-    }
-    if config.gossip.port() == 0 {
-        let s = std::net::UdpSocket::bind(config.gossip)
-            .map_err(|e| format!("gossip {}: {e}", config.gossip))?;
-        config.gossip = s.local_addr().map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -626,11 +643,22 @@ async fn event_loop(
             ev = links.recv() => {
                 let Some(ev) = ev else { return };
                 let Some(inner) = inner.upgrade() else { return };
-                if let LinkEvent::Up(peer) = ev {
-                    tracing::debug!(target: "troupe::cluster", node = %inner.name, %peer, "link up");
-                    gossip::exchange_with(&inner, &peer);
-                    moves::rebalance_towards(&inner, &peer);
-                    moves::mark_all_dirty(&inner);
+                match ev {
+                    LinkEvent::Up(peer) => {
+                        tracing::debug!(target: "troupe::cluster", node = %inner.name, %peer, "link up");
+                        gossip::exchange_with(&inner, &peer);
+                        moves::rebalance_towards(&inner, &peer);
+                        moves::mark_all_dirty(&inner);
+                    }
+                    LinkEvent::Down(peer) => {
+                        // The session broke but membership still lists the peer: dial again.
+                        let member = inner.members.read().get(&peer).cloned();
+                        if let Some(member) = member {
+                            if inner.name < peer && !inner.stopping.load(Ordering::Relaxed) {
+                                tokio::spawn(dial(Arc::downgrade(&inner), member));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -677,24 +705,73 @@ fn on_member(inner: &Arc<Inner>, ev: MemberEvent) {
     }
 }
 
-/// Connects to a member until a session is up or it is no longer a member.
+/// Connects to a member until a session is up or it is no longer a member. One dialer per
+/// peer at a time; after a connection is opened it waits for the session to become ready
+/// before trying again, so it never races its own duplicate.
 async fn dial(inner: std::sync::Weak<Inner>, member: NodeIdentity) {
+    {
+        let Some(node) = inner.upgrade() else { return };
+        let mut fresh = false;
+        node.dialing
+            .entry(member.name.clone())
+            .and_modify(|inc| {
+                if *inc < member.incarnation {
+                    *inc = member.incarnation;
+                    fresh = true;
+                }
+            })
+            .or_insert_with(|| {
+                fresh = true;
+                member.incarnation
+            });
+        if !fresh {
+            return;
+        }
+    }
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(node) = inner.upgrade() else { return };
         let current = node.members.read().get(&member.name).cloned();
-        match current {
-            Some(m) if m.incarnation == member.incarnation => {}
-            _ => return,
-        }
-        if node.transport.is_linked(&member.name) || node.stopping.load(Ordering::Relaxed) {
+        let still_member = current.is_some_and(|m| m.incarnation == member.incarnation);
+        let superseded = node
+            .dialing
+            .get(&member.name)
+            .is_none_or(|inc| *inc != member.incarnation);
+        if superseded {
             return;
         }
-        if let Err(e) = node.transport.connect(member.transport).await {
-            tracing::debug!(target: "troupe::cluster", peer = %member.name, "connect failed: {e}");
+        if !still_member
+            || node.transport.is_linked(&member.name)
+            || node.stopping.load(Ordering::Relaxed)
+        {
+            node.dialing
+                .remove_if(&member.name, |_, inc| *inc == member.incarnation);
+            return;
         }
-        drop(node);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            node.transport.connect(member.transport),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(TransportError::Connect {
+                addr: member.transport,
+                reason: "timed out".into(),
+            })
+        });
+        match attempt {
+            Ok(()) => {
+                // Give the handshake time to finish before considering another attempt.
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < deadline && !node.transport.is_linked(&member.name) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(target: "troupe::cluster", peer = %member.name, "connect failed: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
     }
 }

@@ -38,7 +38,7 @@ pub(crate) struct Scheduler {
     /// The peer that most recently said it has work to spare.
     hinted: Mutex<Option<NodeName>>,
     /// When this node last told its peers it has work to spare.
-    last_hint: Mutex<Option<std::time::Instant>>,
+    last_hint: Mutex<Option<tokio::time::Instant>>,
     /// Stolen tasks run here so far (for tests and stats).
     pub(crate) stolen: AtomicUsize,
     /// Tasks run here so far.
@@ -141,7 +141,7 @@ fn hint_if_busy(inner: &Arc<Inner>) {
         if last.is_some_and(|t| t.elapsed() < Duration::from_millis(5)) {
             return;
         }
-        *last = Some(std::time::Instant::now());
+        *last = Some(tokio::time::Instant::now());
     }
     for peer in inner.transport.peers() {
         let id = inner.next_id();

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use ractor::{Actor, ActorCell, ActorRef};
-use ractor_cluster::{NodeEventSubscription, NodeServer, NodeServerMessage, NodeSessionMessage};
+use ractor_cluster::{
+    ClusterBidiStream, NodeEventSubscription, NodeServer, NodeServerMessage, NodeSessionMessage,
+};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 
@@ -63,8 +65,21 @@ struct PeerLink {
     session: ActorRef<NodeSessionMessage>,
 }
 
+/// Streams from somewhere other than the OS (e.g. turmoil's simulated network): how a node
+/// dials peers and receives their connections when it does not use real sockets.
+pub trait StreamNet: Send + Sync + 'static {
+    /// Opens a stream to a peer's transport address.
+    fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> troupe_runtime::BoxFuture<'static, std::io::Result<Box<dyn ClusterBidiStream>>>;
+    /// Waits for the next incoming stream.
+    fn accept(&self) -> troupe_runtime::BoxFuture<'_, std::io::Result<Box<dyn ClusterBidiStream>>>;
+}
+
 struct Inner {
     name: NodeName,
+    net: Option<Arc<dyn StreamNet>>,
     server: ActorRef<NodeServerMessage>,
     gateway: ActorRef<GatewayMsg>,
     links: DashMap<NodeName, PeerLink>,
@@ -103,19 +118,37 @@ impl Transport {
         cookie: String,
         sink: Arc<dyn FrameSink>,
     ) -> Result<(Transport, mpsc::UnboundedReceiver<LinkEvent>), TransportError> {
+        Self::start_on(name, listen, cookie, sink, None).await
+    }
+
+    /// Like [`Transport::start`], with streams from `net` instead of OS sockets when given
+    /// (ractor_cluster's node server then serves only those streams).
+    pub async fn start_on(
+        name: NodeName,
+        listen: SocketAddr,
+        cookie: String,
+        sink: Arc<dyn FrameSink>,
+        net: Option<Arc<dyn StreamNet>>,
+    ) -> Result<(Transport, mpsc::UnboundedReceiver<LinkEvent>), TransportError> {
         let err = |reason: String| TransportError::Start {
             addr: listen,
             reason,
         };
+        // With an external network the server's own listener is not used: bind it to an
+        // ephemeral loopback port.
+        let os_listen = match net {
+            Some(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+            None => listen,
+        };
         let server = NodeServer::new(
-            listen.port(),
+            os_listen.port(),
             cookie,
             name.to_string(),
             listen.ip().to_string(),
             None,
             Some(ractor_cluster::node::NodeConnectionMode::Isolated),
         )
-        .with_listen_addr(listen.ip())
+        .with_listen_addr(os_listen.ip())
         .with_max_inbound_frame_size(MAX_FRAME_BYTES as u64 + 64 * 1024);
         let (server, _) = Actor::spawn(None, server, ())
             .await
@@ -123,7 +156,7 @@ impl Transport {
         // The listener binds in the background; make sure it did before reporting success.
         let probe = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
-                if tokio::net::TcpStream::connect(listen).await.is_ok() {
+                if net.is_some() || tokio::net::TcpStream::connect(listen).await.is_ok() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -144,8 +177,12 @@ impl Transport {
         .await
         .map_err(|e| err(e.to_string()))?;
         let (events, rx) = mpsc::unbounded_channel();
+        if let Some(net) = &net {
+            tokio::spawn(accept_loop(net.clone(), server.clone()));
+        }
         let inner = Arc::new(Inner {
             name,
+            net,
             server: server.clone(),
             gateway,
             links: DashMap::new(),
@@ -169,12 +206,18 @@ impl Transport {
 
     /// Opens a session with the node listening on `addr` (its [`LinkEvent::Up`] follows).
     pub async fn connect(&self, addr: SocketAddr) -> Result<(), TransportError> {
-        ractor_cluster::client_connect(&self.inner.server, addr)
-            .await
-            .map_err(|e| TransportError::Connect {
-                addr,
-                reason: e.to_string(),
-            })
+        let err = |reason: String| TransportError::Connect { addr, reason };
+        match &self.inner.net {
+            None => ractor_cluster::client_connect(&self.inner.server, addr)
+                .await
+                .map_err(|e| err(e.to_string())),
+            Some(net) => {
+                let stream = net.connect(addr).await.map_err(|e| err(e.to_string()))?;
+                ractor_cluster::client_connect_external(&self.inner.server, stream)
+                    .await
+                    .map_err(|e| err(e.to_string()))
+            }
+        }
     }
 
     /// Whether a session with `peer` is up.
@@ -229,6 +272,27 @@ impl Transport {
             .server
             .stop_and_wait(None, Some(Duration::from_secs(5)))
             .await;
+    }
+}
+
+/// Hands streams accepted from an external network to the node server.
+async fn accept_loop(net: Arc<dyn StreamNet>, server: ActorRef<NodeServerMessage>) {
+    loop {
+        match net.accept().await {
+            Ok(stream) => {
+                let opened = NodeServerMessage::ConnectionOpenedExternal {
+                    stream,
+                    is_server: true,
+                };
+                if server.cast(opened).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "troupe::cluster", "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 
