@@ -218,3 +218,49 @@ async fn a_leaving_node_moves_its_agents_away_first() {
     assert_eq!(a.locate("l0").unwrap().node, home);
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_receives_the_movable_agents_placement_now_gives_it() {
+    let a = node("reb-a", &[]).await;
+    let b = node("reb-b", &[&a]).await;
+    linked(&[&a, &b]).await;
+    let mut homes = Vec::new();
+    for i in 0..24 {
+        let id = format!("r{i}");
+        homes.push(a.spawn("util.counter", &id, Value::Null).await.unwrap());
+        a.call(&id, json!(i)).await.unwrap();
+    }
+    // A pinned agent never moves.
+    a.spawn_on(a.name(), "util.counter", "pinned", Value::Null, false)
+        .await
+        .unwrap();
+    let c = node("reb-c", &[&a]).await;
+    linked(&[&a, &b, &c]).await;
+    // Placement over the three nodes now prefers c for some of the agents; they move there.
+    let expected: Vec<String> = (0..24)
+        .map(|i| format!("r{i}"))
+        .filter(|id| {
+            let cands: Vec<_> = [&a, &b, &c]
+                .iter()
+                .map(|n| troupe_cluster::placement::Candidate::new(n.name().clone()))
+                .collect();
+            troupe_cluster::placement::place(id, Some("util.counter"), &cands) == Some(c.name())
+        })
+        .collect();
+    let mut expected = expected;
+    expected.sort();
+    assert!(!expected.is_empty(), "placement gives the new node nothing");
+    eventually("the new node runs exactly what placement gives it", || {
+        let local: Vec<String> = c.local_agents().iter().map(|a| a.to_string()).collect();
+        local == expected
+    })
+    .await;
+    for i in 0..24 {
+        let r = b.call(&format!("r{i}"), Value::Null).await.unwrap();
+        assert_eq!(total(&r), i, "state moved with agent r{i}");
+    }
+    assert_eq!(a.locate("pinned").unwrap().node, *a.name());
+    for n in [&a, &b, &c] {
+        n.shutdown().await;
+    }
+}

@@ -56,7 +56,7 @@ fn handle(inner: &Arc<Inner>, from: &crate::registry::NodeName, msg: Msg) {
             tokio::spawn(async move {
                 let timeout = timeout_ms.map(std::time::Duration::from_millis);
                 let result = inner.route(agent, kind, body, hops, timeout).await;
-                let _ = inner.transport.send(&from, Msg::Reply { id, result });
+                reply(&inner, &from, Msg::Reply { id, result }).await;
             });
         }
         Msg::Tell { agent, body, hops } => {
@@ -73,7 +73,7 @@ fn handle(inner: &Arc<Inner>, from: &crate::registry::NodeName, msg: Msg) {
                     .activate_local(spec, true)
                     .await
                     .map(|()| serde_json::Value::Null);
-                let _ = inner.transport.send(&from, Msg::Reply { id, result });
+                reply(&inner, &from, Msg::Reply { id, result }).await;
             });
         }
         Msg::Registry { delta, want_reply } => {
@@ -91,10 +91,28 @@ fn handle(inner: &Arc<Inner>, from: &crate::registry::NodeName, msg: Msg) {
             tokio::spawn(async move {
                 let result = super::moves::control(&inner, &from, op).await;
                 if let Some(result) = result {
-                    let _ = inner.transport.send(&from, Msg::Reply { id, result });
+                    reply(&inner, &from, Msg::Reply { id, result }).await;
                 }
             });
         }
+    }
+}
+
+/// Sends a reply to `to`. A request can arrive on a session whose other side is not yet
+/// registered here (the two ends finish their handshake at slightly different times), so wait
+/// briefly for the link instead of dropping the reply.
+pub(crate) async fn reply(inner: &Arc<Inner>, to: &crate::registry::NodeName, msg: Msg) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut msg = Some(msg);
+    while let Some(m) = msg.take() {
+        if inner.transport.is_linked(to) || tokio::time::Instant::now() >= deadline {
+            if let Err(e) = inner.transport.send(to, m) {
+                tracing::debug!(target: "troupe::cluster", %to, "reply dropped: {e}");
+            }
+            return;
+        }
+        msg = Some(m);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 

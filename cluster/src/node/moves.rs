@@ -349,6 +349,9 @@ pub(crate) fn rebalance_towards(inner: &Arc<Inner>, peer: &NodeName) {
         })
         .map(|e| e.key().clone())
         .collect();
+    tracing::debug!(target: "troupe::cluster", node = %inner.name, %peer, movers = movers.len(),
+        candidates = ?inner.candidates(None).iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+        "rebalance towards a new link");
     if movers.is_empty() {
         return;
     }

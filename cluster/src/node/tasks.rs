@@ -235,7 +235,10 @@ fn deliver(inner: &Arc<Inner>, q: Queued, result: Result<Value, WireError>) {
             key: q.task.key,
             result,
         };
-        let _ = inner.transport.send(&owner, Msg::Control { id, op });
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            super::inbound::reply(&inner, &owner, Msg::Control { id, op }).await;
+        });
     }
 }
 
