@@ -46,6 +46,12 @@ impl NodeProc {
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        // TROUPE_TEST_NODE_LOGS=DIR keeps each node's debug log (for diagnosing a failure).
+        if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
+            let file = std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))
+                .expect("log file");
+            cmd.args(["--log", "troupe::cluster=debug"]).stderr(file);
+        }
         for s in seeds {
             cmd.args(["--seed", &s.gossip.to_string()]);
         }
@@ -137,18 +143,19 @@ async fn troupe_run_cluster_spreads_a_workflow_over_all_three_nodes() {
     let dir = std::env::temp_dir().join(format!("troupe-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("spread.yaml");
-    let items: Vec<u32> = (0..24).collect();
+    let items: Vec<u32> = (0..60).collect();
     std::fs::write(
         &file,
         format!(
-            "workflow:\n  name: spread\n  agents:\n    where: {{ type: util.where, config: {{ work_ms: 50 }} }}\n  tasks:\n    - {{ id: fan, agent: where, parallel: true, timeout: 10s, input: {items:?} }}\n"
+            "workflow:\n  name: spread\n  agents:\n    where: {{ type: util.where, config: {{ work_ms: 100 }} }}\n  tasks:\n    - {{ id: fan, agent: where, parallel: true, timeout: 10s, input: {items:?} }}\n"
         ),
     )
     .unwrap();
     let report = dir.join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
         .args(["run", "--no-progress", "--cluster", &nodes[1].gossip.to_string()])
-        .args(["--cookie", COOKIE, "--report", report.to_str().unwrap()])
+        .args(["--cookie", COOKIE, "--min-nodes", "3", "--report", report.to_str().unwrap()])
+        .args(["--log", "troupe::cluster=debug"])
         .arg(&file)
         .env_remove("RUST_LOG")
         .output()
@@ -162,10 +169,10 @@ async fn troupe_run_cluster_spreads_a_workflow_over_all_three_nodes() {
         .find(|t| t["id"] == "fan")
         .unwrap();
     let outputs = fan["output"].as_array().unwrap();
-    assert_eq!(outputs.len(), 24);
+    assert_eq!(outputs.len(), 60);
     let ran_on: BTreeSet<&str> = outputs.iter().map(|o| o["node"].as_str().unwrap()).collect();
     let all: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(ran_on, all, "the workflow ran on every node");
+    assert_eq!(ran_on, all, "the workflow ran on every node; the client said:\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,4 +285,88 @@ async fn a_node_killed_and_restarted_rejoins_the_cluster() {
     assert_eq!(c.call("after-rejoin", json!(3)).await.unwrap()["total"], 3);
     drop(restarted);
     c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_moves_a_nodes_agents_away_before_it_exits() {
+    let (mut nodes, c) = three_nodes("term").await;
+    let leaving = node_name(&nodes[2]);
+    for i in 0..5 {
+        c.spawn_on(&leaving, "util.counter", &format!("t{i}"), Value::Null, true)
+            .await
+            .unwrap();
+        c.call(&format!("t{i}"), json!(i + 10)).await.unwrap();
+    }
+    let pid = nodes[2].child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = nodes[2].child.wait().unwrap();
+    assert!(exit.success(), "the node exits cleanly after leaving: {exit:?}");
+    for i in 0..5 {
+        let r = c.call(&format!("t{i}"), Value::Null).await.unwrap();
+        assert_eq!(r["total"], i + 10, "t{i} kept its state");
+        assert_ne!(c.locate(&format!("t{i}")).unwrap().node, leaving);
+    }
+    c.shutdown().await;
+}
+
+#[test]
+fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
+    let troupe = env!("CARGO_BIN_EXE_troupe");
+    let dir = std::env::temp_dir().join(format!("troupe-node-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let out = Command::new(troupe)
+        .args(["node", "--listen", "127.0.0.1:1", "--gossip", "127.0.0.1:2"])
+        .env_remove("TROUPE_COOKIE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--name is required"));
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "name: x\nlisten: 127.0.0.1:1\ngossip: 127.0.0.1:2\ncookie: c\nport: 3\n")
+        .unwrap();
+    let out = Command::new(troupe)
+        .args(["node", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml") && err.contains("port"), "{err}");
+
+    let zero = dir.join("zero.yaml");
+    std::fs::write(&zero, "name: x\nlisten: 127.0.0.1:1\ngossip: 127.0.0.1:2\ncookie: c\ncapacity: 0\n")
+        .unwrap();
+    let out = Command::new(troupe)
+        .args(["node", "--config", zero.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("capacity"));
+
+    // A good file starts a node (it prints its up line), which then leaves on SIGTERM.
+    let (listen, gossip) = free_addrs("127.0.0.2");
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        format!("name: from-file\nlisten: {listen}\ngossip: {gossip}\ncookie: {COOKIE}\ncapacity: 2\ntask_slots: 1\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(troupe)
+        .args(["node", "--config", good.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("from-file up") && line.contains(&gossip.to_string()), "{line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }

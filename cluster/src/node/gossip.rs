@@ -83,7 +83,11 @@ pub(crate) fn on_delta(inner: &Arc<Inner>, from: &NodeName, delta: &Delta, want_
     }
 }
 
-/// Periodic anti-entropy with one random linked peer.
+/// How long a session may stay up with a node membership does not list.
+const STRANGER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Periodic anti-entropy with one random linked peer, and pruning of sessions with nodes that
+/// are not members.
 pub(crate) async fn anti_entropy(inner: Weak<Inner>) {
     let every = match inner.upgrade() {
         Some(i) => i.config.gossip_every,
@@ -91,13 +95,29 @@ pub(crate) async fn anti_entropy(inner: Weak<Inner>) {
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut strangers: std::collections::HashMap<NodeName, tokio::time::Instant> =
+        std::collections::HashMap::new();
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         if inner.stopping.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
+        // Sessions are made and dropped by membership: a session with a node membership does
+        // not list (it left, or was never announced) is dropped after a grace period.
+        let now = tokio::time::Instant::now();
         let peers = inner.transport.peers();
+        strangers.retain(|p, _| peers.contains(p) && !inner.is_live(p));
+        for p in peers.iter().filter(|p| !inner.is_live(p)) {
+            let since = *strangers.entry(p.clone()).or_insert(now);
+            if now.duration_since(since) > STRANGER_GRACE {
+                tracing::debug!(target: "troupe::cluster", node = %inner.name, peer = %p,
+                    "dropping a session with a node that is not a member");
+                inner.transport.disconnect(p);
+                strangers.remove(p);
+            }
+        }
+        let peers: Vec<NodeName> = peers.into_iter().filter(|p| inner.is_live(p)).collect();
         if peers.is_empty() {
             continue;
         }

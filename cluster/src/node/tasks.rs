@@ -37,6 +37,8 @@ pub(crate) struct Scheduler {
     wake: Notify,
     /// The peer that most recently said it has work to spare.
     hinted: Mutex<Option<NodeName>>,
+    /// Hints received so far (idle workers re-check after a hint they might have missed).
+    hints: std::sync::atomic::AtomicU64,
     /// When this node last told its peers it has work to spare.
     last_hint: Mutex<Option<tokio::time::Instant>>,
     /// Stolen tasks run here so far (for tests and stats).
@@ -158,6 +160,7 @@ fn hint_if_busy(inner: &Arc<Inner>) {
 /// A peer has work to spare: wake the idle workers and steal from it first.
 pub(crate) fn on_hint(inner: &Arc<Inner>, from: &NodeName) {
     *inner.scheduler.hinted.lock() = Some(from.clone());
+    inner.scheduler.hints.fetch_add(1, Ordering::Release);
     inner.scheduler.wake.notify_waiters();
 }
 
@@ -192,14 +195,26 @@ async fn worker(inner: Weak<Inner>, slot: usize) {
             deliver(&node, q, result);
             continue;
         }
-        // Idle: try to steal one task from a random peer, else wait for work.
+        // Idle: try to steal a task, else wait for work (or a hint that a peer has some).
+        let hints = node.scheduler.hints.load(Ordering::Acquire);
         if steal_one(&node).await {
             idle_rounds = 0;
             continue;
         }
-        idle_rounds = (idle_rounds + 1).min(6);
+        if node.scheduler.hints.load(Ordering::Acquire) != hints {
+            // A peer said it has work while we were asking around: ask again now.
+            idle_rounds = 0;
+            continue;
+        }
+        idle_rounds = (idle_rounds + 1).min(5);
         let pause = Duration::from_millis(5 << idle_rounds);
-        let _ = tokio::time::timeout(pause, node.scheduler.wake.notified()).await;
+        let wake = node.scheduler.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        if node.scheduler.hints.load(Ordering::Acquire) != hints || node.scheduler.queued() > 0 {
+            continue;
+        }
+        let _ = tokio::time::timeout(pause, wake).await;
     }
 }
 
@@ -242,47 +257,55 @@ fn deliver(inner: &Arc<Inner>, q: Queued, result: Result<Value, WireError>) {
     }
 }
 
-/// Asks one random peer for a task. Returns whether one was queued here.
+/// Asks peers for a task, the one that last hinted it has work first, then the others in a
+/// random order, until one gives some. Returns whether a task was queued here.
 async fn steal_one(inner: &Arc<Inner>) -> bool {
     if inner.config.kinds.as_ref().is_some_and(Vec::is_empty) {
         return false;
     }
-    let peers = inner.transport.peers();
+    let mut peers: Vec<NodeName> = inner
+        .transport
+        .peers()
+        .into_iter()
+        .filter(|p| inner.is_live(p))
+        .collect();
     if peers.is_empty() {
         return false;
     }
-    let hinted = inner.scheduler.hinted.lock().clone();
-    let victim = match hinted {
-        Some(h) if peers.contains(&h) => h,
-        _ => peers[fastrand::usize(..peers.len())].clone(),
-    };
-    let id = inner.next_id();
-    let op = Control::Steal { max: 1 };
-    let Ok(answer) = inner
-        .request(&victim, id, Msg::Control { id, op }, Some(Duration::from_secs(2)))
-        .await
-    else {
-        return false;
-    };
-    let Ok(tasks) = serde_json::from_value::<Vec<RemoteTask>>(answer) else {
-        return false;
-    };
-    let got = !tasks.is_empty();
-    if !got {
-        let mut hinted = inner.scheduler.hinted.lock();
-        if hinted.as_ref() == Some(&victim) {
-            *hinted = None;
+    fastrand::shuffle(&mut peers);
+    if let Some(h) = inner.scheduler.hinted.lock().clone() {
+        if let Some(pos) = peers.iter().position(|p| *p == h) {
+            peers.swap(0, pos);
         }
     }
-    for task in tasks {
-        inner
-            .scheduler
-            .origin
-            .insert(task.key.clone(), victim.clone());
-        inner.scheduler.stolen.fetch_add(1, Ordering::Relaxed);
-        inner.scheduler.push(Queued { task, own: false }, false);
+    for victim in peers {
+        let id = inner.next_id();
+        let op = Control::Steal { max: 1 };
+        let Ok(answer) = inner
+            .request(&victim, id, Msg::Control { id, op }, Some(Duration::from_secs(2)))
+            .await
+        else {
+            continue;
+        };
+        let tasks = serde_json::from_value::<Vec<RemoteTask>>(answer).unwrap_or_default();
+        if tasks.is_empty() {
+            let mut hinted = inner.scheduler.hinted.lock();
+            if hinted.as_ref() == Some(&victim) {
+                *hinted = None;
+            }
+            continue;
+        }
+        for task in tasks {
+            inner
+                .scheduler
+                .origin
+                .insert(task.key.clone(), victim.clone());
+            inner.scheduler.stolen.fetch_add(1, Ordering::Relaxed);
+            inner.scheduler.push(Queued { task, own: false }, false);
+        }
+        return true;
     }
-    got
+    false
 }
 
 /// Victim side of a steal: hand over up to `max` own tasks the thief can run.

@@ -12,9 +12,7 @@ use troupe::bench::report::{format, json, markdown, svg, table, Outcome, Scenari
 use troupe::bench::{BenchConfig, Observer, Report, Scenario, Stop, SuiteName};
 
 fn suite_help() -> String {
-    let mut help = String::from(
-        "Suites (repeat --suite to run several; the default is quick):\n",
-    );
+    let mut help = String::from("Suites (repeat --suite to run several; the default is quick):\n");
     for (name, what) in SuiteName::HELP {
         help.push_str(&format!("  {name:<9} {what}\n"));
     }
@@ -42,9 +40,13 @@ pub struct BenchArgs {
     /// Measured operations per variant of each scenario, instead of a duration.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
-    /// A running cluster to measure cross-node calls against (a member's address).
+    /// A running cluster to measure cross-node calls against (a member's gossip address);
+    /// without it the cluster suite starts `troupe node` processes of its own.
     #[arg(long, value_name = "SEED")]
     cluster: Option<String>,
+    /// The cookie of the cluster given with --cluster (or TROUPE_COOKIE).
+    #[arg(long, env = "TROUPE_COOKIE", hide_env_values = true)]
+    cookie: Option<String>,
     /// Also write the full report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -63,7 +65,9 @@ fn parse_suite(s: &str) -> Result<SuiteName, String> {
 fn parse_secs(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
-        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 86400"
+        )),
     }
 }
 
@@ -98,6 +102,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
             (None, None) => None,
         },
         cluster: args.cluster,
+        cookie: args.cookie,
         ..BenchConfig::default()
     };
     let suites: Vec<&str> = config.resolved_suites().iter().map(|s| s.name()).collect();
@@ -115,10 +120,19 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let report = troupe::bench::run(&config, &progress).await;
     progress.finish();
     print!("{}", table::render(&report));
-    let mut ok = write_outputs(&report, args.json.as_deref(), args.markdown.as_deref(), args.svg.as_deref());
+    let mut ok = write_outputs(
+        &report,
+        args.json.as_deref(),
+        args.markdown.as_deref(),
+        args.svg.as_deref(),
+    );
     let failed: Vec<String> = report.failed().map(ScenarioReport::id).collect();
     if !failed.is_empty() {
-        eprintln!("error: {} scenario(s) failed: {}", failed.len(), failed.join(", "));
+        eprintln!(
+            "error: {} scenario(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
         ok = false;
     }
     if ok {
@@ -128,7 +142,12 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     }
 }
 
-fn write_outputs(report: &Report, json_path: Option<&Path>, md: Option<&Path>, svg_dir: Option<&Path>) -> bool {
+fn write_outputs(
+    report: &Report,
+    json_path: Option<&Path>,
+    md: Option<&Path>,
+    svg_dir: Option<&Path>,
+) -> bool {
     let mut ok = true;
     let mut write = |path: &Path, body: String| match std::fs::write(path, body) {
         Ok(()) => eprintln!("wrote {}", path.display()),
@@ -157,9 +176,20 @@ fn write_outputs(report: &Report, json_path: Option<&Path>, md: Option<&Path>, s
 
 /// Runs `troupe bench-peer`.
 pub async fn peer(args: PeerArgs) -> ExitCode {
-    let result = match (args.listen, args.memory, args.cookie, args.group, args.agents) {
+    let result = match (
+        args.listen,
+        args.memory,
+        args.cookie,
+        args.group,
+        args.agents,
+    ) {
         (Some(listen), _, Some(cookie), Some(group), _) => {
-            troupe::bench::peer::serve(troupe::bench::peer::PeerOptions { listen, cookie, group }).await
+            troupe::bench::peer::serve(troupe::bench::peer::PeerOptions {
+                listen,
+                cookie,
+                group,
+            })
+            .await
         }
         (_, Some(variant), _, _, Some(n)) => {
             match troupe::bench::suites::memory::probe(&variant, n).await {
@@ -173,7 +203,9 @@ pub async fn peer(args: PeerArgs) -> ExitCode {
                 Err(e) => Err(e),
             }
         }
-        _ => Err("bench-peer needs --listen ADDR --cookie C --group G, or --memory V --agents N".into()),
+        _ => Err(
+            "bench-peer needs --listen ADDR --cookie C --group G, or --memory V --agents N".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,8 +227,10 @@ impl Progress {
         let bar = ProgressBar::new(0);
         if visible {
             bar.set_draw_target(ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:24} {pos}/{len} {prefix}: {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:24} {pos}/{len} {prefix}: {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(120));
         } else {

@@ -125,33 +125,46 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!(
+    let stop = stop_signal();
+    say(&format!(
         "troupe node {} up: transport {}, gossip {}",
         node.name(),
         node.listen_addr(),
         node.gossip_addr()
-    );
-    wait_for_stop_signal().await;
+    ));
+    stop.await;
     eprintln!("troupe node {}: leaving (moving agents away)", node.name());
     node.shutdown().await;
     rt.shutdown().await;
-    println!("troupe node {} stopped", node.name());
+    say(&format!("troupe node {} stopped", node.name()));
     ExitCode::SUCCESS
 }
 
-async fn wait_for_stop_signal() {
+/// Prints a status line; a closed stdout (the supervisor stopped reading) is not an error.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, so call it
+/// before announcing the node is up.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = ctrl_c => {}
             }
             return;
         }
+        let _ = ctrl_c.await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// How a client reaches a cluster.
@@ -166,6 +179,9 @@ pub struct ClusterArgs {
     /// Local address for this client's sockets (port 0: any free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub bind: SocketAddr,
+    /// Wait until this many nodes (besides this client) are reachable before starting.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_nodes: usize,
 }
 
 /// Joins the cluster at `seed` as a client: a member that hosts no agents and runs no tasks.
@@ -184,12 +200,12 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
     config.kinds = Some(Vec::new());
     config.task_slots = 0;
     let node = ClusterNode::start(config, rt).await.map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut stable_since: Option<(usize, Instant)> = None;
     loop {
         let members = node.members().len();
         let linked = node.linked().len();
-        if members > 1 && linked + 1 == members {
+        if members > args.min_nodes && linked + 1 == members {
             // Settled: the same view for a moment (gossip brings the rest of the members).
             match stable_since {
                 Some((n, at)) if n == members && at.elapsed() > Duration::from_millis(300) => {
@@ -202,10 +218,11 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
         if Instant::now() > deadline {
             node.shutdown().await;
             return Err(format!(
-                "could not join the cluster at {seed} within 10 s ({} members seen, {} linked); \
-                 check the address and the cookie",
+                "could not join the cluster at {seed} within 30 s ({} members seen, {} linked, \
+                 {} wanted); check the address and the cookie",
                 members - 1,
-                linked
+                linked,
+                args.min_nodes
             ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,0 +1,249 @@
+//! `troupe bench` end to end, on the real binary: the reports it writes, the failures it
+//! reports instead of skipping, the peer process it starts and reaps, and bad arguments.
+//! (No figure is asserted: speed belongs to the harness's output, not to tests.)
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn troupe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("troupe runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("troupe-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn json(path: &PathBuf) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON")
+}
+
+fn scenarios(report: &Value) -> &Vec<Value> {
+    report["scenarios"].as_array().expect("scenarios")
+}
+
+#[test]
+fn a_small_run_reports_every_scenario_with_its_baselines_and_ratios() {
+    let dir = scratch("ask");
+    let (json_path, md_path, svg_dir) = (dir.join("r.json"), dir.join("r.md"), dir.join("svg"));
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "ask",
+        "--iterations",
+        "30",
+        "--json",
+        json_path.to_str().unwrap(),
+        "--markdown",
+        md_path.to_str().unwrap(),
+        "--svg",
+        svg_dir.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for name in [
+        "ask/ask round trip",
+        "ask/one-way tell",
+        "ask/spawn",
+        "ractor call",
+        "tokio mpsc",
+    ] {
+        assert!(stdout.contains(name), "the table shows {name}:\n{stdout}");
+    }
+
+    let report = json(&json_path);
+    assert_eq!(report["settings"]["suites"], serde_json::json!(["ask"]));
+    assert_eq!(report["settings"]["iterations"], 30);
+    assert!(report["environment"]["cores"].as_u64().unwrap() >= 1);
+    assert!(report["environment"]["timestamp"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    let all = scenarios(&report);
+    assert_eq!(all.len(), 3);
+    for s in all {
+        assert_eq!(s["status"], "ok", "{s}");
+        assert_eq!(
+            s["subject"]["summary"]["n"], 30,
+            "every variant measured 30 operations"
+        );
+        let baselines = s["baselines"].as_array().unwrap();
+        assert!(!baselines.is_empty(), "{s}");
+        for b in baselines {
+            assert_eq!(b["summary"]["n"], 30);
+            assert!(b["ratio"].as_f64().unwrap() > 0.0, "{b}");
+            let summary = &b["summary"];
+            let p = |k: &str| summary[k].as_u64().unwrap();
+            assert!(p("min") <= p("p50") && p("p50") <= p("p90") && p("p90") <= p("p99"));
+            assert!(p("p99") <= p("max"));
+        }
+        assert_eq!(s["baseline"], baselines[0]["name"]);
+        assert_eq!(s["ratio"], baselines[0]["ratio"]);
+    }
+
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains("| scenario | variant | p50 | p90 | p99 | max | throughput | ratio |"));
+    assert!(
+        md.contains("ask/ask round trip") && md.contains("**troupe ask**"),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(svg_dir.join("distribution-ask.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("troupe ask") && svg.contains("ractor call"));
+}
+
+#[test]
+fn a_failing_scenario_is_reported_the_others_still_run_and_the_exit_code_says_so() {
+    let dir = scratch("cluster");
+    let json_path = dir.join("r.json");
+    let md_path = dir.join("r.md");
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "cluster",
+        "--suite",
+        "ask",
+        "--iterations",
+        "5",
+        "--json",
+        json_path.to_str().unwrap(),
+        "--markdown",
+        md_path.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("cluster/cross-node ask round trip"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED  setup: cluster client API not available yet"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("scenario(s) failed"), "{stderr}");
+    let report = json(&json_path);
+    let (failed, ok): (Vec<&Value>, Vec<&Value>) = scenarios(&report)
+        .iter()
+        .partition(|s| s["status"] == "failed");
+    assert_eq!(failed.len(), 2, "both cluster scenarios");
+    for s in &failed {
+        assert_eq!(s["suite"], "cluster");
+        assert!(s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cluster client API not available yet"));
+    }
+    assert_eq!(ok.len(), 3, "the ask suite still ran");
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(
+        md.contains("| cluster/cross-node one-way | **FAILED** | setup: cluster client API"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_net_suite_talks_to_a_peer_process_and_reaps_it() {
+    let dir = scratch("net");
+    let json_path = dir.join("r.json");
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "net",
+        "--iterations",
+        "20",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = json(&json_path);
+    let all = scenarios(&report);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|s| s["subject"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ractor_cluster call", "ractor_cluster cast"]);
+    assert_eq!(all[0]["baselines"][0]["name"], "tcp ping-pong");
+    for s in all {
+        let note = s["notes"][0].as_str().expect("the peer's pid is noted");
+        let pid = note.strip_prefix("peer process pid ").expect(note);
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "peer {pid} is gone after the run"
+        );
+    }
+}
+
+#[test]
+fn a_memory_probe_reports_bytes_per_agent() {
+    for variant in ["troupe", "ractor", "tokio", "passivated"] {
+        let out = troupe(&["bench-peer", "--memory", variant, "--agents", "200"]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("troupe-bench-probe "))
+            .expect(&stdout);
+        assert!(
+            line.contains(&format!("variant={variant} agents=200 ")),
+            "{line}"
+        );
+        let bytes = line
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("bytes_per_agent="));
+        bytes.expect(line).parse::<u64>().expect(line);
+    }
+    let out = troupe(&["bench-peer", "--memory", "goats", "--agents", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown memory variant \"goats\""));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_clear_message() {
+    let out = troupe(&["bench", "--suite", "warp-speed"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown suite \"warp-speed\""), "{stderr}");
+    assert!(
+        stderr.contains(
+            "valid suites: quick, full, ask, patterns, savina, tree, memory, net, cluster"
+        ),
+        "{stderr}"
+    );
+
+    let out = troupe(&["bench", "--duration", "1", "--iterations", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = troupe(&["bench", "--duration", "-3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = troupe(&["bench", "--iterations", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let help = text(&troupe(&["--help"]).stdout);
+    assert!(
+        help.contains("bench") && !help.contains("bench-peer"),
+        "{help}"
+    );
+}
