@@ -34,11 +34,28 @@ fn free_addrs(ip: &str) -> (SocketAddr, SocketAddr) {
 
 impl NodeProc {
     fn start(name: &str, ip: &str, seeds: &[&NodeProc]) -> NodeProc {
-        let (listen, gossip) = free_addrs(ip);
-        Self::start_at(name, listen, gossip, seeds)
+        // The free ports are picked here and bound by the child: another process may take
+        // one in between, so try again with new ones.
+        for _ in 0..3 {
+            let (listen, gossip) = free_addrs(ip);
+            if let Some(node) = Self::try_start(name, listen, gossip, seeds) {
+                return node;
+            }
+        }
+        panic!("node {name} did not start on free ports three times");
     }
 
     fn start_at(name: &str, listen: SocketAddr, gossip: SocketAddr, seeds: &[&NodeProc]) -> NodeProc {
+        Self::try_start(name, listen, gossip, seeds)
+            .unwrap_or_else(|| panic!("node {name} did not start on {listen}/{gossip}"))
+    }
+
+    fn try_start(
+        name: &str,
+        listen: SocketAddr,
+        gossip: SocketAddr,
+        seeds: &[&NodeProc],
+    ) -> Option<NodeProc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.args(["node", "--name", name, "--listen", &listen.to_string()])
             .args(["--gossip", &gossip.to_string(), "--cookie", COOKIE, "--task-slots", "2"])
@@ -60,13 +77,17 @@ impl NodeProc {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert!(line.contains(" up: "), "node {name} did not start: {line:?}");
-        NodeProc {
+        if !line.contains(" up: ") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(NodeProc {
             name: name.into(),
             listen,
             gossip,
             child,
-        }
+        })
     }
 
     fn kill9(&mut self) {

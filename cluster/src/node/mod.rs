@@ -172,18 +172,35 @@ impl ClusterNode {
     /// Starts a node on `runtime`: binds the transport and gossip sockets and joins the
     /// cluster through the configured seeds (a node without seeds starts a new cluster).
     pub async fn start(
-        mut config: ClusterConfig,
+        config: ClusterConfig,
         runtime: Runtime,
     ) -> Result<ClusterNode, ClusterError> {
         config.validate().map_err(ClusterError::Start)?;
-        resolve_ports(&mut config).map_err(ClusterError::Start)?;
-        let socket = tokio::net::UdpSocket::bind(config.gossip)
-            .await
-            .map_err(|e| ClusterError::Start(format!("gossip socket {}: {e}", config.gossip)))?;
-        config.gossip = socket
-            .local_addr()
-            .map_err(|e| ClusterError::Start(format!("gossip socket: {e}")))?;
-        Self::start_on(config, runtime, socket, None).await
+        // A port of 0 means "any free port": pick one, and pick again if another process
+        // takes it before the node server binds it.
+        let auto_listen = config.listen.port() == 0;
+        let wanted = (config.listen, config.gossip);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut config = config.clone();
+            (config.listen, config.gossip) = wanted;
+            resolve_ports(&mut config).map_err(ClusterError::Start)?;
+            let socket = tokio::net::UdpSocket::bind(config.gossip).await.map_err(|e| {
+                ClusterError::Start(format!("gossip socket {}: {e}", config.gossip))
+            })?;
+            config.gossip = socket
+                .local_addr()
+                .map_err(|e| ClusterError::Start(format!("gossip socket: {e}")))?;
+            match Self::start_on(config, runtime.clone(), socket, None).await {
+                Err(ClusterError::Transport(TransportError::Start { reason, .. }))
+                    if auto_listen && attempt < 5 && reason.contains("in use") =>
+                {
+                    continue
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Starts a node on sockets supplied by the caller: membership datagrams through
