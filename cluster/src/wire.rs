@@ -167,6 +167,13 @@ pub enum Control {
     /// The sender has queued tasks it cannot start now: idle receivers should steal from it.
     #[serde(rename = "work_available")]
     WorkAvailable,
+    /// Stop `agent` (which runs on the receiver) for good: it is removed from the registry and
+    /// its checkpoints dropped.
+    #[serde(rename = "stop")]
+    Stop {
+        /// The agent.
+        agent: AgentId,
+    },
     /// Checkpoint `agent` (which runs on the receiver) to its backup now; the reply (the
     /// checkpoint's version) comes after the backup has stored it.
     #[serde(rename = "checkpoint")]

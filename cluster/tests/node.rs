@@ -63,11 +63,7 @@ async fn an_agent_on_one_node_is_called_from_another() {
     assert_eq!(a.locate("c1").unwrap().node.as_str(), "call-b");
     // Errors cross the wire typed.
     let e = a.call("c1", json!("not a number")).await.unwrap_err();
-    assert_eq!(
-        e.to_string().contains("bad request"),
-        true,
-        "unexpected error: {e}"
-    );
+    assert!(e.to_string().contains("bad request"), "unexpected error: {e}");
     let e = a.call("nobody", json!(1)).await.unwrap_err();
     assert!(e.to_string().contains("no agent"), "{e}");
     a.shutdown().await;
@@ -263,4 +259,27 @@ async fn a_joining_node_receives_the_movable_agents_placement_now_gives_it() {
     for n in [&a, &b, &c] {
         n.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_agent_is_gone_everywhere_and_its_id_can_be_reused() {
+    let a = node("stop-a", &[]).await;
+    let b = node("stop-b", &[&a]).await;
+    linked(&[&a, &b]).await;
+    b.spawn_on(b.name(), "util.counter", "gone", Value::Null, false)
+        .await
+        .unwrap();
+    a.call("gone", json!(3)).await.unwrap();
+    b.checkpoint("gone").await.unwrap();
+    a.stop("gone").await.unwrap();
+    assert!(b.local_agents().is_empty());
+    for n in [&a, &b] {
+        let e = n.call("gone", json!(1)).await.unwrap_err();
+        assert!(e.to_string().contains("no agent"), "{e}");
+        assert!(n.holds_checkpoint("gone").is_none(), "checkpoint kept on {}", n.name());
+    }
+    let r = a.call_kind("util.counter", "gone", json!(1)).await.unwrap();
+    assert_eq!(total(&r), 1, "a new agent under the old id starts empty");
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -73,6 +73,8 @@ impl StreamNet for SimNet {
 }
 
 type World = Arc<Mutex<BTreeMap<String, ClusterNode>>>;
+/// The workflow's outputs, or why it failed, once it has finished.
+type Outcome = Arc<Mutex<Option<Result<Vec<Value>, String>>>>;
 type Starts = Arc<Mutex<BTreeMap<String, u16>>>;
 
 async fn start_node(name: &str, client: bool, incarnation: u16) -> io::Result<ClusterNode> {
@@ -185,7 +187,7 @@ fn run_seed(seed: u64) {
         worker(&mut sim, name, world.clone(), starts.clone());
     }
     // The client: a member that hosts nothing, from which the test drives the cluster.
-    let outcome: Arc<Mutex<Option<Result<Vec<Value>, String>>>> = Arc::default();
+    let outcome: Outcome = Arc::default();
     let submitted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (w, out, sub) = (world.clone(), outcome.clone(), submitted.clone());
     sim.client("client", async move {

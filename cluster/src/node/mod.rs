@@ -486,6 +486,16 @@ impl ClusterNode {
             .map_err(|e| ClusterError::from_wire(&agent, e))
     }
 
+    /// Stops agent `id` for good, wherever it runs: the registry records its removal (a
+    /// tombstone every node merges) and its checkpoints are dropped. Like `stop_agent` on one
+    /// runtime; a later `call_kind` starts a new, empty agent under the same id.
+    pub async fn stop(&self, id: &str) -> Result<(), ClusterError> {
+        let agent = AgentId::new(id);
+        moves::stop(&self.inner, &agent)
+            .await
+            .map_err(|e| ClusterError::from_wire(&agent, e))
+    }
+
     /// Checkpoints agent `id` to its backup node now, wherever it runs, and returns once the
     /// backup holds it (the checkpoint's version). Checkpoints also happen every
     /// `checkpoint_every` for agents that handled requests.
@@ -575,7 +585,7 @@ impl Inner {
             .read()
             .values()
             .filter(|m| Some(&m.name) != exclude)
-            .filter(|m| &m.name == &self.name || self.transport.is_linked(&m.name))
+            .filter(|m| m.name == self.name || self.transport.is_linked(&m.name))
             .map(|m| Candidate {
                 name: m.name.clone(),
                 capacity: m.meta.capacity,

@@ -161,6 +161,65 @@ pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(),
     Ok(())
 }
 
+/// Stops `agent` for good wherever it runs: drains it, stops it, writes a tombstone to the
+/// registry and drops its checkpoints. Calls held meanwhile fail with `NoSuchAgent`.
+pub(crate) async fn stop(inner: &Arc<Inner>, agent: &AgentId) -> Result<(), WireError> {
+    let Some(local) = inner.local.get(agent).map(|e| e.value().clone()) else {
+        let owner = inner
+            .registry
+            .lock()
+            .winner(agent)
+            .filter(|s| s.state != SlotState::Removed)
+            .map(|s| s.node.clone());
+        return match owner {
+            Some(owner) if owner != inner.name && inner.is_live(&owner) => {
+                let id = inner.next_id();
+                let op = Control::Stop {
+                    agent: agent.clone(),
+                };
+                inner
+                    .request(&owner, id, Msg::Control { id, op }, None)
+                    .await
+                    .map(|_| ())
+            }
+            Some(_) => {
+                // Passivated here, or its node is gone: a tombstone is enough.
+                tombstone(inner, agent, 0);
+                Ok(())
+            }
+            None => Err(WireError::NoSuchAgent),
+        };
+    };
+    if !local.gate.close_and_drain().await {
+        return Err(unavailable(format!("agent {agent} is moving; try again")));
+    }
+    inner.rt.stop_agent(agent.as_str()).await;
+    let version = local.record.lock().version;
+    tombstone(inner, agent, version);
+    if let Some(b) = local.backup.lock().take() {
+        let _ = inner.transport.send(
+            &b,
+            Msg::DropReplica {
+                agent: agent.clone(),
+                version: u64::MAX,
+            },
+        );
+    }
+    inner.local.remove(agent);
+    local.gate.release(Redirect::Retry);
+    Ok(())
+}
+
+fn tombstone(inner: &Arc<Inner>, agent: &AgentId, _version: u64) {
+    inner.replicas.remove(agent);
+    let stamp = inner.clock.now();
+    inner
+        .registry
+        .lock()
+        .remove(agent.clone(), inner.name.clone(), inner.incarnation, stamp);
+    inner.push_entry(agent);
+}
+
 /// Stops a local agent that lost ownership after a registry merge (a partition healed and
 /// another node's activation won). Calls held meanwhile go to the winner.
 pub(crate) async fn yield_ownership(inner: &Arc<Inner>, agent: AgentId) {
@@ -402,6 +461,7 @@ pub(crate) async fn control(
             Some(Ok(serde_json::to_value(slot).unwrap_or(Value::Null)))
         }
         Control::Steal { max } => Some(Ok(super::tasks::on_steal(inner, from, max))),
+        Control::Stop { agent } => Some(stop(inner, &agent).await.map(|()| Value::Null)),
         Control::Checkpoint { agent } => Some(checkpoint_now(inner, &agent).await.map(Value::from)),
         Control::WorkAvailable => {
             super::tasks::on_hint(inner, from);
