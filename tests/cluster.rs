@@ -45,7 +45,12 @@ impl NodeProc {
         panic!("node {name} did not start on free ports three times");
     }
 
-    fn start_at(name: &str, listen: SocketAddr, gossip: SocketAddr, seeds: &[&NodeProc]) -> NodeProc {
+    fn start_at(
+        name: &str,
+        listen: SocketAddr,
+        gossip: SocketAddr,
+        seeds: &[&NodeProc],
+    ) -> NodeProc {
         Self::try_start(name, listen, gossip, seeds)
             .unwrap_or_else(|| panic!("node {name} did not start on {listen}/{gossip}"))
     }
@@ -58,15 +63,23 @@ impl NodeProc {
     ) -> Option<NodeProc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.args(["node", "--name", name, "--listen", &listen.to_string()])
-            .args(["--gossip", &gossip.to_string(), "--cookie", COOKIE, "--task-slots", "2"])
+            .args([
+                "--gossip",
+                &gossip.to_string(),
+                "--cookie",
+                COOKIE,
+                "--task-slots",
+                "2",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         // TROUPE_TEST_NODE_LOGS=DIR keeps each node's debug log (for diagnosing a failure).
         if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
-            let file = std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))
-                .expect("log file");
+            let file =
+                std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))
+                    .expect("log file");
             cmd.args(["--log", "troupe::cluster=debug"]).stderr(file);
         }
         for s in seeds {
@@ -104,7 +117,9 @@ impl Drop for NodeProc {
 
 async fn client(seed: &NodeProc) -> ClusterNode {
     let name = format!("test-client-{}-{}", std::process::id(), fastrand_suffix());
-    let rt = Runtime::start(RuntimeConfig::named(name.clone())).await.unwrap();
+    let rt = Runtime::start(RuntimeConfig::named(name.clone()))
+        .await
+        .unwrap();
     troupe::agents::register_all(rt.kinds());
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut config = ClusterConfig::new(name, any, any, COOKIE).with_seeds([seed.gossip]);
@@ -134,7 +149,10 @@ async fn three_nodes(prefix: &str) -> (Vec<NodeProc>, ClusterNode) {
     let n2 = NodeProc::start(&format!("{prefix}2"), "127.0.0.2", &[&n1]);
     let n3 = NodeProc::start(&format!("{prefix}3"), "127.0.0.3", &[&n1]);
     let c = client(&n1).await;
-    eventually("the client is linked to all three nodes", || c.linked().len() == 3).await;
+    eventually("the client is linked to all three nodes", || {
+        c.linked().len() == 3
+    })
+    .await;
     (vec![n1, n2, n3], c)
 }
 
@@ -145,14 +163,26 @@ fn node_name(n: &NodeProc) -> troupe::cluster::registry::NodeName {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_reaches_an_agent_on_another_node_process() {
     let (nodes, c) = three_nodes("call").await;
-    c.spawn_on(&node_name(&nodes[1]), "util.counter", "acct", Value::Null, false)
-        .await
-        .unwrap();
+    c.spawn_on(
+        &node_name(&nodes[1]),
+        "util.counter",
+        "acct",
+        Value::Null,
+        false,
+    )
+    .await
+    .unwrap();
     let r = c.call("acct", json!({"add": 7})).await.unwrap();
     assert_eq!(r["total"], 7);
-    let r = c.call_kind("util.where", "where-1", json!("hi")).await.unwrap();
+    let r = c
+        .call_kind("util.where", "where-1", json!("hi"))
+        .await
+        .unwrap();
     let served_by = r["node"].as_str().unwrap().to_string();
-    assert!(nodes.iter().any(|n| n.name == served_by), "served by {served_by}");
+    assert!(
+        nodes.iter().any(|n| n.name == served_by),
+        "served by {served_by}"
+    );
     assert_eq!(c.locate("where-1").unwrap().node.as_str(), served_by);
     c.shutdown().await;
 }
@@ -174,14 +204,30 @@ async fn troupe_run_cluster_spreads_a_workflow_over_all_three_nodes() {
     .unwrap();
     let report = dir.join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["run", "--no-progress", "--cluster", &nodes[1].gossip.to_string()])
-        .args(["--cookie", COOKIE, "--min-nodes", "3", "--report", report.to_str().unwrap()])
+        .args([
+            "run",
+            "--no-progress",
+            "--cluster",
+            &nodes[1].gossip.to_string(),
+        ])
+        .args([
+            "--cookie",
+            COOKIE,
+            "--min-nodes",
+            "3",
+            "--report",
+            report.to_str().unwrap(),
+        ])
         .args(["--log", "troupe::cluster=debug"])
         .arg(&file)
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let fan = report["tasks"]
         .as_array()
@@ -191,17 +237,31 @@ async fn troupe_run_cluster_spreads_a_workflow_over_all_three_nodes() {
         .unwrap();
     let outputs = fan["output"].as_array().unwrap();
     assert_eq!(outputs.len(), 60);
-    let ran_on: BTreeSet<&str> = outputs.iter().map(|o| o["node"].as_str().unwrap()).collect();
+    let ran_on: BTreeSet<&str> = outputs
+        .iter()
+        .map(|o| o["node"].as_str().unwrap())
+        .collect();
     let all: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(ran_on, all, "the workflow ran on every node; the client said:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        ran_on,
+        all,
+        "the workflow ran on every node; the client said:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_between_processes_under_steady_calls_answers_each_call_exactly_once() {
     let (nodes, c) = three_nodes("mig").await;
-    c.spawn_on(&node_name(&nodes[0]), "util.counter", "m", Value::Null, false)
-        .await
-        .unwrap();
+    c.spawn_on(
+        &node_name(&nodes[0]),
+        "util.counter",
+        "m",
+        Value::Null,
+        false,
+    )
+    .await
+    .unwrap();
     let callers = 3;
     let per_caller = 200;
     let mut tasks = Vec::new();
@@ -210,7 +270,10 @@ async fn migration_between_processes_under_steady_calls_answers_each_call_exactl
         tasks.push(tokio::spawn(async move {
             let mut totals = Vec::new();
             for _ in 0..per_caller {
-                let r = c.call("m", json!(1)).await.expect("no call may fail or be lost");
+                let r = c
+                    .call("m", json!(1))
+                    .await
+                    .expect("no call may fail or be lost");
                 totals.push(r["total"].as_i64().unwrap());
             }
             totals
@@ -219,7 +282,8 @@ async fn migration_between_processes_under_steady_calls_answers_each_call_exactl
     for hop in [1, 2, 0, 2] {
         c.migrate("m", &node_name(&nodes[hop])).await.unwrap();
         eventually("the registry shows the new home", || {
-            c.locate("m").is_some_and(|l| l.node == node_name(&nodes[hop]))
+            c.locate("m")
+                .is_some_and(|l| l.node == node_name(&nodes[hop]))
         })
         .await;
     }
@@ -246,13 +310,20 @@ async fn kill_9_mid_workflow_still_completes_every_task_once() {
         .await
         .unwrap();
     let victim = nodes[2].name.clone();
-    eventually("the victim is running tasks of the workflow", || c.tasks_lent_to(&victim) > 0).await;
+    eventually("the victim is running tasks of the workflow", || {
+        c.tasks_lent_to(&victim) > 0
+    })
+    .await;
     nodes[2].kill9();
     let report = handle.wait().await.unwrap();
     assert_eq!(report.tasks[0].status, TaskStatus::Succeeded, "{report:?}");
     let out = report.output("fan").unwrap().as_array().unwrap();
     let inputs: Vec<u64> = out.iter().map(|v| v["input"].as_u64().unwrap()).collect();
-    assert_eq!(inputs, (0..30).collect::<Vec<u64>>(), "each item's result exactly once");
+    assert_eq!(
+        inputs,
+        (0..30).collect::<Vec<u64>>(),
+        "each item's result exactly once"
+    );
     c.shutdown().await;
 }
 
@@ -275,7 +346,10 @@ async fn kill_9_of_an_agents_node_resumes_it_elsewhere_from_its_checkpoint() {
         c.locate("durable").is_some_and(|l| l.node != home)
     })
     .await;
-    eprintln!("kill -9 → agent active elsewhere: {:?}", killed_at.elapsed());
+    eprintln!(
+        "kill -9 → agent active elsewhere: {:?}",
+        killed_at.elapsed()
+    );
     let r = c.call("durable", json!(1)).await.unwrap();
     assert_eq!(r["total"], 11, "resumed from the checkpoint");
     c.shutdown().await;
@@ -313,16 +387,25 @@ async fn sigterm_moves_a_nodes_agents_away_before_it_exits() {
     let (mut nodes, c) = three_nodes("term").await;
     let leaving = node_name(&nodes[2]);
     for i in 0..5 {
-        c.spawn_on(&leaving, "util.counter", &format!("t{i}"), Value::Null, true)
-            .await
-            .unwrap();
+        c.spawn_on(
+            &leaving,
+            "util.counter",
+            &format!("t{i}"),
+            Value::Null,
+            true,
+        )
+        .await
+        .unwrap();
         c.call(&format!("t{i}"), json!(i + 10)).await.unwrap();
     }
     let pid = nodes[2].child.id().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());
     let exit = nodes[2].child.wait().unwrap();
-    assert!(exit.success(), "the node exits cleanly after leaving: {exit:?}");
+    assert!(
+        exit.success(),
+        "the node exits cleanly after leaving: {exit:?}"
+    );
     for i in 0..5 {
         let r = c.call(&format!("t{i}"), Value::Null).await.unwrap();
         assert_eq!(r["total"], i + 10, "t{i} kept its state");
@@ -346,8 +429,11 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--name is required"));
 
     let bad = dir.join("bad.yaml");
-    std::fs::write(&bad, "name: x\nlisten: 127.0.0.1:1\ngossip: 127.0.0.1:2\ncookie: c\nport: 3\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "name: x\nlisten: 127.0.0.1:1\ngossip: 127.0.0.1:2\ncookie: c\nport: 3\n",
+    )
+    .unwrap();
     let out = Command::new(troupe)
         .args(["node", "--config", bad.to_str().unwrap()])
         .output()
@@ -357,8 +443,11 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
     assert!(err.contains("bad.yaml") && err.contains("port"), "{err}");
 
     let zero = dir.join("zero.yaml");
-    std::fs::write(&zero, "name: x\nlisten: 127.0.0.1:1\ngossip: 127.0.0.1:2\ncookie: c\ncapacity: 0\n")
-        .unwrap();
+    std::fs::write(
+        &zero,
+        "name: x\nlisten: 127.0.0.1:1\ngossip: 127.0.0.1:2\ncookie: c\ncapacity: 0\n",
+    )
+    .unwrap();
     let out = Command::new(troupe)
         .args(["node", "--config", zero.to_str().unwrap()])
         .output()
@@ -384,7 +473,10 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(line.contains("from-file up") && line.contains(&gossip.to_string()), "{line}");
+    assert!(
+        line.contains("from-file up") && line.contains(&gossip.to_string()),
+        "{line}"
+    );
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

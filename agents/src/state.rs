@@ -166,7 +166,10 @@ impl Blob {
     pub fn from_config(config: &Value) -> Result<Self, String> {
         let config: BlobConfig = parse_config(config)?;
         if config.size > 64 << 20 {
-            return Err(format!("size: {} bytes is over the 64 MiB limit", config.size));
+            return Err(format!(
+                "size: {} bytes is over the 64 MiB limit",
+                config.size
+            ));
         }
         Ok(Self { config })
     }
@@ -210,7 +213,11 @@ impl Agent for Blob {
     type Reply = u64;
     type State = BlobState;
 
-    async fn init(&self, _: &AgentContext, restored: Option<Snapshot>) -> Result<BlobState, AgentError> {
+    async fn init(
+        &self,
+        _: &AgentContext,
+        restored: Option<Snapshot>,
+    ) -> Result<BlobState, AgentError> {
         match restored {
             Some(s) => s
                 .decode()
@@ -221,7 +228,12 @@ impl Agent for Blob {
         }
     }
 
-    async fn handle(&self, _: &AgentContext, state: &mut BlobState, n: u64) -> Result<u64, AgentError> {
+    async fn handle(
+        &self,
+        _: &AgentContext,
+        state: &mut BlobState,
+        n: u64,
+    ) -> Result<u64, AgentError> {
         if !state.bytes.is_empty() {
             let i = (n % state.bytes.len() as u64) as usize;
             state.bytes[i] = n as u8;

@@ -78,7 +78,11 @@ pub fn rank<'a>(key: &str, kind: Option<&str>, candidates: &'a [Candidate]) -> V
 }
 
 /// The node that should host `key` (of `kind`), if any candidate may.
-pub fn place<'a>(key: &str, kind: Option<&str>, candidates: &'a [Candidate]) -> Option<&'a NodeName> {
+pub fn place<'a>(
+    key: &str,
+    kind: Option<&str>,
+    candidates: &'a [Candidate],
+) -> Option<&'a NodeName> {
     rank(key, kind, candidates).first().map(|c| &c.name)
 }
 
@@ -129,7 +133,10 @@ mod tests {
             *count.entry(w.to_string()).or_default() += 1;
         }
         let share = count["n1"] as f64 / 30_000.0;
-        assert!((0.46..0.54).contains(&share), "n1 with capacity 2 got {share}");
+        assert!(
+            (0.46..0.54).contains(&share),
+            "n1 with capacity 2 got {share}"
+        );
     }
 
     #[test]

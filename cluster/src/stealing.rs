@@ -78,7 +78,10 @@ mod tests {
     fn oldest_first_and_the_victim_keeps_enough_for_its_slots() {
         let q: VecDeque<_> = (0..6).map(|i| task(&format!("t{i}"), "k", None)).collect();
         assert_eq!(pick_for_thief(&q, 2, 2, |_| true, |_| false), vec![0, 1]);
-        assert_eq!(pick_for_thief(&q, 10, 2, |_| true, |_| false), vec![0, 1, 2, 3]);
+        assert_eq!(
+            pick_for_thief(&q, 10, 2, |_| true, |_| false),
+            vec![0, 1, 2, 3]
+        );
         assert!(pick_for_thief(&q, 10, 6, |_| true, |_| false).is_empty());
     }
 

@@ -38,7 +38,9 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 async fn linked(nodes: &[&ClusterNode]) {
     let n = nodes.len();
     eventually("every node linked to every other", || {
-        nodes.iter().all(|x| x.linked().len() == n - 1 && x.members().len() == n)
+        nodes
+            .iter()
+            .all(|x| x.linked().len() == n - 1 && x.members().len() == n)
     })
     .await;
     let _ = nodes;
@@ -63,7 +65,10 @@ async fn an_agent_on_one_node_is_called_from_another() {
     assert_eq!(a.locate("c1").unwrap().node.as_str(), "call-b");
     // Errors cross the wire typed.
     let e = a.call("c1", json!("not a number")).await.unwrap_err();
-    assert!(e.to_string().contains("bad request"), "unexpected error: {e}");
+    assert!(
+        e.to_string().contains("bad request"),
+        "unexpected error: {e}"
+    );
     let e = a.call("nobody", json!(1)).await.unwrap_err();
     assert!(e.to_string().contains("no agent"), "{e}");
     a.shutdown().await;
@@ -84,10 +89,20 @@ async fn spawn_places_by_rendezvous_and_virtual_agents_activate_on_first_call() 
     }
     assert_eq!(homes.len(), 2, "16 agents all landed on one node");
     // Never spawned: activated where placement says, by whoever calls first.
-    let r = b.call_kind("util.counter", "virtual-1", json!(3)).await.unwrap();
+    let r = b
+        .call_kind("util.counter", "virtual-1", json!(3))
+        .await
+        .unwrap();
     assert_eq!(total(&r), 3);
-    let r = a.call_kind("util.counter", "virtual-1", json!(3)).await.unwrap();
-    assert_eq!(total(&r), 6, "the second caller reached the same activation");
+    let r = a
+        .call_kind("util.counter", "virtual-1", json!(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        total(&r),
+        6,
+        "the second caller reached the same activation"
+    );
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -117,7 +132,11 @@ async fn migration_under_a_steady_stream_of_calls_answers_every_call_exactly_onc
     // Move it back and forth while the calls run.
     let mut moves = 0;
     for hop in 0..6 {
-        let to = if hop % 2 == 0 { b.name().clone() } else { a.name().clone() };
+        let to = if hop % 2 == 0 {
+            b.name().clone()
+        } else {
+            a.name().clone()
+        };
         a.migrate("m", &to).await.unwrap();
         moves += 1;
         tokio::task::yield_now().await;
@@ -149,9 +168,8 @@ async fn a_passivated_agent_is_reactivated_with_its_state_on_the_next_call() {
     assert!(a.local_agents().is_empty());
     assert!(a.holds_checkpoint("sleepy").is_some());
     eventually("b learns it is passivated", || {
-        b.locate("sleepy").is_some_and(|l| {
-            l.slot.state == troupe_cluster::registry::SlotState::Passivated
-        })
+        b.locate("sleepy")
+            .is_some_and(|l| l.slot.state == troupe_cluster::registry::SlotState::Passivated)
     })
     .await;
     let r = b.call("sleepy", json!(1)).await.unwrap();
@@ -183,8 +201,9 @@ async fn when_a_node_crashes_its_agents_resume_from_their_checkpoint_elsewhere()
     .await;
     c.crash().await;
     eventually("the survivor is active on a live node", || {
-        a.locate("survivor")
-            .is_some_and(|l| l.node != *c.name() && l.slot.state == troupe_cluster::registry::SlotState::Active)
+        a.locate("survivor").is_some_and(|l| {
+            l.node != *c.name() && l.slot.state == troupe_cluster::registry::SlotState::Active
+        })
     })
     .await;
     let r = a.call("survivor", json!(1)).await.unwrap();
@@ -199,9 +218,15 @@ async fn a_leaving_node_moves_its_agents_away_first() {
     let b = node("leave-b", &[&a]).await;
     linked(&[&a, &b]).await;
     for i in 0..4 {
-        b.spawn_on(b.name(), "util.counter", &format!("l{i}"), Value::Null, true)
-            .await
-            .unwrap();
+        b.spawn_on(
+            b.name(),
+            "util.counter",
+            &format!("l{i}"),
+            Value::Null,
+            true,
+        )
+        .await
+        .unwrap();
         a.call(&format!("l{i}"), json!(i + 1)).await.unwrap();
     }
     b.shutdown().await;
@@ -276,7 +301,11 @@ async fn a_stopped_agent_is_gone_everywhere_and_its_id_can_be_reused() {
     for n in [&a, &b] {
         let e = n.call("gone", json!(1)).await.unwrap_err();
         assert!(e.to_string().contains("no agent"), "{e}");
-        assert!(n.holds_checkpoint("gone").is_none(), "checkpoint kept on {}", n.name());
+        assert!(
+            n.holds_checkpoint("gone").is_none(),
+            "checkpoint kept on {}",
+            n.name()
+        );
     }
     let r = a.call_kind("util.counter", "gone", json!(1)).await.unwrap();
     assert_eq!(total(&r), 1, "a new agent under the old id starts empty");

@@ -52,11 +52,14 @@ async fn both_sides_serve_during_a_partition_and_one_copy_survives_the_heal() {
     a.partition_from([b.gossip_addr(), c.gossip_addr()]);
     b.partition_from([a.gossip_addr()]);
     c.partition_from([a.gossip_addr()]);
-    eventually("the majority side re-activated x from its checkpoint", || {
-        b.locate("x")
-            .is_some_and(|l| l.node != *a.name() && l.slot.state == SlotState::Active)
-            && active_copies(&[&b, &c], "x") == 1
-    })
+    eventually(
+        "the majority side re-activated x from its checkpoint",
+        || {
+            b.locate("x")
+                .is_some_and(|l| l.node != *a.name() && l.slot.state == SlotState::Active)
+                && active_copies(&[&b, &c], "x") == 1
+        },
+    )
     .await;
 
     // Both sides keep serving: a its own copy, b and c the failed-over one.
@@ -72,14 +75,20 @@ async fn both_sides_serve_during_a_partition_and_one_copy_survives_the_heal() {
     for n in all {
         n.partition_from([]);
     }
-    eventually("rejoined and linked", || all.iter().all(|n| n.linked().len() == 2)).await;
-    eventually("registries converged with one active copy of each agent", || {
-        let r = a.registry();
-        r == b.registry()
-            && r == c.registry()
-            && active_copies(&all, "x") == 1
-            && active_copies(&all, "v") == 1
+    eventually("rejoined and linked", || {
+        all.iter().all(|n| n.linked().len() == 2)
     })
+    .await;
+    eventually(
+        "registries converged with one active copy of each agent",
+        || {
+            let r = a.registry();
+            r == b.registry()
+                && r == c.registry()
+                && active_copies(&all, "x") == 1
+                && active_copies(&all, "v") == 1
+        },
+    )
     .await;
     let winner = a.locate("x").unwrap().node;
     assert!(all

@@ -35,10 +35,17 @@ const ITEMS: u64 = 12;
 struct SimSocket(turmoil::net::UdpSocket);
 
 impl DatagramSocket for SimSocket {
-    fn send_to(&self, buf: &[u8], to: SocketAddr) -> impl Future<Output = io::Result<usize>> + Send {
+    fn send_to(
+        &self,
+        buf: &[u8],
+        to: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
         self.0.send_to(buf, to)
     }
-    fn recv_from(&self, buf: &mut [u8]) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
         self.0.recv_from(buf)
     }
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -58,7 +65,10 @@ impl ractor_cluster::ClusterBidiStream for SimStream {
 struct SimNet(tokio::sync::Mutex<turmoil::net::TcpListener>);
 
 impl StreamNet for SimNet {
-    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn ractor_cluster::ClusterBidiStream>>> {
+    fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> BoxFuture<'static, io::Result<Box<dyn ractor_cluster::ClusterBidiStream>>> {
         Box::pin(async move {
             let s = turmoil::net::TcpStream::connect(addr).await?;
             Ok(Box::new(SimStream(s)) as Box<dyn ractor_cluster::ClusterBidiStream>)
@@ -85,7 +95,9 @@ async fn start_node(name: &str, client: bool, incarnation: u16) -> io::Result<Cl
     // released inside the simulation yet (membership knows the node by name, not port).
     let transport = TRANSPORT + incarnation;
     let listener = turmoil::net::TcpListener::bind((any, transport)).await?;
-    let rt = Runtime::start(RuntimeConfig::named(name)).await.map_err(io::Error::other)?;
+    let rt = Runtime::start(RuntimeConfig::named(name))
+        .await
+        .map_err(io::Error::other)?;
     troupe_agents::register_all(rt.kinds());
     let mut config = ClusterConfig::new(
         name,
@@ -94,7 +106,9 @@ async fn start_node(name: &str, client: bool, incarnation: u16) -> io::Result<Cl
         "sim-cookie",
     );
     if name != "n1" {
-        config.seeds.push(SocketAddr::new(turmoil::lookup("n1"), GOSSIP));
+        config
+            .seeds
+            .push(SocketAddr::new(turmoil::lookup("n1"), GOSSIP));
     }
     config.gossip_every = Duration::from_millis(100);
     config.checkpoint_every = Duration::from_millis(50);
@@ -132,7 +146,10 @@ fn worker(sim: &mut Sim<'_>, name: &'static str, world: World, starts: Starts) {
 fn run_until(sim: &mut Sim<'_>, what: &str, mut done: impl FnMut(&mut Sim<'_>) -> bool) {
     let end = sim.elapsed() + Duration::from_secs(60);
     while !done(sim) {
-        assert!(sim.elapsed() < end, "{what}: not reached within 60 s of simulated time");
+        assert!(
+            sim.elapsed() < end,
+            "{what}: not reached within 60 s of simulated time"
+        );
         sim.step().expect("simulation step");
     }
 }
@@ -153,7 +170,9 @@ fn live(world: &World, sim: &mut Sim<'_>) -> Vec<ClusterNode> {
 
 /// Registries equal on every live node, and no agent active on two of them.
 fn converged(nodes: &[ClusterNode]) -> bool {
-    let Some(first) = nodes.first() else { return false };
+    let Some(first) = nodes.first() else {
+        return false;
+    };
     let reg = first.registry();
     if nodes.iter().any(|n| n.registry() != reg) {
         return false;
@@ -258,11 +277,20 @@ fn run_seed(seed: u64) {
             sim.bounce(victim);
         }
     }
-    run_until(&mut sim, "workflow finished", |_| outcome.lock().unwrap().is_some());
+    run_until(&mut sim, "workflow finished", |_| {
+        outcome.lock().unwrap().is_some()
+    });
     let result = outcome.lock().unwrap().clone().unwrap();
     let outputs = result.unwrap_or_else(|e| panic!("an accepted task was lost: {e}"));
-    let inputs: Vec<u64> = outputs.iter().map(|o| o["input"].as_u64().unwrap()).collect();
-    assert_eq!(inputs, (0..ITEMS).collect::<Vec<_>>(), "every item's result once");
+    let inputs: Vec<u64> = outputs
+        .iter()
+        .map(|o| o["input"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        inputs,
+        (0..ITEMS).collect::<Vec<_>>(),
+        "every item's result once"
+    );
     let mut last = String::new();
     let end = sim.elapsed() + Duration::from_secs(60);
     loop {
@@ -312,7 +340,10 @@ fn seeded_faults_keep_the_registry_converged_and_lose_no_task() {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
         Err(_) => {
-            let n = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+            let n = std::env::var("SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10);
             (1..=n).collect()
         }
     };

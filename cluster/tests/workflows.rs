@@ -47,7 +47,10 @@ async fn cluster(prefix: &str) -> (ClusterNode, Vec<ClusterNode>) {
     let w3 = node(&format!("{prefix}-w3"), &[&w1], false).await;
     let client = node(&format!("{prefix}-client"), &[&w1], true).await;
     let all = [&w1, &w2, &w3, &client];
-    eventually("all four linked", || all.iter().all(|n| n.linked().len() == 3)).await;
+    eventually("all four linked", || {
+        all.iter().all(|n| n.linked().len() == 3)
+    })
+    .await;
     (client, vec![w1, w2, w3])
 }
 
@@ -59,7 +62,11 @@ async fn a_workflow_submitted_to_one_node_runs_on_all_of_them() {
     let out = report.output("fan").unwrap().as_array().unwrap().clone();
     assert_eq!(out.len(), 24);
     let inputs: Vec<u64> = out.iter().map(|v| v["input"].as_u64().unwrap()).collect();
-    assert_eq!(inputs, (0..24).collect::<Vec<_>>(), "results in input order");
+    assert_eq!(
+        inputs,
+        (0..24).collect::<Vec<_>>(),
+        "results in input order"
+    );
     let nodes: BTreeSet<&str> = out.iter().map(|v| v["node"].as_str().unwrap()).collect();
     assert_eq!(nodes.len(), 3, "ran on {nodes:?}");
     assert_eq!(client.tasks_executed(), 0, "the client runs nothing itself");
@@ -86,7 +93,11 @@ async fn a_worker_crashing_mid_workflow_does_not_lose_or_double_apply_tasks() {
     assert_eq!(report.tasks[0].status, TaskStatus::Succeeded, "{report:?}");
     let out = report.output("fan").unwrap().as_array().unwrap().clone();
     let inputs: Vec<u64> = out.iter().map(|v| v["input"].as_u64().unwrap()).collect();
-    assert_eq!(inputs, (0..30).collect::<Vec<_>>(), "every item answered once, in order");
+    assert_eq!(
+        inputs,
+        (0..30).collect::<Vec<_>>(),
+        "every item answered once, in order"
+    );
     for n in workers[..2].iter().chain([&client]) {
         n.shutdown().await;
     }

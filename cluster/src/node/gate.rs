@@ -159,7 +159,10 @@ mod tests {
     async fn a_failed_move_reopens_the_gate() {
         let gate = Gate::new();
         assert!(gate.close_and_drain().await);
-        assert!(!gate.close_and_drain().await, "a second move must not start");
+        assert!(
+            !gate.close_and_drain().await,
+            "a second move must not start"
+        );
         let Admission::Wait(rx) = gate.admit() else {
             panic!("closed gate let a call in")
         };

@@ -75,13 +75,12 @@ pub(crate) async fn migrate_local(
     inner.rt.stop_agent(agent.as_str()).await;
     let id = inner.next_id();
     let spec = record.clone();
-    match inner.request(&to, id, Msg::Activate { id, spec }, None).await {
+    match inner
+        .request(&to, id, Msg::Activate { id, spec }, None)
+        .await
+    {
         Ok(_) => {
-            let incarnation = inner
-                .members
-                .read()
-                .get(&to)
-                .map_or(0, |m| m.incarnation);
+            let incarnation = inner.members.read().get(&to).map_or(0, |m| m.incarnation);
             let stamp = inner.clock.now();
             inner.registry.lock().activate(
                 agent.clone(),
@@ -95,7 +94,13 @@ pub(crate) async fn migrate_local(
             let backup = local.backup.lock().take();
             if let Some(b) = backup.filter(|b| b != &to) {
                 let version = record.version;
-                let _ = inner.transport.send(&b, Msg::DropReplica { agent: agent.clone(), version });
+                let _ = inner.transport.send(
+                    &b,
+                    Msg::DropReplica {
+                        agent: agent.clone(),
+                        version,
+                    },
+                );
             }
             let held = local.gate.release(Redirect::To(to.clone()));
             tracing::info!(target: "troupe::cluster", node = %inner.name, %agent, %to, held,
@@ -150,10 +155,13 @@ pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(),
         let _ = inner.transport.send(&b, Msg::Replica { record });
     }
     let stamp = inner.clock.now();
-    inner
-        .registry
-        .lock()
-        .passivate(agent.clone(), inner.name.clone(), inner.incarnation, version, stamp);
+    inner.registry.lock().passivate(
+        agent.clone(),
+        inner.name.clone(),
+        inner.incarnation,
+        version,
+        stamp,
+    );
     inner.push_entry(agent);
     inner.local.remove(agent);
     local.gate.release(Redirect::Retry);
@@ -331,9 +339,14 @@ async fn to_backup(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(Nod
     let record = checkpoint_record(local).await.ok()?;
     let version = record.version;
     let old = local.backup.lock().replace(backup.clone());
-    inner.transport.send(&backup, Msg::Replica { record }).ok()?;
+    inner
+        .transport
+        .send(&backup, Msg::Replica { record })
+        .ok()?;
     if let Some(old) = old.filter(|o| o != &backup) {
-        let _ = inner.transport.send(&old, Msg::DropReplica { agent, version });
+        let _ = inner
+            .transport
+            .send(&old, Msg::DropReplica { agent, version });
     }
     Some((backup, version))
 }
@@ -356,8 +369,12 @@ pub(crate) async fn checkpoint_now(inner: &Arc<Inner>, agent: &AgentId) -> Resul
         let op = Control::Checkpoint {
             agent: agent.clone(),
         };
-        let v = inner.request(&owner, id, Msg::Control { id, op }, None).await?;
-        return v.as_u64().ok_or_else(|| unavailable("bad checkpoint reply"));
+        let v = inner
+            .request(&owner, id, Msg::Control { id, op }, None)
+            .await?;
+        return v
+            .as_u64()
+            .ok_or_else(|| unavailable("bad checkpoint reply"));
     };
     let Some((backup, version)) = to_backup(inner, &local).await else {
         return Err(unavailable("no live node to hold a checkpoint"));
@@ -366,7 +383,9 @@ pub(crate) async fn checkpoint_now(inner: &Arc<Inner>, agent: &AgentId) -> Resul
     let op = Control::Locate {
         agent: agent.clone(),
     };
-    inner.request(&backup, id, Msg::Control { id, op }, None).await?;
+    inner
+        .request(&backup, id, Msg::Control { id, op }, None)
+        .await?;
     Ok(version)
 }
 
@@ -375,7 +394,8 @@ pub(crate) async fn passivate_idle(inner: Weak<Inner>) {
     let Some(after) = inner.upgrade().and_then(|i| i.config.passivate_after) else {
         return;
     };
-    let mut tick = tokio::time::interval((after / 2).clamp(Duration::from_millis(10), Duration::from_secs(1)));
+    let mut tick =
+        tokio::time::interval((after / 2).clamp(Duration::from_millis(10), Duration::from_secs(1)));
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };

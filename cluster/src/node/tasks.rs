@@ -114,7 +114,9 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
     s.push(Queued { task, own: true }, false);
     hint_if_busy(inner);
     // A deadline only as a guard: the attempt's own timeout is enforced where it runs.
-    let limit = call.timeout.map_or(inner.config.call_timeout, |t| t * 4 + Duration::from_secs(5));
+    let limit = call.timeout.map_or(inner.config.call_timeout, |t| {
+        t * 4 + Duration::from_secs(5)
+    });
     match tokio::time::timeout(limit, rx).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(WireError::Unavailable {
@@ -282,7 +284,12 @@ async fn steal_one(inner: &Arc<Inner>) -> bool {
         let id = inner.next_id();
         let op = Control::Steal { max: 1 };
         let Ok(answer) = inner
-            .request(&victim, id, Msg::Control { id, op }, Some(Duration::from_secs(2)))
+            .request(
+                &victim,
+                id,
+                Msg::Control { id, op },
+                Some(Duration::from_secs(2)),
+            )
             .await
         else {
             continue;
@@ -329,8 +336,16 @@ pub(crate) fn on_steal(inner: &Arc<Inner>, thief: &NodeName, max: u32) -> Value 
         &queue,
         max as usize,
         free_here,
-        |kind| thief_kinds.as_ref().is_none_or(|k| k.iter().any(|x| x == kind)),
-        |agent| registry.winner(agent).is_some_and(|slot| slot.is_active_on(thief)),
+        |kind| {
+            thief_kinds
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|x| x == kind))
+        },
+        |agent| {
+            registry
+                .winner(agent)
+                .is_some_and(|slot| slot.is_active_on(thief))
+        },
     );
     let mut given = Vec::with_capacity(picked.len());
     for i in picked.into_iter().rev() {
@@ -345,7 +360,12 @@ pub(crate) fn on_steal(inner: &Arc<Inner>, thief: &NodeName, max: u32) -> Value 
 }
 
 /// Owner side: a thief finished a lent task.
-pub(crate) fn on_task_done(inner: &Arc<Inner>, from: &NodeName, key: &str, result: Result<Value, WireError>) {
+pub(crate) fn on_task_done(
+    inner: &Arc<Inner>,
+    from: &NodeName,
+    key: &str,
+    result: Result<Value, WireError>,
+) {
     let lent_to_sender = inner
         .scheduler
         .lent
