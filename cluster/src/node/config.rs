@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::membership::MembershipConfig;
+use crate::transport::TlsConfig;
 
 /// How a node runs. Build with [`ClusterConfig::new`] and adjust the fields; the `troupe node`
 /// command fills it from flags or a YAML file.
@@ -23,6 +24,10 @@ pub struct ClusterConfig {
     pub seeds: Vec<SocketAddr>,
     /// Shared secret every node of the cluster must present.
     pub cookie: String,
+    /// Mutual TLS for the transport (`None`, the default: plain TCP). Every node of a cluster
+    /// must use the same choice; see [`crate::transport::tls`] for the files and certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// Relative capacity for placement (default 1).
     #[serde(default = "one")]
     pub capacity: u32,
@@ -81,6 +86,7 @@ impl ClusterConfig {
             gossip,
             seeds: Vec::new(),
             cookie: cookie.into(),
+            tls: None,
             capacity: 1,
             kinds: None,
             call_timeout: call_timeout(),

@@ -52,6 +52,9 @@ pub enum ClusterError {
     /// The transport failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The TLS files of [`ClusterConfig::tls`] could not be used.
+    #[error("cannot start node: {0}")]
+    Tls(#[from] crate::transport::TlsError),
     /// The agent could not be started.
     #[error("cannot activate agent {agent}: {reason}")]
     Activation {
@@ -206,7 +209,9 @@ impl ClusterNode {
     /// Starts a node on sockets supplied by the caller: membership datagrams through
     /// `datagrams`, and transport streams through `streams` (OS sockets when `None`). This is
     /// how the same node runs inside a simulated network (turmoil); `config.listen` and
-    /// `config.gossip` must then be the addresses peers reach it at.
+    /// `config.gossip` must then be the addresses peers reach it at. With `streams`,
+    /// `config.tls` is ignored (the simulated streams stay plain); without, its files are
+    /// loaded and checked here ([`ClusterError::Tls`]).
     pub async fn start_on<S: crate::membership::DatagramSocket>(
         config: ClusterConfig,
         runtime: Runtime,
@@ -218,6 +223,17 @@ impl ClusterNode {
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as u64);
+        // TLS on OS sockets only: a simulated network carries plain streams.
+        let tls = match (&config.tls, &streams) {
+            (Some(tls), None) => {
+                let setup = tls.load()?;
+                if !config.listen.ip().is_unspecified() {
+                    setup.check_address(config.listen.ip())?;
+                }
+                Some(setup)
+            }
+            _ => None,
+        };
         let sink = Arc::new(inbound::Sink::default());
         let (transport, link_events) = Transport::start_on(
             name.clone(),
@@ -225,6 +241,7 @@ impl ClusterNode {
             config.cookie.clone(),
             sink.clone(),
             streams,
+            tls,
         )
         .await?;
         let identity = NodeIdentity {

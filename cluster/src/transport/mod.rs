@@ -1,11 +1,13 @@
-//! The transport: nodes linked by ractor_cluster sessions (cookie authentication), one
-//! gateway actor per node, and one outbound pump per peer that batches messages into frames.
+//! The transport: nodes linked by ractor_cluster sessions (cookie authentication, and
+//! optionally mutual TLS: see [`tls`]), one gateway actor per node, and one outbound pump per
+//! peer that batches messages into frames.
 //!
 //! Sessions are made and dropped by membership, not left to TCP: the node calls
 //! [`Transport::connect`] when a member comes up and [`Transport::disconnect`] when it is
 //! declared down.
 
 mod gateway;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 
 pub use gateway::{group, FrameSink, GatewayMsg, SCOPE};
+pub use tls::{TlsConfig, TlsError, TlsFile, TlsSetup};
 
 use crate::registry::NodeName;
 use crate::wire::{Frame, Msg, MAX_FRAME_BYTES, WIRE_VERSION};
@@ -80,6 +83,8 @@ pub trait StreamNet: Send + Sync + 'static {
 struct Inner {
     name: NodeName,
     net: Option<Arc<dyn StreamNet>>,
+    /// Dials peers over TLS when set (OS sockets only).
+    tls: Option<tokio_rustls::TlsConnector>,
     server: ActorRef<NodeServerMessage>,
     gateway: ActorRef<GatewayMsg>,
     links: DashMap<NodeName, PeerLink>,
@@ -118,17 +123,20 @@ impl Transport {
         cookie: String,
         sink: Arc<dyn FrameSink>,
     ) -> Result<(Transport, mpsc::UnboundedReceiver<LinkEvent>), TransportError> {
-        Self::start_on(name, listen, cookie, sink, None).await
+        Self::start_on(name, listen, cookie, sink, None, None).await
     }
 
     /// Like [`Transport::start`], with streams from `net` instead of OS sockets when given
-    /// (ractor_cluster's node server then serves only those streams).
+    /// (ractor_cluster's node server then serves only those streams), and with mutual TLS on
+    /// every session when `tls` is given (peers are dialled and accepted only over TLS). A
+    /// simulated network (`net`) ignores `tls`: its streams stay plain.
     pub async fn start_on(
         name: NodeName,
         listen: SocketAddr,
         cookie: String,
         sink: Arc<dyn FrameSink>,
         net: Option<Arc<dyn StreamNet>>,
+        tls: Option<TlsSetup>,
     ) -> Result<(Transport, mpsc::UnboundedReceiver<LinkEvent>), TransportError> {
         let err = |reason: String| TransportError::Start {
             addr: listen,
@@ -140,12 +148,16 @@ impl Transport {
             Some(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
             None => listen,
         };
+        let tls = if net.is_some() { None } else { tls };
+        let encryption = tls
+            .as_ref()
+            .map(|t| ractor_cluster::IncomingEncryptionMode::Tls(t.acceptor().clone()));
         let server = NodeServer::new(
             os_listen.port(),
             cookie,
             name.to_string(),
             listen.ip().to_string(),
-            None,
+            encryption,
             Some(ractor_cluster::node::NodeConnectionMode::Isolated),
         )
         .with_listen_addr(os_listen.ip())
@@ -183,6 +195,7 @@ impl Transport {
         let inner = Arc::new(Inner {
             name,
             net,
+            tls: tls.map(|t| t.connector().clone()),
             server: server.clone(),
             gateway,
             links: DashMap::new(),
@@ -208,9 +221,15 @@ impl Transport {
     pub async fn connect(&self, addr: SocketAddr) -> Result<(), TransportError> {
         let err = |reason: String| TransportError::Connect { addr, reason };
         match &self.inner.net {
-            None => ractor_cluster::client_connect(&self.inner.server, addr)
-                .await
-                .map_err(|e| err(e.to_string())),
+            None => match &self.inner.tls {
+                None => ractor_cluster::client_connect(&self.inner.server, addr).await,
+                Some(tls) => {
+                    let name = TlsSetup::server_name(addr.ip());
+                    ractor_cluster::client_connect_enc(&self.inner.server, addr, tls.clone(), name)
+                        .await
+                }
+            }
+            .map_err(|e| err(e.to_string())),
             Some(net) => {
                 let stream = net.connect(addr).await.map_err(|e| err(e.to_string()))?;
                 ractor_cluster::client_connect_external(&self.inner.server, stream)

@@ -2,11 +2,12 @@
 //! client node that `troupe run --cluster` uses.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use troupe::cluster::node::{ClusterConfig, ClusterNode};
+use troupe::cluster::transport::TlsConfig;
 use troupe::{Runtime, RuntimeConfig};
 
 use crate::run::register_kinds;
@@ -19,7 +20,8 @@ const INVALID: u8 = 2;
 pub struct NodeArgs {
     /// A YAML file with the node's settings (the same names as the flags, with `_`: `name`,
     /// `listen`, `gossip`, `seeds`, `cookie`, `capacity`, `kinds`, `task_slots`,
-    /// `passivate_after`, ...). Flags given as well override the file.
+    /// `passivate_after`, ..., and `tls: {cert, key, ca}` with paths relative to the file).
+    /// Flags given as well override the file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The node's name, unique in the cluster.
@@ -49,6 +51,49 @@ pub struct NodeArgs {
     /// Passivate agents idle for this many milliseconds.
     #[arg(long, value_name = "MS")]
     passivate_after: Option<u64>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// Mutual TLS for the transport: all three files, or none (plain TCP).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// TLS: this node's certificate chain (PEM), with its transport IP as an IP subject
+    /// alternative name. Needs --tls-key and --tls-ca.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_ca"])]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: the certificate of the CA that signs every node's certificate (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS files given, if any; an error names what is missing when only some are (the
+    /// command line already refuses that, with exit code 2).
+    pub fn config(&self) -> Result<Option<TlsConfig>, String> {
+        match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsConfig::new(cert, key, ca))),
+            (cert, key, ca) => {
+                let missing: Vec<&str> = [
+                    (cert.is_none(), "--tls-cert"),
+                    (key.is_none(), "--tls-key"),
+                    (ca.is_none(), "--tls-ca"),
+                ]
+                .into_iter()
+                .filter_map(|(absent, flag)| absent.then_some(flag))
+                .collect();
+                Err(format!(
+                    "--tls-cert, --tls-key and --tls-ca go together (or none, for plain TCP): \
+                     missing {}",
+                    missing.join(" and ")
+                ))
+            }
+        }
+    }
 }
 
 impl NodeArgs {
@@ -57,8 +102,13 @@ impl NodeArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                serde_saphyr::from_str::<ClusterConfig>(&text)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
+                let mut config = serde_saphyr::from_str::<ClusterConfig>(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                // TLS file names in the file are relative to the file, not to where the node
+                // was started.
+                let dir = path.parent().unwrap_or(Path::new("."));
+                config.tls = config.tls.map(|tls| tls.relative_to(dir));
+                config
             }
             None => {
                 let missing = |what: &str| format!("--{what} is required (or give --config FILE)");
@@ -94,6 +144,9 @@ impl NodeArgs {
         }
         if let Some(ms) = self.passivate_after {
             config.passivate_after = Some(Duration::from_millis(ms));
+        }
+        if let Some(tls) = self.tls.config()? {
+            config.tls = Some(tls);
         }
         config.validate()?;
         Ok(config)
@@ -182,6 +235,9 @@ pub struct ClusterArgs {
     /// Wait until this many nodes (besides this client) are reachable before starting.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub min_nodes: usize,
+    /// TLS for a cluster whose nodes use it (the client's certificate needs the --bind IP).
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Joins the cluster at `seed` as a client: a member that hosts no agents and runs no tasks.
@@ -191,6 +247,7 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
         .cookie
         .clone()
         .ok_or("--cookie is required with --cluster (or set TROUPE_COOKIE)")?;
+    let tls = args.tls.config()?;
     let name = format!("client-{}", std::process::id());
     let rt = Runtime::start(RuntimeConfig::named(name.clone()))
         .await
@@ -199,6 +256,7 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
     let mut config = ClusterConfig::new(name, args.bind, args.bind, cookie).with_seeds([seed]);
     config.kinds = Some(Vec::new());
     config.task_slots = 0;
+    config.tls = tls;
     let node = ClusterNode::start(config, rt).await.map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stable_since: Option<(usize, Instant)> = None;
@@ -219,7 +277,7 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
             node.shutdown().await;
             return Err(format!(
                 "could not join the cluster at {seed} within 30 s ({} members seen, {} linked, \
-                 {} wanted); check the address and the cookie",
+                 {} wanted); check the address, the cookie and the TLS settings",
                 members - 1,
                 linked,
                 args.min_nodes
