@@ -12,7 +12,7 @@
 //! | [`patterns`] | multi-agent patterns as actor topologies |
 //! | [`cluster`] | clustering of nodes |
 //!
-//! and holds [`bench`], the harness behind `troupe bench`.
+//! and holds [`bench`](mod@bench), the harness behind `troupe bench`.
 //!
 //! ```
 //! use troupe::{Runtime, RuntimeConfig, TaskSpec, PoolSpec, WorkflowSpec};

@@ -107,17 +107,22 @@ fn a_small_run_reports_every_scenario_with_its_baselines_and_ratios() {
 
 #[test]
 fn a_failing_scenario_is_reported_the_others_still_run_and_the_exit_code_says_so() {
-    let dir = scratch("cluster");
+    // The net suite's peer process cannot start from an executable that does not exist: both
+    // its scenarios fail, in the middle of a run whose other suite still runs.
+    let dir = scratch("failing");
     let json_path = dir.join("r.json");
     let md_path = dir.join("r.md");
+    let missing = dir.join("no-such-troupe");
     let out = troupe(&[
         "bench",
         "--suite",
-        "cluster",
+        "net",
         "--suite",
         "ask",
         "--iterations",
         "5",
+        "--peer-exe",
+        missing.to_str().unwrap(),
         "--json",
         json_path.to_str().unwrap(),
         "--markdown",
@@ -125,31 +130,30 @@ fn a_failing_scenario_is_reported_the_others_still_run_and_the_exit_code_says_so
     ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("net/remote call round trip"), "{stdout}");
     assert!(
-        stdout.contains("cluster/cross-node ask round trip"),
+        stdout.contains("FAILED  setup: cannot start the peer process"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("FAILED  setup: cluster client API not available yet"),
-        "{stdout}"
-    );
-    assert!(stderr.contains("scenario(s) failed"), "{stderr}");
+    assert!(stderr.contains("2 scenario(s) failed"), "{stderr}");
     let report = json(&json_path);
     let (failed, ok): (Vec<&Value>, Vec<&Value>) = scenarios(&report)
         .iter()
         .partition(|s| s["status"] == "failed");
-    assert_eq!(failed.len(), 2, "both cluster scenarios");
+    assert_eq!(failed.len(), 2, "both net scenarios");
     for s in &failed {
-        assert_eq!(s["suite"], "cluster");
-        assert!(s["reason"]
-            .as_str()
-            .unwrap()
-            .contains("cluster client API not available yet"));
+        assert_eq!(s["suite"], "net");
+        let reason = s["reason"].as_str().unwrap();
+        assert!(reason.contains("no-such-troupe"), "{reason}");
+        assert!(
+            s.get("subject").is_none(),
+            "a failed scenario has no figures"
+        );
     }
     assert_eq!(ok.len(), 3, "the ask suite still ran");
     let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(
-        md.contains("| cluster/cross-node one-way | **FAILED** | setup: cluster client API"),
+        md.contains("| net/remote one-way | **FAILED** | setup: cannot start the peer process"),
         "{md}"
     );
 }

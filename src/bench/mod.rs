@@ -57,6 +57,8 @@ pub struct BenchConfig {
     pub stop: Option<Stop>,
     /// A running cluster to measure (`--cluster SEED`).
     pub cluster: Option<String>,
+    /// The cookie of that cluster (`--cookie` or `TROUPE_COOKIE`).
+    pub cookie: Option<String>,
     /// The `troupe` executable started as the peer process and for per-process memory probes;
     /// `None` uses the current executable.
     pub peer_exe: Option<PathBuf>,
@@ -70,6 +72,7 @@ impl Default for BenchConfig {
             suites: Vec::new(),
             stop: None,
             cluster: None,
+            cookie: None,
             peer_exe: None,
             timeout: Duration::from_secs(600),
         }
@@ -86,8 +89,9 @@ impl BenchConfig {
         }
     }
 
-    /// The concrete suites, in their canonical order. `quick` and `full` stand for every suite
-    /// except `cluster`, which joins them only when a cluster seed is given.
+    /// The concrete suites, in their canonical order. `full` stands for every suite; `quick`
+    /// for every suite except `cluster` (which starts node processes of its own), unless a
+    /// cluster seed is given.
     pub fn resolved_suites(&self) -> Vec<Suite> {
         let named = if self.suites.is_empty() {
             vec![SuiteName::Quick]
@@ -96,9 +100,10 @@ impl BenchConfig {
         };
         let mut out: Vec<Suite> = Vec::new();
         for name in named {
-            match name.suite() {
-                Some(s) => out.push(s),
-                None => {
+            match name {
+                SuiteName::One(s) => out.push(s),
+                SuiteName::Full => out.extend(Suite::ALL),
+                SuiteName::Quick => {
                     out.extend(Suite::ALL.iter().copied().filter(|s| *s != Suite::Cluster));
                     if self.cluster.is_some() {
                         out.push(Suite::Cluster);
@@ -106,7 +111,11 @@ impl BenchConfig {
                 }
             }
         }
-        Suite::ALL.iter().copied().filter(|s| out.contains(s)).collect()
+        Suite::ALL
+            .iter()
+            .copied()
+            .filter(|s| out.contains(s))
+            .collect()
     }
 
     /// When each scenario stops.
@@ -123,6 +132,7 @@ impl BenchConfig {
             size: self.size(),
             peer_exe: self.peer_exe.clone(),
             cluster: self.cluster.clone(),
+            cookie: self.cookie.clone(),
         };
         self.resolved_suites()
             .into_iter()

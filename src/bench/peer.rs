@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
-use ractor_cluster::{NetworkStream, NodeEventSubscription, NodeServer, NodeServerMessage};
 use ractor_cluster::RactorClusterMessage;
+use ractor_cluster::{NetworkStream, NodeEventSubscription, NodeServer, NodeServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -80,22 +80,38 @@ pub struct PeerOptions {
 pub async fn serve(options: PeerOptions) -> Result<(), Reason> {
     let ip = options.listen.ip();
     let name = format!("troupe-bench-peer-{}", std::process::id());
-    let server = NodeServer::new(0, options.cookie, name, ip.to_string(), None, Some(NodeConnectionMode::Isolated))
-        .with_listen_addr(ip);
+    let server = NodeServer::new(
+        0,
+        options.cookie,
+        name,
+        ip.to_string(),
+        None,
+        Some(NodeConnectionMode::Isolated),
+    )
+    .with_listen_addr(ip);
     let (server, _) = Actor::spawn(None, server, ()).await.map_err(reason)?;
     let cluster = TcpListener::bind(options.listen).await.map_err(reason)?;
     let cluster_addr = cluster.local_addr().map_err(reason)?;
     let (echo, _) = Actor::spawn(None, EchoActor, ()).await.map_err(reason)?;
     ractor::pg::join(options.group, vec![echo.get_cell()]);
-    let tcp = TcpListener::bind(SocketAddr::new(ip, 0)).await.map_err(reason)?;
+    let tcp = TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(reason)?;
     let tcp_addr = tcp.local_addr().map_err(reason)?;
     let node = server.clone();
     tokio::spawn(async move {
         while let Ok((stream, peer_addr)) = cluster.accept().await {
             let _ = stream.set_nodelay(true);
             let local_addr = stream.local_addr().unwrap_or(cluster_addr);
-            let stream = NetworkStream::Raw { peer_addr, local_addr, stream };
-            let opened = NodeServerMessage::ConnectionOpened { stream: Box::new(stream), is_server: true };
+            let stream = NetworkStream::Raw {
+                peer_addr,
+                local_addr,
+                stream,
+            };
+            let opened = NodeServerMessage::ConnectionOpened {
+                stream: Box::new(stream),
+                is_server: true,
+            };
             if node.cast(opened).is_err() {
                 break;
             }
@@ -153,11 +169,21 @@ pub struct PeerProcess {
 impl PeerProcess {
     /// Starts `exe bench-peer` and waits (at most `timeout`) for its address line.
     pub async fn start(exe: &std::path::Path, timeout: Duration) -> Result<Self, Reason> {
-        let nonce: String = std::iter::repeat_with(fastrand::alphanumeric).take(12).collect();
+        let nonce: String = std::iter::repeat_with(fastrand::alphanumeric)
+            .take(12)
+            .collect();
         let cookie = format!("bench-{nonce}");
         let group = format!("troupe-bench-echo-{}-{nonce}", std::process::id());
         let mut child = Command::new(exe)
-            .args(["bench-peer", "--listen", "127.0.0.1:0", "--cookie", &cookie, "--group", &group])
+            .args([
+                "bench-peer",
+                "--listen",
+                "127.0.0.1:0",
+                "--cookie",
+                &cookie,
+                "--group",
+                &group,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -174,7 +200,9 @@ impl PeerProcess {
         let read = tokio::task::spawn_blocking(move || {
             use std::io::BufRead as _;
             let mut line = String::new();
-            std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
         });
         let line = match tokio::time::timeout(timeout, read).await {
             Ok(Ok(Ok(line))) => line,
@@ -231,8 +259,15 @@ impl ClusterClient {
     pub async fn connect(peer: &PeerProcess, timeout: Duration) -> Result<Self, Reason> {
         let name = format!("troupe-bench-{}-{}", std::process::id(), fastrand::u32(..));
         let ip = peer.cluster.ip();
-        let node = NodeServer::new(0, peer.cookie.clone(), name, ip.to_string(), None, Some(NodeConnectionMode::Isolated))
-            .with_listen_addr(ip);
+        let node = NodeServer::new(
+            0,
+            peer.cookie.clone(),
+            name,
+            ip.to_string(),
+            None,
+            Some(NodeConnectionMode::Isolated),
+        )
+        .with_listen_addr(ip);
         let (server, _) = Actor::spawn(None, node, ()).await.map_err(reason)?;
         match tokio::time::timeout(timeout, session(&server, peer)).await {
             Ok(Ok(echo)) => Ok(Self { server, echo }),
@@ -248,7 +283,10 @@ impl ClusterClient {
 
     /// Stops the local node (and so the session).
     pub async fn stop(self) {
-        let _ = self.server.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        let _ = self
+            .server
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
     }
 }
 

@@ -165,9 +165,10 @@ async fn guarded<T: Send + 'static>(
             task.abort();
             Err(format!("{what} timed out after {}", human(timeout)))
         }
-        Ok(Err(join)) if join.is_panic() => {
-            Err(format!("{what} panicked: {}", panic_message(join.into_panic())))
-        }
+        Ok(Err(join)) if join.is_panic() => Err(format!(
+            "{what} panicked: {}",
+            panic_message(join.into_panic())
+        )),
         Ok(Err(join)) => Err(format!("{what} was cancelled: {join}")),
         Ok(Ok(Err(reason))) => Err(format!("{what}: {reason}")),
         Ok(Ok(Ok(value))) => Ok(value),
@@ -220,7 +221,9 @@ async fn measure(
     observer: &dyn Observer,
 ) -> Outcome {
     match measure_rounds(variants, plan, options, observer).await {
-        Ok((recorders, rounds)) => Outcome::Measured(summarise(variants, &recorders, rounds, elements)),
+        Ok((recorders, rounds)) => {
+            Outcome::Measured(Box::new(summarise(variants, &recorders, rounds, elements)))
+        }
         Err(reason) => Outcome::Failed { reason },
     }
 }

@@ -219,7 +219,13 @@ pub struct Scenario {
 
 impl Scenario {
     /// A scenario whose `setup` builds the variants.
-    pub fn new<F, Fut>(suite: &str, name: impl Into<String>, unit: Unit, plan: Plan, setup: F) -> Self
+    pub fn new<F, Fut>(
+        suite: &str,
+        name: impl Into<String>,
+        unit: Unit,
+        plan: Plan,
+        setup: F,
+    ) -> Self
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Prepared, Reason>> + Send + 'static,

@@ -25,10 +25,14 @@ pub use gateway::{group, FrameSink, GatewayMsg, SCOPE};
 pub use tls::{TlsConfig, TlsError, TlsFile, TlsSetup};
 
 use crate::registry::NodeName;
-use crate::wire::{Frame, Msg, MAX_FRAME_BYTES, WIRE_VERSION};
+use crate::wire::{Frame, Msg, MAX_FRAME_BYTES};
 
 /// How many messages one frame carries at most.
 const MAX_BATCH: usize = 1024;
+
+/// How many queued one-way messages make the sender flush them itself rather than wait for
+/// the pump.
+const FLUSH_AT: usize = 512;
 
 /// Transport failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -418,13 +422,23 @@ impl Outbound {
     }
 
     fn enqueue(&self, msg: Msg) -> bool {
-        let first = {
+        let len = {
             let mut q = self.queue.lock();
             q.push(msg);
-            q.len() == 1
+            q.len()
         };
-        if first {
+        if len == 1 {
             self.wake.notify_one();
+        } else if len >= FLUSH_AT {
+            // A sender producing faster than the pump runs (the pump, woken from this worker,
+            // waits for it to yield) ships full frames itself, so that the peer starts on them
+            // while more are produced. If a flush is under way, it or the pump takes these.
+            if let Some(order) = self.flush.try_lock() {
+                let batch = std::mem::take(&mut *self.queue.lock());
+                let ok = self.write(batch);
+                drop(order);
+                return ok;
+            }
         }
         !self.closed.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -436,26 +450,22 @@ impl Outbound {
         batch.is_empty() || self.write(batch)
     }
 
-    fn write(&self, mut batch: Vec<Msg>) -> bool {
-        while !batch.is_empty() {
+    fn write(&self, batch: Vec<Msg>) -> bool {
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
             let mut bytes = 0;
             let mut n = 0;
-            while n < batch.len() && n < MAX_BATCH && bytes < MAX_FRAME_BYTES / 4 {
-                bytes += approx_size(&batch[n]);
+            while n < rest.len() && n < MAX_BATCH && bytes < MAX_FRAME_BYTES / 4 {
+                bytes += approx_size(&rest[n]);
                 n += 1;
             }
-            let rest = batch.split_off(n);
-            let frame = Frame {
-                version: WIRE_VERSION,
-                from: self.from.clone(),
-                to: self.to.clone(),
-                msgs: batch,
-            };
-            if self.remote.cast(GatewayMsg(frame.encode())).is_err() {
+            let (frame, tail) = rest.split_at(n);
+            let bytes = Frame::encode_parts(&self.from, &self.to, frame);
+            if self.remote.cast(GatewayMsg(bytes)).is_err() {
                 self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
-            batch = rest;
+            rest = tail;
         }
         true
     }

@@ -42,7 +42,8 @@ impl Environment {
                 .and_then(|l| l.split_once(':'))
                 .map(|(_, v)| v.trim().to_string())
         });
-        let memory_bytes = proc_file("/proc/meminfo").and_then(|s| meminfo_kb(&s, "MemTotal:"))
+        let memory_bytes = proc_file("/proc/meminfo")
+            .and_then(|s| meminfo_kb(&s, "MemTotal:"))
             .map(|kb| kb * 1024);
         let kernel = proc_file("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string());
         let os = match kernel {
@@ -60,7 +61,12 @@ impl Environment {
             os,
             load_average,
             troupe_version: env!("CARGO_PKG_VERSION").to_string(),
-            profile: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_string(),
             rustc: command_line("rustc", &["--version"]),
             git_revision: command_line("git", &["describe", "--always", "--dirty"]),
         }

@@ -1,4 +1,4 @@
-//! How figures are written: times with a unit that keeps 3 significant digits, bytes in KiB,
+//! How figures are written: times with a unit that keeps 3 significant digits, bytes in kB,
 //! throughputs with SI prefixes, ratios as `1.03×`.
 
 use crate::bench::scenario::Unit;
@@ -25,16 +25,16 @@ pub fn nanos(ns: f64) -> String {
     format!("{} {unit}", sig3(v))
 }
 
-/// Bytes as `312 B`, `10.9 KiB`, `1.40 MiB`, `3.21 GiB`.
+/// Bytes as `312 B`, `10.9 kB`, `1.40 MB`, `3.21 GB` (decimal: 1 kB = 1000 B).
 pub fn bytes(b: f64) -> String {
-    let (v, unit) = if b < 1024.0 {
+    let (v, unit) = if b < 1e3 {
         return format!("{b:.0} B");
-    } else if b < 1024.0 * 1024.0 {
-        (b / 1024.0, "KiB")
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        (b / 1024.0 / 1024.0, "MiB")
+    } else if b < 1e6 {
+        (b / 1e3, "kB")
+    } else if b < 1e9 {
+        (b / 1e6, "MB")
     } else {
-        (b / 1024.0 / 1024.0 / 1024.0, "GiB")
+        (b / 1e9, "GB")
     };
     format!("{} {unit}", sig3(v))
 }
@@ -80,11 +80,22 @@ pub fn sig3(v: f64) -> String {
     }
 }
 
-/// What one operation of `unit` counts, for captions: `1000 msg` or `1 op`.
+/// What one operation of `unit` counts, for captions: `1k msg` or `1 op`.
 pub fn per_op(unit: &Unit) -> String {
     match unit {
-        Unit::Time { elements, element } => format!("{elements} {element}"),
-        Unit::Bytes => "bytes per agent".into(),
+        Unit::Time { elements, element } => format!("{} {element}", count(*elements)),
+        Unit::Bytes => "1 process".into(),
+    }
+}
+
+/// `1000` as `1k`, `1000000` as `1M`, other numbers as they are.
+pub fn count(n: u64) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
+        format!("{}k", n / 1_000)
+    } else {
+        n.to_string()
     }
 }
 
@@ -102,10 +113,10 @@ mod tests {
     }
 
     #[test]
-    fn bytes_are_binary() {
+    fn bytes_are_decimal() {
         assert_eq!(bytes(312.0), "312 B");
-        assert_eq!(bytes(11_162.0), "10.9 KiB");
-        assert_eq!(bytes(1_468_006.0), "1.40 MiB");
+        assert_eq!(bytes(11_162.0), "11.2 kB");
+        assert_eq!(bytes(1_468_006.0), "1.47 MB");
     }
 
     #[test]
@@ -117,5 +128,8 @@ mod tests {
         assert_eq!(ratio(Some(1.0312)), "1.03×");
         assert_eq!(ratio(Some(0.21)), "0.210×");
         assert_eq!(ratio(None), "—");
+        assert_eq!(per_op(&Unit::batch(20_000, "msg")), "20k msg");
+        assert_eq!(per_op(&Unit::batch(1_000_000, "leaf")), "1M leaf");
+        assert_eq!(per_op(&Unit::batch(19_200, "msg")), "19200 msg");
     }
 }

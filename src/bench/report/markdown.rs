@@ -48,7 +48,7 @@ pub fn render(report: &Report) -> String {
         };
         for (k, v) in m.variants().enumerate() {
             let scenario = match k {
-                0 => format!("{} <br>(per op: {})", s.id(), format::per_op(&s.unit)),
+                0 => format!("{} <br>(per sample: {})", s.id(), format::per_op(&s.unit)),
                 _ => String::new(),
             };
             let name = match k {

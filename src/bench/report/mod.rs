@@ -86,7 +86,7 @@ impl ScenarioReport {
 pub enum Outcome {
     /// Every variant was measured.
     #[serde(rename = "ok")]
-    Measured(Measured),
+    Measured(Box<Measured>),
     /// The scenario errored, panicked or timed out; no figures.
     Failed {
         /// What went wrong.

@@ -27,7 +27,10 @@ pub fn write_all(report: &Report, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     for s in &report.scenarios {
         if s.outcome.measured().is_some() {
             let bytes = matches!(s.unit, Unit::Bytes);
-            by_suite.entry((s.suite.clone(), bytes)).or_default().push(s);
+            by_suite
+                .entry((s.suite.clone(), bytes))
+                .or_default()
+                .push(s);
         }
     }
     for ((suite, bytes), scenarios) in &by_suite {
@@ -91,7 +94,9 @@ impl LogAxis {
     }
     fn at(&self, v: f64) -> f64 {
         let v = v.clamp(self.lo, self.hi);
-        self.x0 + (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10()) * (self.x1 - self.x0)
+        self.x0
+            + (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+                * (self.x1 - self.x0)
     }
     fn decades(&self) -> Vec<f64> {
         let mut ticks = Vec::new();
@@ -104,7 +109,7 @@ impl LogAxis {
     }
 }
 
-/// A tick label: `1 µs`, `10 ms`, `1 KiB`, `100k`.
+/// A tick label: `1 µs`, `10 ms`, `1 kB`, `100k`.
 fn tick(unit: Option<&Unit>, v: f64) -> String {
     let s = match unit {
         Some(Unit::Time { .. }) => format::nanos(v),
@@ -118,7 +123,7 @@ fn tick(unit: Option<&Unit>, v: f64) -> String {
 
 fn distribution(suite: &str, scenarios: &[&ScenarioReport]) -> String {
     let unit = scenarios[0].unit;
-    let (left, plot_w, right) = (330.0, 560.0, 190.0);
+    let (left, plot_w, right) = (330.0, 560.0, 210.0);
     let width = left + plot_w + right;
     let (row_h, head_h, top) = (18.0, 22.0, 70.0);
     let mut min = f64::MAX;
@@ -175,14 +180,18 @@ fn distribution(suite: &str, scenarios: &[&ScenarioReport]) -> String {
         let m = s.outcome.measured().expect("measured");
         let _ = writeln!(
             svg,
-            "<text x=\"16\" y=\"{:.1}\" font-weight=\"bold\">{} <tspan font-weight=\"normal\" fill=\"#868e96\">(per op: {})</tspan></text>",
+            "<text x=\"16\" y=\"{:.1}\" font-weight=\"bold\">{} <tspan font-weight=\"normal\" fill=\"#868e96\">(per sample: {})</tspan></text>",
             y + 14.0,
             esc(&s.name),
             esc(&format::per_op(&s.unit))
         );
         y += head_h;
         for (k, v) in m.variants().enumerate() {
-            let color = if k == 0 { SUBJECT } else { BASELINES[(k - 1) % BASELINES.len()] };
+            let color = if k == 0 {
+                SUBJECT
+            } else {
+                BASELINES[(k - 1) % BASELINES.len()]
+            };
             let mid = y + row_h / 2.0;
             let sm = &v.summary;
             let x = |val: u64| axis.at(val.max(1) as f64);
@@ -223,7 +232,7 @@ fn distribution(suite: &str, scenarios: &[&ScenarioReport]) -> String {
             let note = match k {
                 0 => format!("p50 {}", format::value(&s.unit, sm.p50)),
                 _ => format!(
-                    "p50 {}  · {}",
+                    "p50 {} · ratio {}",
                     format::value(&s.unit, sm.p50),
                     format::ratio(v.ratio)
                 ),
@@ -268,10 +277,13 @@ fn curves(scenarios: &[&ScenarioReport]) -> Curves {
 
 fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
     let unit = scenarios[0].unit;
-    let x_label = scenarios[0].scale.as_ref().map_or("", |s| s.x_label.as_str());
+    let x_label = scenarios[0]
+        .scale
+        .as_ref()
+        .map_or("", |s| s.x_label.as_str());
     let curves = curves(scenarios);
-    let (width, height) = (900.0, 520.0);
-    let (left, right, top, bottom) = (90.0, 230.0, 60.0, 60.0);
+    let (width, height) = (980.0, 520.0);
+    let (left, right, top, bottom) = (90.0, 310.0, 60.0, 60.0);
     let (x0, x1, y0, y1) = (left, width - right, height - bottom, top);
     let pts = curves.iter().flat_map(|c| c.2.iter());
     let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::MAX, 0f64, f64::MAX, 0f64);
@@ -285,7 +297,13 @@ fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
     let log_y = ymax / ymin > 50.0;
     let ya = LogAxis::new(ymin, ymax, y0, y1);
     let y_top = nice_ceiling(ymax * 1.1);
-    let y_at = |v: f64| if log_y { ya.at(v.max(1.0)) } else { y0 - v / y_top * (y0 - y1) };
+    let y_at = |v: f64| {
+        if log_y {
+            ya.at(v.max(1.0))
+        } else {
+            y0 - v / y_top * (y0 - y1)
+        }
+    };
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -300,7 +318,10 @@ fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
     );
     for t in xa.decades() {
         let x = xa.at(t);
-        let _ = writeln!(svg, "<line x1=\"{x:.1}\" y1=\"{y1}\" x2=\"{x:.1}\" y2=\"{y0}\" stroke=\"#dee2e6\"/>");
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"{y1}\" x2=\"{x:.1}\" y2=\"{y0}\" stroke=\"#dee2e6\"/>"
+        );
         let _ = writeln!(
             svg,
             "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#495057\">{}</text>",
@@ -315,7 +336,10 @@ fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
     };
     for t in y_ticks {
         let y = y_at(t);
-        let _ = writeln!(svg, "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{x1}\" y2=\"{y:.1}\" stroke=\"#dee2e6\"/>");
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{x1}\" y2=\"{y:.1}\" stroke=\"#dee2e6\"/>"
+        );
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#495057\">{}</text>",
@@ -343,7 +367,11 @@ fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
             .iter()
             .map(|&(x, y)| format!("{:.1},{:.1}", xa.at(x), y_at(y)))
             .collect();
-        let dash = if *subject { "" } else { " stroke-dasharray=\"6 3\"" };
+        let dash = if *subject {
+            ""
+        } else {
+            " stroke-dasharray=\"6 3\""
+        };
         let _ = writeln!(
             svg,
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2.5\"{dash}/>",
@@ -351,12 +379,15 @@ fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
         );
         for &(x, y) in pts {
             let (px, py) = (xa.at(x), y_at(y));
-            let _ = writeln!(svg, "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"4\" fill=\"{color}\"/>");
+            let _ = writeln!(
+                svg,
+                "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"4\" fill=\"{color}\"/>"
+            );
             let _ = writeln!(
                 svg,
                 "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"{color}\">{}</text>",
                 px + 6.0,
-                py - 6.0,
+                if *subject { py - 7.0 } else { py + 15.0 },
                 esc(&format::value(&unit, y as u64))
             );
         }
@@ -364,13 +395,13 @@ fn scaling(series: &str, scenarios: &[&ScenarioReport]) -> String {
         let _ = writeln!(
             svg,
             "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2.5\"{dash}/>",
-            x1 + 20.0,
-            x1 + 44.0
+            x1 + 80.0,
+            x1 + 104.0
         );
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\">{}</text>",
-            x1 + 50.0,
+            x1 + 110.0,
             ly + 4.0,
             esc(name)
         );

@@ -89,7 +89,7 @@ fn scenario_rows(s: &ScenarioReport) -> Vec<Row> {
     for (k, v) in m.variants().enumerate() {
         let first = match k {
             0 => s.id(),
-            1 => format!("  per op: {}", format::per_op(&s.unit)),
+            1 => format!("  per sample: {}", format::per_op(&s.unit)),
             _ => String::new(),
         };
         let u = &s.unit;

@@ -53,7 +53,10 @@ fn the_order_of_recording_does_not_matter() {
     backward.extend((1..=100).rev());
     let (f, b) = (forward.summary(None), backward.summary(None));
     assert_eq!(f, b);
-    assert_eq!((f.n, f.min, f.p50, f.p90, f.p99, f.max), (100, 1, 50, 90, 99, 100));
+    assert_eq!(
+        (f.n, f.min, f.p50, f.p90, f.p99, f.max),
+        (100, 1, 50, 90, 99, 100)
+    );
     assert_eq!((f.p25, f.p75), (25, 75));
     assert!((f.mean - 50.5).abs() < 1e-9);
 }

@@ -140,7 +140,8 @@ async fn tokio_ask(tx: &mpsc::UnboundedSender<TokioMsg>, n: u64) -> Result<u64, 
     let (reply, rx) = oneshot::channel();
     tx.send(TokioMsg::Ask(n, reply))
         .map_err(|_| "the tokio server is gone".to_string())?;
-    rx.await.map_err(|_| "the tokio server dropped the reply".into())
+    rx.await
+        .map_err(|_| "the tokio server dropped the reply".into())
 }
 
 pub(crate) async fn ractor_ask(actor: &ActorRef<RawMsg>, n: u64) -> Result<u64, Reason> {

@@ -9,7 +9,7 @@
 //! | `tree` | the skynet tree (10k, 100k, 1M leaves) | raw ractor actors, tokio tasks |
 //! | `memory` | bytes per agent at 10k, 100k, 1M agents; passivated | raw ractor actors, tokio tasks |
 //! | `net` | ractor_cluster call and cast between two processes | TCP ping-pong and one-way on loopback |
-//! | `cluster` | cross-node ask and throughput against `--cluster SEED` | ractor_cluster call |
+//! | `cluster` | cross-node ask, one-way throughput, 1 MiB migration, `kill -9` failover, workflow on 1/2/3 nodes (own `troupe node` processes, or `--cluster SEED`) | ractor_cluster call/cast, TCP, a local runtime |
 
 pub mod ask;
 pub mod cluster;
@@ -66,7 +66,7 @@ pub enum Suite {
     Memory,
     /// Two-process transport baselines.
     Net,
-    /// A running cluster.
+    /// Cross-node figures: on `troupe node` processes of its own, or a running cluster.
     Cluster,
 }
 
@@ -116,22 +116,34 @@ pub enum SuiteName {
     One(Suite),
     /// Every suite but `cluster` (unless a seed is given) at quick sizes.
     Quick,
-    /// Every suite but `cluster` (unless a seed is given) at full sizes.
+    /// Every suite at full sizes.
     Full,
 }
 
 impl SuiteName {
     /// Every accepted name with what it runs.
     pub const HELP: [(&'static str, &'static str); 9] = [
-        ("quick", "a subset of every suite at small sizes, under a minute (the default)"),
-        ("full", "every suite at full size (minutes; needs ~14 GB free for 1M agents)"),
+        (
+            "quick",
+            "a subset of every suite at small sizes, under a minute (the default)",
+        ),
+        (
+            "full",
+            "every suite at full size, cluster included (minutes; needs ~12 GB free for 1M agents)",
+        ),
         ("ask", "agent ask round trip, one-way tell, spawn"),
         ("patterns", "one unit through each multi-agent pattern"),
         ("savina", "Savina micro-benchmarks on agents vs raw ractor"),
         ("tree", "the skynet tree: 10k/100k/1M leaves"),
-        ("memory", "memory per agent at 10k/100k/1M agents, passivated"),
+        (
+            "memory",
+            "memory per agent at 10k/100k/1M agents, passivated",
+        ),
         ("net", "ractor_cluster vs TCP between two processes"),
-        ("cluster", "cross-node ask and throughput (needs --cluster SEED)"),
+        (
+            "cluster",
+            "cross-node ask, throughput, migration, kill -9 failover, workflow on 1-3 nodes",
+        ),
     ];
 
     /// The concrete suite, unless this is `quick` or `full`.
@@ -171,6 +183,8 @@ pub struct Context {
     pub peer_exe: Option<PathBuf>,
     /// The cluster seed, if given.
     pub cluster: Option<String>,
+    /// The cluster's cookie, if given.
+    pub cookie: Option<String>,
 }
 
 impl Context {
@@ -184,16 +198,7 @@ impl Context {
     }
 }
 
-/// `1000` as `1k`, `1000000` as `1M`.
-pub(crate) fn count(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
-        format!("{}M", n / 1_000_000)
-    } else if n >= 1_000 && n % 1_000 == 0 {
-        format!("{}k", n / 1_000)
-    } else {
-        n.to_string()
-    }
-}
+pub(crate) use crate::bench::report::format::count;
 
 /// A `CallError` or `MessagingErr` as a reason.
 pub(crate) fn err(what: &str, e: impl std::fmt::Display) -> Reason {

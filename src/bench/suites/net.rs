@@ -54,15 +54,25 @@ struct Tcp(BufWriter<TcpStream>);
 
 impl Tcp {
     async fn ask(&mut self, n: u64) -> Result<u64, Reason> {
-        self.0.write_all(&(n | ASK_BIT).to_be_bytes()).await.map_err(reason)?;
+        self.0
+            .write_all(&(n | ASK_BIT).to_be_bytes())
+            .await
+            .map_err(reason)?;
         self.0.flush().await.map_err(reason)?;
         let mut frame = [0u8; 8];
-        self.0.get_mut().read_exact(&mut frame).await.map_err(reason)?;
+        self.0
+            .get_mut()
+            .read_exact(&mut frame)
+            .await
+            .map_err(reason)?;
         Ok(u64::from_be_bytes(frame) & !ASK_BIT)
     }
 
     async fn tell(&mut self, n: u64) -> Result<(), Reason> {
-        self.0.write_all(&(n & !ASK_BIT).to_be_bytes()).await.map_err(reason)
+        self.0
+            .write_all(&(n & !ASK_BIT).to_be_bytes())
+            .await
+            .map_err(reason)
     }
 }
 
@@ -88,7 +98,8 @@ async fn setup(ctx: Context, one_way: bool) -> Result<Prepared, Reason> {
             async move {
                 Ok(time_each!(ops, |_i| {
                     for n in 0..ONE_WAY {
-                        echo.cast(EchoMsg::Tell(n)).map_err(|e| err("remote cast", e))?;
+                        echo.cast(EchoMsg::Tell(n))
+                            .map_err(|e| err("remote cast", e))?;
                     }
                     black_box(remote_call(&echo, 0).await?)
                 }))

@@ -28,7 +28,9 @@ mod trees;
 
 /// The scenarios of the suite.
 pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
-    let sizes: &[u64] = ctx.size.pick(&[10_000, 100_000], &[10_000, 100_000, 1_000_000]);
+    let sizes: &[u64] = ctx
+        .size
+        .pick(&[10_000, 100_000], &[10_000, 100_000, 1_000_000]);
     sizes
         .iter()
         .map(|&leaves| {
@@ -67,7 +69,8 @@ async fn setup(leaves: u64) -> Result<Prepared, Reason> {
                 let rt = Runtime::start(RuntimeConfig::named("bench-skynet"))
                     .await
                     .map_err(reason)?;
-                let pattern = HierarchicalPattern::new(trees::skynet_spec(leaves)).map_err(reason)?;
+                let pattern =
+                    HierarchicalPattern::new(trees::skynet_spec(leaves)).map_err(reason)?;
                 let tree = rt.spawn("skynet", pattern).await.map_err(reason)?;
                 let sum = tree.ask(json!([0, leaves])).await.map_err(reason);
                 rt.shutdown().await;

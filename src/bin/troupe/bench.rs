@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// Also write SVG plots (latency distributions per suite, scaling curves) into DIR.
     #[arg(long, value_name = "DIR")]
     svg: Option<PathBuf>,
+    /// The `troupe` executable to start as the peer process and the memory probes (default:
+    /// this one).
+    #[arg(long, value_name = "PATH", hide = true)]
+    peer_exe: Option<PathBuf>,
 }
 
 fn parse_suite(s: &str) -> Result<SuiteName, String> {
@@ -103,6 +107,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         },
         cluster: args.cluster,
         cookie: args.cookie,
+        peer_exe: args.peer_exe,
         ..BenchConfig::default()
     };
     let suites: Vec<&str> = config.resolved_suites().iter().map(|s| s.name()).collect();

@@ -37,16 +37,32 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
         Scenario::new("patterns", name, Unit::per_op("unit"), plan, setup).describe(what)
     };
     vec![
-        scenario("supervisor", "client → coordinator → worker → back", || Box::pin(supervisor())),
-        scenario("hierarchical", "root team → sub-team → leaf, combined back up", || {
-            Box::pin(hierarchical())
+        scenario(
+            "supervisor",
+            "client → coordinator → worker → back",
+            || Box::pin(supervisor()),
+        ),
+        scenario(
+            "hierarchical",
+            "root team → sub-team → leaf, combined back up",
+            || Box::pin(hierarchical()),
+        ),
+        scenario(
+            "handoff",
+            "one turn with one handoff (a → b, b hands back)",
+            || Box::pin(handoff()),
+        ),
+        scenario("swarm", "one item through a swarm of 1 peer", || {
+            Box::pin(swarm())
         }),
-        scenario("handoff", "one turn with one handoff (a → b, b hands back)", || {
-            Box::pin(handoff())
+        scenario(
+            "network",
+            "one hop: entry → peer a → peer b → reply",
+            || Box::pin(network()),
+        ),
+        scenario("custom", "a 3-node chain a → b → c", || {
+            Box::pin(custom())
         }),
-        scenario("swarm", "one item through a swarm of 1 peer", || Box::pin(swarm())),
-        scenario("network", "one hop: entry → peer a → peer b → reply", || Box::pin(network())),
-        scenario("custom", "a 3-node chain a → b → c", || Box::pin(custom())),
     ]
 }
 
@@ -177,7 +193,8 @@ async fn handoff() -> Result<Prepared, Reason> {
 
 async fn swarm() -> Result<Prepared, Reason> {
     let rt = runtime("bench-swarm").await?;
-    rt.kinds().register("bench.noop", "no-op", |_| Ok(Noop(true)));
+    rt.kinds()
+        .register("bench.noop", "no-op", |_| Ok(Noop(true)));
     let swarm = Swarm::builder()
         .members("w", MemberSpec::new("bench.noop", 1))
         .reducer(Reducer::Collect)
@@ -213,7 +230,9 @@ async fn swarm() -> Result<Prepared, Reason> {
 async fn network() -> Result<Prepared, Reason> {
     let rt = runtime("bench-network").await?;
     let kinds = rt.kinds();
-    network::register_member(kinds, "bench.reply", "no-op", |i| Ok(Step::reply(i.message)));
+    network::register_member(kinds, "bench.reply", "no-op", |i| {
+        Ok(Step::reply(i.message))
+    });
     network::register_member(kinds, "bench.to_b", "no-op", |_| Ok(Step::forward("b")));
     let config = NetworkConfig::new("a")
         .member("a", "bench.to_b", Value::Null)
@@ -251,7 +270,8 @@ async fn network() -> Result<Prepared, Reason> {
 
 async fn custom() -> Result<Prepared, Reason> {
     let rt = runtime("bench-custom").await?;
-    rt.kinds().register("bench.noop", "no-op", |_| Ok(Noop(false)));
+    rt.kinds()
+        .register("bench.noop", "no-op", |_| Ok(Noop(false)));
     let chain = Custom::builder()
         .node("a", NodeSpec::new("bench.noop"))
         .node("b", NodeSpec::new("bench.noop"))

@@ -49,7 +49,11 @@ impl Actor for Node {
     type State = Shape;
     type Arguments = Shape;
 
-    async fn pre_start(&self, _: ActorRef<Echo>, shape: Shape) -> Result<Shape, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<Echo>,
+        shape: Shape,
+    ) -> Result<Shape, ActorProcessingErr> {
         Ok(shape)
     }
 
@@ -162,7 +166,8 @@ pub(crate) async fn swarm_item(peer: &ActorRef<PeerMsg>) -> Result<Value, Reason
     let (tx, rx) = oneshot::channel();
     peer.send_message(PeerMsg::Item(json!(1), tx))
         .map_err(|e| err("raw peer", e))?;
-    rx.await.map_err(|_| "the raw swarm peer dropped the item".into())
+    rx.await
+        .map_err(|_| "the raw swarm peer dropped the item".into())
 }
 
 /// Every actor of a raw topology, to stop them at teardown.

@@ -1,7 +1,7 @@
 //! `savina`: the micro-benchmarks of the Savina actor benchmark suite (Imam & Sarkar, 2014)
 //! that fit an actor runtime, each written twice — against Troupe agents (the [`Agent`] trait,
-//! `AgentRef::ask`/`tell`) in [`troupe`], and against raw ractor actors in [`raw`] — with the same
-//! messages, the same topology and the same work.
+//! `AgentRef::ask`/`tell`) in `troupe/`, and against raw ractor actors in `raw/` — with the
+//! same messages, the same topology and the same work.
 //!
 //! | scenario | one operation |
 //! |---|---|
@@ -97,21 +97,30 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
         bench(
             "pingpong",
             Unit::batch(2 * z.pingpong, "msg"),
-            format!("{} pings and {} pongs between two actors", z.pingpong, z.pingpong),
+            format!(
+                "{} pings and {} pongs between two actors",
+                z.pingpong, z.pingpong
+            ),
             |z| Box::pin(troupe::pingpong(z)),
             |z| Box::pin(raw::pingpong(z)),
         ),
         bench(
             "counting",
             Unit::batch(z.counting, "msg"),
-            format!("a producer sends {} increments, then asks the count", z.counting),
+            format!(
+                "a producer sends {} increments, then asks the count",
+                z.counting
+            ),
             |z| Box::pin(troupe::counting(z)),
             |z| Box::pin(raw::counting(z)),
         ),
         bench(
             "threadring",
             Unit::batch(z.ring_hops, "hop"),
-            format!("a token passed {} hops around {} actors", z.ring_hops, z.ring_nodes),
+            format!(
+                "a token passed {} hops around {} actors",
+                z.ring_hops, z.ring_nodes
+            ),
             |z| Box::pin(troupe::threadring(z)),
             |z| Box::pin(raw::threadring(z)),
         ),
@@ -125,14 +134,20 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
         bench(
             "fork-join creation",
             Unit::batch(z.fj_create, "actor"),
-            format!("create {} actors, one message each, until handled", z.fj_create),
+            format!(
+                "create {} actors, one message each, until handled",
+                z.fj_create
+            ),
             |z| Box::pin(troupe::fork_join_create(z)),
             |z| Box::pin(raw::fork_join_create(z)),
         ),
         bench(
             "chameneos",
             Unit::batch(z.meetings, "meeting"),
-            format!("{} creatures meet {} times through one mall", z.creatures, z.meetings),
+            format!(
+                "{} creatures meet {} times through one mall",
+                z.creatures, z.meetings
+            ),
             |z| Box::pin(troupe::chameneos(z)),
             |z| Box::pin(raw::chameneos(z)),
         ),
