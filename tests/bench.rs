@@ -251,3 +251,210 @@ fn bad_arguments_are_refused_with_a_clear_message() {
         "{help}"
     );
 }
+
+/// The process ids a scenario's notes name (`... (pid 123) ...`, `peer process pid 456`).
+fn noted_pids(scenario: &Value) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for note in scenario["notes"].as_array().into_iter().flatten() {
+        let note = note.as_str().unwrap_or_default();
+        for part in note.split("pid ").skip(1) {
+            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(pid) = digits.parse() {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+#[test]
+fn the_cluster_suite_runs_on_node_processes_of_its_own_and_measures_every_scenario() {
+    let dir = scratch("cluster");
+    let json_path = dir.join("r.json");
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "cluster",
+        "--iterations",
+        "2",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report = json(&json_path);
+    let all = scenarios(&report);
+    let names: Vec<&str> = all.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "cross-node ask round trip",
+            "cross-node one-way",
+            "migration, 1 MiB state",
+            "kill -9 → agents active elsewhere",
+            "workflow on 1 node",
+            "workflow on 2 nodes",
+            "workflow on 3 nodes",
+        ]
+    );
+    let baselines = |s: &Value| -> Vec<String> {
+        s["baselines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for s in all {
+        assert_eq!(s["status"], "ok", "{s}");
+        assert_eq!(s["subject"]["summary"]["n"], 2, "{s}");
+        for b in s["baselines"].as_array().unwrap() {
+            assert_eq!(b["summary"]["n"], 2, "{s}");
+            assert!(b["ratio"].as_f64().is_some_and(|r| r > 0.0), "{s}");
+        }
+        // Every node and peer process the scenario started is gone.
+        for pid in noted_pids(s) {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "process {pid} of {} outlived the run",
+                s["name"]
+            );
+        }
+    }
+    assert_eq!(
+        baselines(&all[0]),
+        ["ractor_cluster call", "tcp ping-pong"],
+        "ask beside the raw layers"
+    );
+    assert_eq!(baselines(&all[1]), ["ractor_cluster cast"]);
+    assert_eq!(baselines(&all[2]), ["tcp 1 MiB + ack"]);
+    assert_eq!(baselines(&all[3]), ["membership: node declared down"]);
+    let failover_notes = all[3]["notes"].to_string();
+    assert!(
+        failover_notes.contains("no raw baseline exists"),
+        "{failover_notes}"
+    );
+    assert_eq!(
+        baselines(&all[4]),
+        ["local runtime, no cluster"],
+        "1 node: beside a local runtime"
+    );
+    for (s, nodes) in all[4..].iter().zip(1..) {
+        assert_eq!(
+            s["subject"]["name"], "troupe cluster",
+            "one curve on the plot"
+        );
+        assert_eq!(s["scale"]["x"], nodes);
+        assert_eq!(s["scale"]["series"], "workflow on N nodes");
+        if nodes > 1 {
+            assert_eq!(
+                baselines(s),
+                ["local runtime, no cluster", "troupe cluster, 1 node"]
+            );
+        }
+    }
+    assert!(
+        noted_pids(&all[0]).len() >= 3,
+        "two nodes and the peer are noted"
+    );
+}
+
+/// A `troupe node` process for the `--cluster` test, killed when dropped.
+struct Node(std::process::Child, String);
+
+impl Node {
+    fn start(name: &str, ip: &str, cookie: &str, seed: Option<&str>) -> Node {
+        use std::io::BufRead as _;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.args(["node", "--name", name, "--cookie", cookie])
+            .args([
+                "--listen",
+                &format!("{ip}:0"),
+                "--gossip",
+                &format!("{ip}:0"),
+            ])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(seed) = seed {
+            cmd.args(["--seed", seed]);
+        }
+        let mut child = cmd.spawn().expect("troupe node starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let gossip = line
+            .trim()
+            .rsplit_once("gossip ")
+            .map(|(_, a)| a.to_string())
+            .unwrap_or_else(|| panic!("node {name} said {line:?}"));
+        Node(child, gossip)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_cluster_suite_joins_a_running_cluster_given_its_seed_and_cookie() {
+    let cookie = "bench-test-cookie";
+    let first = Node::start("given-1", "127.0.0.1", cookie, None);
+    let _second = Node::start("given-2", "127.0.0.2", cookie, Some(&first.1));
+    let dir = scratch("cluster-seed");
+    let json_path = dir.join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["bench", "--suite", "cluster", "--iterations", "1"])
+        .args(["--cluster", &first.1, "--json", json_path.to_str().unwrap()])
+        .env("TROUPE_COOKIE", cookie)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report = json(&json_path);
+    assert_eq!(report["settings"]["cluster"], first.1.as_str());
+    for s in &scenarios(&report)[..3] {
+        assert_eq!(s["status"], "ok", "{s}");
+        let notes = s["notes"].to_string();
+        assert!(notes.contains("joined the cluster at"), "{notes}");
+        assert!(
+            notes.contains("given-"),
+            "it used the given members: {notes}"
+        );
+    }
+    // Without a cookie the seed cannot be joined: the scenarios say so.
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["bench", "--suite", "cluster", "--iterations", "1"])
+        .args(["--cluster", &first.1])
+        .env_remove("TROUPE_COOKIE")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("FAILED  setup: --cookie is required with --cluster"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn full_includes_the_cluster_suite_and_quick_only_with_a_seed() {
+    use troupe::bench::{BenchConfig, Suite, SuiteName};
+    let config = |suites: Vec<SuiteName>, cluster: Option<&str>| BenchConfig {
+        suites,
+        cluster: cluster.map(String::from),
+        ..BenchConfig::default()
+    };
+    let full = config(vec![SuiteName::Full], None).resolved_suites();
+    assert_eq!(full, Suite::ALL.to_vec());
+    let quick = config(vec![], None).resolved_suites();
+    assert!(!quick.contains(&Suite::Cluster), "{quick:?}");
+    let quick = config(vec![SuiteName::Quick], Some("127.0.0.1:7001")).resolved_suites();
+    assert!(quick.contains(&Suite::Cluster), "{quick:?}");
+}

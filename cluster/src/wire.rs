@@ -115,6 +115,19 @@ pub enum Msg {
     },
 }
 
+impl Msg {
+    /// A rough size of the message's encoding, in bytes (exact enough to size buffers and
+    /// frames: snapshots and registry deltas dominate; JSON bodies are guessed small).
+    pub fn approx_size(&self) -> usize {
+        match self {
+            Msg::Activate { spec, .. } => spec.snapshot.as_ref().map_or(0, Vec::len) + 256,
+            Msg::Replica { record } => record.snapshot.as_ref().map_or(0, Vec::len) + 256,
+            Msg::Registry { delta, .. } => delta.entries.len() * 96 + 64,
+            _ => 64,
+        }
+    }
+}
+
 /// Everything needed to start an agent on any node: kinds are known by name everywhere.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentRecord {
@@ -334,7 +347,10 @@ fn encode_frame(version: u8, from: &NodeName, to: &NodeName, msgs: &[Msg]) -> Ve
         to,
         msgs,
     };
-    let mut buf = Vec::with_capacity(64 + msgs.len() * 64);
+    // Sized up front: a frame carrying a snapshot would otherwise grow (and copy) its buffer
+    // a dozen times on the way to a megabyte.
+    let size: usize = msgs.iter().map(Msg::approx_size).sum();
+    let mut buf = Vec::with_capacity(64 + size);
     rmp_serde::encode::write_named(&mut buf, &frame).expect("frames always encode");
     buf
 }

@@ -35,8 +35,24 @@ impl FrameSink for Sink {
                 "dropped a frame addressed to another node");
             return;
         }
-        for msg in frame.msgs {
-            handle(&inner, &frame.from, msg);
+        let Frame { from, msgs, .. } = frame;
+        let mut msgs = msgs.into_iter().peekable();
+        while let Some(msg) = msgs.next() {
+            let Msg::Tell { agent, body, hops } = msg else {
+                handle(&inner, &from, msg);
+                continue;
+            };
+            // One-way messages to one agent come in runs: deliver a run together.
+            let mut run = vec![(body, hops)];
+            while let Some(Msg::Tell { agent: next, .. }) = msgs.peek() {
+                if *next != agent {
+                    break;
+                }
+                if let Some(Msg::Tell { body, hops, .. }) = msgs.next() {
+                    run.push((body, hops));
+                }
+            }
+            inner.tell_run(agent, run);
         }
     }
 }
@@ -59,11 +75,7 @@ fn handle(inner: &Arc<Inner>, from: &crate::registry::NodeName, msg: Msg) {
                 reply(&inner, &from, Msg::Reply { id, result }).await;
             });
         }
-        Msg::Tell { agent, body, hops } => {
-            if let Err(e) = inner.tell(agent.clone(), body, hops) {
-                tracing::debug!(target: "troupe::cluster", %agent, "tell dropped: {e}");
-            }
-        }
+        Msg::Tell { agent, body, hops } => inner.tell_run(agent, vec![(body, hops)]),
         Msg::Reply { id, result } => inner.complete(id, result),
         Msg::Activate { id, spec } => {
             let inner = inner.clone();
@@ -120,5 +132,89 @@ pub(crate) async fn reply(inner: &Arc<Inner>, to: &crate::registry::NodeName, ms
 pub(crate) fn unavailable(reason: impl Into<String>) -> WireError {
     WireError::Unavailable {
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use troupe_runtime::{Agent, AgentContext, AgentError, Runtime, RuntimeConfig, Snapshot};
+
+    use crate::node::{ClusterConfig, ClusterNode};
+
+    /// Checks that the numbers it is told come in order: 0, 1, 2, ...
+    struct Sequence;
+
+    impl Agent for Sequence {
+        type Request = u64;
+        type Reply = Value;
+        type State = (u64, bool);
+
+        async fn init(
+            &self,
+            _: &AgentContext,
+            _: Option<Snapshot>,
+        ) -> Result<(u64, bool), AgentError> {
+            Ok((0, true))
+        }
+
+        async fn handle(
+            &self,
+            _: &AgentContext,
+            (next, in_order): &mut (u64, bool),
+            n: u64,
+        ) -> Result<Value, AgentError> {
+            *in_order &= n == *next;
+            *next = n + 1;
+            Ok(json!({ "next": *next, "in_order": *in_order }))
+        }
+    }
+
+    async fn node(name: &str, seed: Option<&ClusterNode>) -> ClusterNode {
+        let rt = Runtime::start(RuntimeConfig::named(name)).await.unwrap();
+        rt.kinds()
+            .register("test.sequence", "checks order", |_| Ok(Sequence));
+        let any = "127.0.0.1:0".parse().unwrap();
+        let config = ClusterConfig::new(name, any, any, "inbound-test")
+            .with_seeds(seed.map(|s| s.gossip_addr()));
+        ClusterNode::start(config, rt).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_way_messages_to_another_node_all_arrive_in_order_in_runs_and_interleaved() {
+        let a = node("inbound-a", None).await;
+        let b = node("inbound-b", Some(&a)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while a.linked().is_empty() || b.linked().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the nodes never linked"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await; // EXPERIMENT
+        for id in ["s1", "s2"] {
+            b.spawn_on(b.name(), "test.sequence", id, Value::Null, false)
+                .await
+                .unwrap();
+        }
+        // Long runs to one agent (they share frames), then the two agents interleaved (runs of
+        // one), then a call after each burst: it is handled after every tell before it.
+        let n = 5_000u64;
+        for i in 0..n {
+            a.tell("s1", json!(i)).unwrap();
+        }
+        for i in 0..n {
+            a.tell("s1", json!(n + i)).unwrap();
+            a.tell("s2", json!(i)).unwrap();
+        }
+        let s1 = a.call("s1", json!(2 * n)).await.unwrap();
+        assert_eq!(s1, json!({ "next": 2 * n + 1, "in_order": true }));
+        let s2 = a.call("s2", json!(n)).await.unwrap();
+        assert_eq!(s2, json!({ "next": n + 1, "in_order": true }));
+        a.shutdown().await;
+        b.shutdown().await;
     }
 }

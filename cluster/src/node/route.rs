@@ -137,6 +137,32 @@ impl Inner {
         }
     }
 
+    /// Delivers one-way messages from a peer to `agent`, in order, as [`Inner::tell`] would
+    /// one by one; a message that cannot be delivered is logged and dropped. When nothing is
+    /// held for the agent and it runs here, the whole run goes in under one admission.
+    pub(crate) fn tell_run(self: &Arc<Self>, agent: AgentId, run: Vec<(Value, u8)>) {
+        if run.len() > 1 && !self.held.contains_key(&agent) {
+            if let Some(local) = self.local.get(&agent).map(|e| e.value().clone()) {
+                if let Admission::Enter(pass) = local.gate.admit() {
+                    for (body, _) in run {
+                        if let Err(e) = local.agent.tell_value(body) {
+                            tracing::debug!(target: "troupe::cluster", %agent, "tell dropped: {e}");
+                        }
+                    }
+                    local.dirty.store(true, Ordering::Relaxed);
+                    *local.last_used.lock() = Instant::now();
+                    drop(pass);
+                    return;
+                }
+            }
+        }
+        for (body, hops) in run {
+            if let Err(e) = self.tell(agent.clone(), body, hops) {
+                tracing::debug!(target: "troupe::cluster", %agent, "tell dropped: {e}");
+            }
+        }
+    }
+
     /// Delivers at once if the agent is reachable now; otherwise hands the message back.
     #[allow(clippy::type_complexity)]
     fn tell_now(

@@ -134,6 +134,9 @@ impl Kills {
                 return Err(format!("{id} resumed with {r}, not from its checkpoint"));
             }
         }
+        for id in &ids {
+            let _ = client.stop(id).await;
+        }
         Ok((active.unwrap_or_default(), detected.unwrap_or_default()))
     }
 }

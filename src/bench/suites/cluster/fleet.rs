@@ -129,6 +129,8 @@ pub(crate) struct Fleet {
     /// The gossip address new nodes and clients join through.
     pub seed: SocketAddr,
     exe: Option<PathBuf>,
+    /// Agents started in a joined cluster, stopped again at shutdown.
+    agents: std::sync::Mutex<Vec<String>>,
 }
 
 impl Fleet {
@@ -155,6 +157,7 @@ impl Fleet {
             cookie,
             seed,
             exe: Some(exe),
+            agents: Default::default(),
         };
         let names: Vec<NodeName> = fleet.nodes.iter().map(|n| n.name.clone()).collect();
         fleet.wait_linked(&names).await?;
@@ -177,6 +180,7 @@ impl Fleet {
             cookie: cookie.to_string(),
             seed: addr,
             exe: ctx.exe().ok(),
+            agents: Default::default(),
         };
         let deadline = Instant::now() + START;
         let mut stable: Option<(usize, Instant)> = None;
@@ -270,9 +274,35 @@ impl Fleet {
             .collect()
     }
 
-    /// Leaves the cluster, stops the client's runtime, and kills the node processes.
+    /// Starts agent `id` of `kind` on `node` (pinned there); in a joined cluster it is
+    /// stopped again at [`Fleet::shutdown`].
+    pub async fn spawn_on(
+        &self,
+        node: &NodeName,
+        kind: &str,
+        id: &str,
+        config: serde_json::Value,
+    ) -> Result<(), Reason> {
+        self.client()
+            .spawn_on(node, kind, id, config, false)
+            .await
+            .map_err(|e| format!("starting {kind} agent {id} on {node}: {e}"))?;
+        if self.nodes.is_empty() {
+            if let Ok(mut agents) = self.agents.lock() {
+                agents.push(id.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the agents started in a joined cluster, leaves the cluster, stops the client's
+    /// runtime, and kills the node processes.
     pub async fn shutdown(mut self) {
+        let agents = std::mem::take(&mut *self.agents.lock().unwrap_or_else(|e| e.into_inner()));
         if let Some(client) = self.client.take() {
+            for id in agents {
+                let _ = client.stop(&id).await;
+            }
             client.shutdown().await;
             client.runtime().shutdown().await;
         }

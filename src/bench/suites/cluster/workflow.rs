@@ -68,7 +68,8 @@ pub(super) async fn scaling(ctx: Context, nodes: usize) -> Result<Prepared, Reas
     let plural = if nodes == 1 { "" } else { "s" };
     let mut variants = vec![
         variant(
-            format!("troupe, {nodes} worker node{plural}"),
+            // One name for the three scenarios: one curve on the scaling plot.
+            "troupe cluster".into(),
             true,
             main.client().runtime().clone(),
             spec.clone(),
@@ -82,13 +83,14 @@ pub(super) async fn scaling(ctx: Context, nodes: usize) -> Result<Prepared, Reas
     ];
     if let Some(single) = &single {
         variants.push(variant(
-            "troupe, 1 worker node".into(),
+            "troupe cluster, 1 node".into(),
             false,
             single.client().runtime().clone(),
             spec.clone(),
         ));
     }
     let mut prepared = Prepared::new(variants)
+        .note(format!("troupe cluster: {nodes} worker node{plural}"))
         .note(main.note())
         .note("4 task slots per worker node; the client node runs no tasks");
     if let Some(single) = &single {
