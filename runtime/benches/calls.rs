@@ -43,7 +43,11 @@ impl Agent for Tally {
     type Reply = u64;
     type State = Totals;
 
-    async fn init(&self, _: &AgentContext, restored: Option<Snapshot>) -> Result<Totals, AgentError> {
+    async fn init(
+        &self,
+        _: &AgentContext,
+        restored: Option<Snapshot>,
+    ) -> Result<Totals, AgentError> {
         match restored {
             Some(s) => s.decode().map_err(|e| AgentError::permanent(e.to_string())),
             None => Ok(Totals::default()),
@@ -117,9 +121,16 @@ fn paired(group: &str, variants: &[(&str, Run<'_>)], iters: u64, rounds: usize) 
     }
     println!("\npaired {group}: {rounds} interleaved rounds × {iters} calls, medians");
     for (i, (name, _)) in variants.iter().enumerate() {
-        println!("  {name:<24} {:.3} µs", median(&mut per_call[i].clone()) * 1e6);
+        println!(
+            "  {name:<24} {:.3} µs",
+            median(&mut per_call[i].clone()) * 1e6
+        );
     }
-    let mut ratios: Vec<f64> = per_call[1].iter().zip(&per_call[0]).map(|(a, b)| a / b).collect();
+    let mut ratios: Vec<f64> = per_call[1]
+        .iter()
+        .zip(&per_call[0])
+        .map(|(a, b)| a / b)
+        .collect();
     println!(
         "  time {} / {} = {:.2}×",
         variants[1].0,
@@ -130,10 +141,20 @@ fn paired(group: &str, variants: &[(&str, Run<'_>)], iters: u64, rounds: usize) 
 
 fn setup(rt: &tokio::runtime::Runtime) -> (Runtime, AgentRef<Tally>, AgentRef<Tally>, DynAgentRef) {
     rt.block_on(async {
-        let troupe = Runtime::start(RuntimeConfig::named("bench-calls")).await.expect("start");
-        troupe.kinds().register("bench.tally", "a counter", |_| Ok(Tally { persist: false }));
-        let plain = troupe.spawn("plain", Tally { persist: false }).await.expect("spawn");
-        let persistent = troupe.spawn("persistent", Tally { persist: true }).await.expect("spawn");
+        let troupe = Runtime::start(RuntimeConfig::named("bench-calls"))
+            .await
+            .expect("start");
+        troupe
+            .kinds()
+            .register("bench.tally", "a counter", |_| Ok(Tally { persist: false }));
+        let plain = troupe
+            .spawn("plain", Tally { persist: false })
+            .await
+            .expect("spawn");
+        let persistent = troupe
+            .spawn("persistent", Tally { persist: true })
+            .await
+            .expect("spawn");
         let dynamic = troupe
             .spawn_kind("bench.tally", "dynamic", serde_json::Value::Null)
             .await
@@ -154,7 +175,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("ask_value");
     g.throughput(Throughput::Elements(1));
     for (name, run) in &ask_value {
-        g.bench_function(*name, |b| b.iter_custom(|iters| run(iters)));
+        g.bench_function(*name, |b| b.iter_custom(run));
     }
     g.finish();
     if let Some(rounds) = paired_rounds("ask_value", 15) {
@@ -168,7 +189,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("persistent_ask");
     g.throughput(Throughput::Elements(1));
     for (name, run) in &persistent_ask {
-        g.bench_function(*name, |b| b.iter_custom(|iters| run(iters)));
+        g.bench_function(*name, |b| b.iter_custom(run));
     }
     g.finish();
     if let Some(rounds) = paired_rounds("persistent_ask", 15) {

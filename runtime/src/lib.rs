@@ -51,8 +51,8 @@ pub use supervision::{
 };
 
 pub use workflow::{
-    load_workflow, parse_workflow, DispatchedCall, Outcome, TaskDispatcher, PoolSpec, TaskReport, TaskSpec, TaskStatus,
-    WorkflowError, WorkflowHandle, WorkflowReport, WorkflowSpec,
+    load_workflow, parse_workflow, DispatchedCall, Outcome, PoolSpec, TaskDispatcher, TaskReport,
+    TaskSpec, TaskStatus, WorkflowError, WorkflowHandle, WorkflowReport, WorkflowSpec,
 };
 
 /// A boxed, sendable future (the crate's only use of dynamic futures: type-erased agents and

@@ -79,7 +79,12 @@ fn gossip_every() -> Duration {
 
 impl ClusterConfig {
     /// A node named `name` with transport on `listen` and membership on `gossip`.
-    pub fn new(name: impl Into<String>, listen: SocketAddr, gossip: SocketAddr, cookie: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        listen: SocketAddr,
+        gossip: SocketAddr,
+        cookie: impl Into<String>,
+    ) -> Self {
         Self {
             name: name.into(),
             listen,

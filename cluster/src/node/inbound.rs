@@ -93,9 +93,9 @@ fn handle(inner: &Arc<Inner>, from: &crate::registry::NodeName, msg: Msg) {
         }
         Msg::Replica { record } => super::moves::store_replica(inner, record),
         Msg::DropReplica { agent, version } => {
-            inner
-                .replicas
-                .remove_if(&agent, |_, r| r.version <= version && !inner.local.contains_key(&agent));
+            inner.replicas.remove_if(&agent, |_, r| {
+                r.version <= version && !inner.local.contains_key(&agent)
+            });
         }
         Msg::Control { id, op } => {
             let inner = inner.clone();

@@ -189,9 +189,11 @@ impl ClusterNode {
             let mut config = config.clone();
             (config.listen, config.gossip) = wanted;
             resolve_ports(&mut config).map_err(ClusterError::Start)?;
-            let socket = tokio::net::UdpSocket::bind(config.gossip).await.map_err(|e| {
-                ClusterError::Start(format!("gossip socket {}: {e}", config.gossip))
-            })?;
+            let socket = tokio::net::UdpSocket::bind(config.gossip)
+                .await
+                .map_err(|e| {
+                    ClusterError::Start(format!("gossip socket {}: {e}", config.gossip))
+                })?;
             config.gossip = socket
                 .local_addr()
                 .map_err(|e| ClusterError::Start(format!("gossip socket: {e}")))?;
@@ -301,7 +303,11 @@ impl ClusterNode {
             blocked,
         });
         sink.attach(Arc::downgrade(&inner));
-        tokio::spawn(event_loop(Arc::downgrade(&inner), member_events, link_events));
+        tokio::spawn(event_loop(
+            Arc::downgrade(&inner),
+            member_events,
+            link_events,
+        ));
         tokio::spawn(gossip::anti_entropy(Arc::downgrade(&inner)));
         tokio::spawn(moves::checkpoints(Arc::downgrade(&inner)));
         tasks::start_workers(&inner);
@@ -409,7 +415,12 @@ impl ClusterNode {
 
     /// Starts agent `id` of `kind` on the node placement picks (rendezvous hashing over live
     /// members that host the kind). Returns that node.
-    pub async fn spawn(&self, kind: &str, id: &str, config: Value) -> Result<NodeName, ClusterError> {
+    pub async fn spawn(
+        &self,
+        kind: &str,
+        id: &str,
+        config: Value,
+    ) -> Result<NodeName, ClusterError> {
         let agent = AgentId::new(id);
         let target = self
             .inner
@@ -462,7 +473,12 @@ impl ClusterNode {
 
     /// Like [`ClusterNode::call`], but if the agent is not active anywhere it is activated
     /// (with a `null` config) on the node placement picks for `kind`: a virtual agent.
-    pub async fn call_kind(&self, kind: &str, id: &str, request: Value) -> Result<Value, ClusterError> {
+    pub async fn call_kind(
+        &self,
+        kind: &str,
+        id: &str,
+        request: Value,
+    ) -> Result<Value, ClusterError> {
         let agent = AgentId::new(id);
         self.inner
             .route(agent.clone(), Some(kind.to_string()), request, 0, None)

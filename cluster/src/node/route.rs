@@ -100,7 +100,12 @@ impl Inner {
                 let id = inner.next_id();
                 let op = crate::wire::Control::Locate { agent };
                 inner
-                    .request(&peer, id, Msg::Control { id, op }, Some(Duration::from_secs(2)))
+                    .request(
+                        &peer,
+                        id,
+                        Msg::Control { id, op },
+                        Some(Duration::from_secs(2)),
+                    )
                     .await
             }
         });
@@ -122,7 +127,12 @@ impl Inner {
     /// delivered in order: while the agent cannot be reached at once (not yet located, moving,
     /// passivated, failing over) they are held here, in order, and a single resolver per agent
     /// delivers them when it can.
-    pub(crate) fn tell(self: &Arc<Self>, agent: AgentId, body: Value, hops: u8) -> Result<(), WireError> {
+    pub(crate) fn tell(
+        self: &Arc<Self>,
+        agent: AgentId,
+        body: Value,
+        hops: u8,
+    ) -> Result<(), WireError> {
         if let Some(mut held) = self.held.get_mut(&agent) {
             held.push((body, hops));
             return Ok(());
@@ -303,7 +313,11 @@ impl Inner {
         let slot = self.registry.lock().winner(agent).cloned();
         let replica = self.replicas.get(agent).map(|r| r.value().clone());
         match slot {
-            Some(s) if s.state != SlotState::Removed && s.node != self.name && self.is_live(&s.node) => {
+            Some(s)
+                if s.state != SlotState::Removed
+                    && s.node != self.name
+                    && self.is_live(&s.node) =>
+            {
                 Next::Forward(s.node)
             }
             Some(s) if s.state != SlotState::Removed && s.node == self.name => match replica {
@@ -413,7 +427,12 @@ impl Inner {
         }
         let agent = self
             .rt
-            .spawn_kind_with(&record.kind, record.agent.clone(), record.config.clone(), options)
+            .spawn_kind_with(
+                &record.kind,
+                record.agent.clone(),
+                record.config.clone(),
+                options,
+            )
             .await
             .map_err(|e| WireError::Activation {
                 reason: e.to_string(),
@@ -432,10 +451,13 @@ impl Inner {
             }),
         );
         let stamp = self.clock.now();
-        let change = self
-            .registry
-            .lock()
-            .activate(id.clone(), self.name.clone(), self.incarnation, version, stamp);
+        let change = self.registry.lock().activate(
+            id.clone(),
+            self.name.clone(),
+            self.incarnation,
+            version,
+            stamp,
+        );
         if announce && change.is_some() {
             self.push_entry(&id);
         }

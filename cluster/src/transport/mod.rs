@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use parking_lot::Mutex;
 use ractor::{Actor, ActorCell, ActorRef};
 use ractor_cluster::{
     ClusterBidiStream, NodeEventSubscription, NodeServer, NodeServerMessage, NodeSessionMessage,
 };
-use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 
 pub use gateway::{group, FrameSink, GatewayMsg, SCOPE};
@@ -261,9 +261,10 @@ impl Transport {
             return Err(TransportError::NotLinked(peer.clone()));
         };
         let ok = match &msg {
-            Msg::Tell { .. } | Msg::Registry { .. } | Msg::Replica { .. } | Msg::DropReplica { .. } => {
-                link.enqueue(msg)
-            }
+            Msg::Tell { .. }
+            | Msg::Registry { .. }
+            | Msg::Replica { .. }
+            | Msg::DropReplica { .. } => link.enqueue(msg),
             _ => link.send_now(msg),
         };
         if ok {
@@ -276,7 +277,9 @@ impl Transport {
     /// Drops the session with `peer` (it was declared down or left).
     pub fn disconnect(&self, peer: &NodeName) {
         if let Some((_, link)) = self.inner.links.remove(peer) {
-            link.out.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+            link.out
+                .closed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             link.out.wake.notify_one();
             link.session.stop(Some("member down".into()));
             let _ = self.inner.events.send(LinkEvent::Down(peer.clone()));
@@ -327,8 +330,7 @@ async fn session_loop(
         let Some(inner) = inner.upgrade() else { return };
         match ev {
             SessionEvent::Ready(ses) => {
-                let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name))
-                else {
+                let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name)) else {
                     continue;
                 };
                 // The peer announced its gateway before declaring the session ready, so its
@@ -366,8 +368,7 @@ async fn session_loop(
                 let _ = inner.events.send(LinkEvent::Up(peer));
             }
             SessionEvent::Closed(ses) => {
-                let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name))
-                else {
+                let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name)) else {
                     continue;
                 };
                 let ours = inner
@@ -462,7 +463,8 @@ impl Outbound {
             let (frame, tail) = rest.split_at(n);
             let bytes = Frame::encode_parts(&self.from, &self.to, frame);
             if self.remote.cast(GatewayMsg(bytes)).is_err() {
-                self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.closed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return false;
             }
             rest = tail;

@@ -257,7 +257,9 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
     config.kinds = Some(Vec::new());
     config.task_slots = 0;
     config.tls = tls;
-    let node = ClusterNode::start(config, rt).await.map_err(|e| e.to_string())?;
+    let node = ClusterNode::start(config, rt)
+        .await
+        .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stable_since: Option<(usize, Instant)> = None;
     loop {
