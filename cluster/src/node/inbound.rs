@@ -194,14 +194,15 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(1000)).await; // EXPERIMENT
         for id in ["s1", "s2"] {
             b.spawn_on(b.name(), "test.sequence", id, Value::Null, false)
                 .await
                 .unwrap();
         }
-        // Long runs to one agent (they share frames), then the two agents interleaved (runs of
-        // one), then a call after each burst: it is handled after every tell before it.
+        // `a` has not heard of the agents yet (`b` started them), so its first tells are held
+        // until it finds them, and later ones queue behind. Long runs to one agent (they share
+        // frames), then the two agents interleaved (runs of one), then a call: it is handled
+        // after every tell before it, held or not.
         let n = 5_000u64;
         for i in 0..n {
             a.tell("s1", json!(i)).unwrap();

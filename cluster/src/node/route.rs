@@ -41,6 +41,9 @@ impl Inner {
         timeout: Option<Duration>,
     ) -> Result<Value, WireError> {
         let deadline = Instant::now() + timeout.unwrap_or(self.config.call_timeout);
+        // One-way messages held here for the agent (not reachable yet) were sent before this
+        // call: the call must not overtake them.
+        self.wait_for_held(&agent, deadline).await;
         let mut asked_peers = false;
         loop {
             if Instant::now() >= deadline {
@@ -144,6 +147,17 @@ impl Inner {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Waits (at most until `deadline`) until no one-way message to `agent` is held here: its
+    /// resolver has handed them all on (to the agent, or to the transport queue, which a call
+    /// then follows).
+    async fn wait_for_held(&self, agent: &AgentId, deadline: Instant) {
+        let mut pause = Duration::from_millis(1);
+        while self.held.contains_key(agent) && Instant::now() < deadline {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
