@@ -2,8 +2,11 @@
 //! 127.0.0.1): cross-node calls, spawn by placement, virtual agents, migration under load,
 //! passivation, failover from checkpoints, rebalancing on join and graceful leave.
 
+mod common;
+
+use common::eventually;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use troupe_cluster::membership::MembershipConfig;
@@ -24,15 +27,6 @@ async fn node(name: &str, seeds: &[&ClusterNode]) -> ClusterNode {
     config.membership = MembershipConfig::lan();
     config.checkpoint_every = Duration::from_millis(20);
     ClusterNode::start(config, rt).await.unwrap()
-}
-
-/// Waits until `cond` holds (a failure guard, not a timing assertion).
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn linked(nodes: &[&ClusterNode]) {

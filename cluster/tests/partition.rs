@@ -2,7 +2,10 @@
 //! (fault injection on the real UDP socket), both sides keep serving, and after the heal the
 //! registries converge and every agent active on both sides is left running on exactly one.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::eventually;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use troupe_cluster::node::{ClusterConfig, ClusterNode};
@@ -17,14 +20,6 @@ async fn node(name: &str, seeds: &[&ClusterNode]) -> ClusterNode {
         .with_seeds(seeds.iter().map(|s| s.gossip_addr()));
     config.gossip_every = Duration::from_millis(100);
     ClusterNode::start(config, rt).await.unwrap()
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn active_copies(nodes: &[&ClusterNode], agent: &str) -> usize {

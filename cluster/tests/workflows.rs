@@ -2,8 +2,10 @@
 //! runs no tasks itself) spreads over three worker nodes by work stealing, and still completes
 //! every task once when a worker crashes in the middle.
 
+mod common;
+
+use common::eventually;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use troupe_cluster::node::{ClusterConfig, ClusterNode};
 use troupe_runtime::{parse_workflow, Runtime, RuntimeConfig, TaskStatus};
@@ -23,14 +25,6 @@ async fn node(name: &str, seeds: &[&ClusterNode], client: bool) -> ClusterNode {
         config.kinds = Some(Vec::new());
     }
     ClusterNode::start(config, rt).await.unwrap()
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn spread_workflow(items: usize, work_ms: u64) -> troupe_runtime::WorkflowSpec {
