@@ -4,12 +4,13 @@
 //! Shown here: a cross-node call; a workflow (`troupe run --cluster`) that runs on all three;
 //! migration under a steady stream of calls with every call answered exactly once; `kill -9`
 //! of a node in the middle of a workflow with every task still completing once, and of a node
-//! holding an agent, which resumes elsewhere from its checkpoint; a node that rejoins.
+//! holding an agent, which resumes elsewhere from its checkpoint; a node that rejoins; a node
+//! that exits when its parent goes (`--exit-with-stdin`).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -18,12 +19,16 @@ use troupe::{parse_workflow, Runtime, RuntimeConfig, TaskStatus};
 
 const COOKIE: &str = "multi-process-cookie";
 
-/// A `troupe node` child process, killed when dropped.
+/// A `troupe node` child process, killed when dropped. Started with `--exit-with-stdin`, so
+/// it also exits if this test process dies without dropping it (SIGKILL, a hung test killed).
 struct NodeProc {
     name: String,
     listen: SocketAddr,
     gossip: SocketAddr,
     child: Child,
+    /// The write end of the node's stdin, held for the child's lifetime (closing it stops the
+    /// node).
+    _stdin: ChildStdin,
 }
 
 fn free_addrs(ip: &str) -> (SocketAddr, SocketAddr) {
@@ -62,7 +67,8 @@ impl NodeProc {
         seeds: &[&NodeProc],
     ) -> Option<NodeProc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
-        cmd.args(["node", "--name", name, "--listen", &listen.to_string()])
+        cmd.args(["node", "--exit-with-stdin", "--name", name])
+            .args(["--listen", &listen.to_string()])
             .args([
                 "--gossip",
                 &gossip.to_string(),
@@ -73,6 +79,7 @@ impl NodeProc {
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         // TROUPE_TEST_NODE_LOGS=DIR keeps each node's debug log (for diagnosing a failure).
@@ -86,6 +93,7 @@ impl NodeProc {
             cmd.args(["--seed", &s.gossip.to_string()]);
         }
         let mut child = cmd.spawn().expect("troupe node starts");
+        let stdin = child.stdin.take().unwrap();
         // Wait for its "up" line: the transport and gossip sockets are bound.
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
@@ -100,6 +108,7 @@ impl NodeProc {
             listen,
             gossip,
             child,
+            _stdin: stdin,
         })
     }
 
@@ -482,4 +491,44 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_node_started_with_exit_with_stdin_exits_cleanly_when_its_stdin_closes() {
+    let (listen, gossip) = free_addrs("127.0.0.1");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["node", "--exit-with-stdin", "--name", "orphan"])
+        .args([
+            "--listen",
+            &listen.to_string(),
+            "--gossip",
+            &gossip.to_string(),
+        ])
+        .args(["--cookie", COOKIE])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("orphan up: "), "{line}");
+    // What a parent's death does to the pipe.
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node did not exit within 30 s of its stdin closing");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "the node exits cleanly: {status:?}");
 }

@@ -2,9 +2,11 @@
 //! total that survives restarts, migration and failover; `util.where` says which runtime
 //! (node) served a request.
 
+use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, IgnoredAny, MapAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use troupe_runtime::{Agent, AgentContext, AgentError, Persistence, Snapshot};
 
@@ -13,7 +15,11 @@ use crate::util::NoConfig;
 
 /// A request to `util.counter`: a number to add (`{"add": n}` or just `n`); `{"get": true}`
 /// or `null` reads without changing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Decoded by the shape of the value (a number, an object, null), not by trying each form in
+/// turn: a bare number, the common case, costs no failed attempt. In an object `add` wins over
+/// `get` and other keys are ignored; anything else fails with a message naming what was wrong.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum CounterRequest {
     /// Add this much.
@@ -32,6 +38,101 @@ pub enum CounterRequest {
     Null,
 }
 
+/// What `util.counter` accepts, for error messages.
+const COUNTER_FORMS: &str = r#"a number to add, {"add": n}, {"get": true} or null"#;
+
+impl<'de> Deserialize<'de> for CounterRequest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CounterRequestVisitor)
+    }
+}
+
+struct CounterRequestVisitor;
+
+impl<'de> Visitor<'de> for CounterRequestVisitor {
+    type Value = CounterRequest;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(COUNTER_FORMS)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<CounterRequest, E> {
+        Ok(CounterRequest::Number(n))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<CounterRequest, E> {
+        i64::try_from(n)
+            .map(CounterRequest::Number)
+            .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &"a number to add within i64"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<CounterRequest, E> {
+        Ok(CounterRequest::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<CounterRequest, E> {
+        Ok(CounterRequest::Null)
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<CounterRequest, M::Error> {
+        let mut add = None;
+        let mut get = None;
+        while let Some(key) = map.next_key::<CounterKey>()? {
+            match key {
+                CounterKey::Add if add.is_some() => return Err(de::Error::duplicate_field("add")),
+                CounterKey::Get if get.is_some() => return Err(de::Error::duplicate_field("get")),
+                CounterKey::Add => {
+                    add = Some(map.next_value::<i64>().map_err(|e| {
+                        de::Error::custom(format_args!(r#"counter request "add": {e}"#))
+                    })?);
+                }
+                CounterKey::Get => {
+                    get = Some(map.next_value::<bool>().map_err(|e| {
+                        de::Error::custom(format_args!(r#"counter request "get": {e}"#))
+                    })?);
+                }
+                CounterKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match (add, get) {
+            (Some(add), _) => Ok(CounterRequest::Add { add }),
+            (None, Some(get)) => Ok(CounterRequest::Get { get }),
+            (None, None) => Err(de::Error::custom(format_args!(
+                r#"invalid counter request: an object without "add" or "get", expected {COUNTER_FORMS}"#
+            ))),
+        }
+    }
+}
+
+/// A key of an object request: only `add` and `get` mean something.
+enum CounterKey {
+    Add,
+    Get,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for CounterKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = CounterKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<CounterKey, E> {
+                Ok(match key {
+                    "add" => CounterKey::Add,
+                    "get" => CounterKey::Get,
+                    _ => CounterKey::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
 /// The state of `util.counter`, as its snapshot stores it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterState {
@@ -42,7 +143,9 @@ pub struct CounterState {
 }
 
 /// `util.counter`: adds each request to a total and replies `{"total", "calls"}`. Its state
-/// is snapshotted after every request, so it resumes after a crash, a migration or a failover.
+/// is snapshotted after every request, so a restart by its supervisor (a crash, or a sibling's
+/// crash under one-for-all) resumes from the last request served. Migration, passivation and
+/// cluster checkpoints take a fresh snapshot on demand, so they do not rely on that one.
 #[derive(Debug, Clone, Default)]
 pub struct Counter;
 
@@ -252,5 +355,112 @@ impl Agent for Blob {
 
     fn persistence(&self) -> Persistence {
         Persistence::AfterEachRequest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(v: Value) -> Result<CounterRequest, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_counter_request_is_decoded_from_each_accepted_form() {
+        assert_eq!(decode(json!(5)), Ok(CounterRequest::Number(5)));
+        assert_eq!(decode(json!(-3)), Ok(CounterRequest::Number(-3)));
+        assert_eq!(
+            decode(json!({"add": 7})),
+            Ok(CounterRequest::Add { add: 7 })
+        );
+        assert_eq!(
+            decode(json!({"get": true})),
+            Ok(CounterRequest::Get { get: true })
+        );
+        assert_eq!(
+            decode(json!({"get": false})),
+            Ok(CounterRequest::Get { get: false })
+        );
+        assert_eq!(decode(Value::Null), Ok(CounterRequest::Null));
+        // `add` wins over `get`; other keys are ignored.
+        assert_eq!(
+            decode(json!({"get": true, "add": 2})),
+            Ok(CounterRequest::Add { add: 2 })
+        );
+        assert_eq!(
+            decode(json!({"add": 1, "note": "x"})),
+            Ok(CounterRequest::Add { add: 1 })
+        );
+        // From text too (the CLI and workflow files), not only from a `Value`.
+        assert_eq!(
+            serde_json::from_str::<CounterRequest>(r#"{"add": 4}"#).ok(),
+            Some(CounterRequest::Add { add: 4 })
+        );
+        assert_eq!(
+            serde_json::from_str::<CounterRequest>("9").ok(),
+            Some(CounterRequest::Number(9))
+        );
+    }
+
+    #[test]
+    fn a_counter_request_encodes_back_to_the_form_it_came_from() {
+        for v in [
+            json!(5),
+            json!({"add": 7}),
+            json!({"get": true}),
+            Value::Null,
+        ] {
+            let request = decode(v.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&request).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn a_bad_counter_request_is_refused_with_what_was_wrong() {
+        let e = decode(json!("5")).unwrap_err();
+        assert!(e.contains("invalid type: string"), "{e}");
+        assert!(e.contains(COUNTER_FORMS), "{e}");
+        let e = decode(json!(1.5)).unwrap_err();
+        assert!(e.contains("invalid type: floating point"), "{e}");
+        let e = decode(json!([5])).unwrap_err();
+        assert!(e.contains("invalid type: sequence"), "{e}");
+        let e = decode(json!(u64::MAX)).unwrap_err();
+        assert!(e.contains("within i64"), "{e}");
+        let e = decode(json!({"add": "x"})).unwrap_err();
+        assert!(e.contains(r#""add": invalid type: string"#), "{e}");
+        let e = decode(json!({"get": 1})).unwrap_err();
+        assert!(e.contains(r#""get": invalid type: integer"#), "{e}");
+        let e = decode(json!({"sub": 1})).unwrap_err();
+        assert!(e.contains(r#"without "add" or "get""#), "{e}");
+        let e = decode(json!({})).unwrap_err();
+        assert!(e.contains(r#"without "add" or "get""#), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_counter_adds_reads_and_resumes_from_its_snapshot() {
+        let rt = troupe_runtime::Runtime::start(Default::default())
+            .await
+            .unwrap();
+        let counter = rt.spawn("c", Counter).await.unwrap();
+        for v in [
+            json!(5),
+            json!({"add": 2}),
+            json!({"get": true}),
+            Value::Null,
+        ] {
+            counter.ask(decode(v).unwrap()).await.unwrap();
+        }
+        let state = counter.ask(CounterRequest::Number(-1)).await.unwrap();
+        assert_eq!(state, CounterState { total: 6, calls: 5 });
+        let snapshot = counter
+            .last_snapshot()
+            .expect("snapshotted after each request");
+        assert_eq!(snapshot.decode::<CounterState>().unwrap(), state);
+        let options = troupe_runtime::SpawnOptions::default().from_snapshot(snapshot);
+        let resumed = rt.spawn_with("c2", Counter, options).await.unwrap();
+        let read = resumed.ask(CounterRequest::Null).await.unwrap();
+        assert_eq!(read, CounterState { total: 6, calls: 6 });
+        rt.shutdown().await;
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! The victim gives only tasks the thief can run (its kinds), prefers tasks whose agent state
 //! is already active on the thief (affinity), then the oldest; and keeps enough to feed its own
-//! free task slots, so stealing never starves the node that accepted the work.
+//! free task slots, so stealing never starves the node that accepted the work. A thief takes a
+//! batch (what its slots can start soon), but never more than half of what the victim can
+//! spare, so the last tasks of a workflow still spread over several idle nodes.
 
 use std::collections::VecDeque;
 
@@ -20,7 +22,8 @@ pub struct Queued {
     pub own: bool,
 }
 
-/// The positions in `queue` (ascending) of the tasks to give a thief that asked for `max`.
+/// The positions in `queue` (ascending) of the tasks to give a thief that asked for `max`:
+/// at most `max`, and at most half (rounded up) of the eligible tasks beyond `keep`.
 ///
 /// * `keep`: how many eligible tasks the victim keeps for its own idle slots.
 /// * `thief_runs(kind)`: whether the thief hosts the kind.
@@ -38,7 +41,8 @@ pub fn pick_for_thief(
         .filter(|(_, q)| q.own && thief_runs(&q.task.kind))
         .map(|(i, _)| i)
         .collect();
-    let give = eligible.len().saturating_sub(keep).min(max);
+    let spare = eligible.len().saturating_sub(keep);
+    let give = spare.div_ceil(2).min(max);
     if give == 0 {
         return Vec::new();
     }
@@ -78,11 +82,33 @@ mod tests {
     fn oldest_first_and_the_victim_keeps_enough_for_its_slots() {
         let q: VecDeque<_> = (0..6).map(|i| task(&format!("t{i}"), "k", None)).collect();
         assert_eq!(pick_for_thief(&q, 2, 2, |_| true, |_| false), vec![0, 1]);
-        assert_eq!(
-            pick_for_thief(&q, 10, 2, |_| true, |_| false),
-            vec![0, 1, 2, 3]
-        );
+        // 4 to spare: the thief gets half of them, however many it asked for.
+        assert_eq!(pick_for_thief(&q, 10, 2, |_| true, |_| false), vec![0, 1]);
         assert!(pick_for_thief(&q, 10, 6, |_| true, |_| false).is_empty());
+    }
+
+    #[test]
+    fn a_thief_takes_a_batch_but_at_most_half_of_what_is_spare() {
+        let q: VecDeque<_> = (0..40).map(|i| task(&format!("t{i}"), "k", None)).collect();
+        assert_eq!(
+            pick_for_thief(&q, 8, 0, |_| true, |_| false),
+            (0..8).collect::<Vec<_>>()
+        );
+        assert_eq!(pick_for_thief(&q, 100, 0, |_| true, |_| false).len(), 20);
+        // The last task still goes to whoever asks.
+        let one: VecDeque<_> = q.iter().take(1).cloned().collect();
+        assert_eq!(pick_for_thief(&one, 8, 0, |_| true, |_| false), vec![0]);
+        assert_eq!(
+            pick_for_thief(
+                &q.iter().take(3).cloned().collect(),
+                8,
+                0,
+                |_| true,
+                |_| false
+            )
+            .len(),
+            2
+        );
     }
 
     #[test]
@@ -96,7 +122,7 @@ mod tests {
         .into();
         let on_thief = |a: &AgentId| a.as_str() == "here";
         assert_eq!(pick_for_thief(&q, 2, 0, |_| true, on_thief), vec![1, 3]);
-        assert_eq!(pick_for_thief(&q, 3, 0, |_| true, on_thief), vec![0, 1, 3]);
+        assert_eq!(pick_for_thief(&q, 1, 0, |_| true, on_thief), vec![1]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! time (rcgen): TLS nodes link and call each other; a node whose certificate comes from
 //! another CA, or a node without TLS, never links; the server side refuses a client
 //! certificate from another CA; bad files stop a node with a typed error naming the file; a
-//! silent TCP connection does not keep nodes from linking.
+//! silent TCP connection, or one that sends no TLS, holds up no inbound session and is closed;
+//! a stopped TLS transport frees its port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,10 @@ use serde_json::{json, Value};
 use troupe_cluster::membership::MembershipConfig;
 use troupe_cluster::node::{ClusterConfig, ClusterError, ClusterNode};
 use troupe_cluster::registry::NodeName;
-use troupe_cluster::transport::{TlsConfig, TlsError, TlsFile, TlsSetup};
+use troupe_cluster::transport::tls::HANDSHAKE_TIMEOUT;
+use troupe_cluster::transport::{
+    FrameSink, LinkEvent, TlsConfig, TlsError, TlsFile, TlsSetup, Transport,
+};
 use troupe_runtime::{Runtime, RuntimeConfig};
 
 /// A CA with a directory for the files of the certificates it signs.
@@ -321,9 +325,8 @@ async fn a_certificate_without_the_node_ip_stops_the_node() {
     );
 }
 
-/// ractor_cluster makes the server side of each TLS handshake inline in its accept loop, so a
-/// connection that never speaks holds up every later inbound handshake on that node. Nodes
-/// still link: each side dials the other when membership reports it, and `a`'s own dial works.
+/// A silent connection to a node whose peers also dial it: the two nodes link (with either
+/// direction's session).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_connection_does_not_keep_nodes_from_linking() {
     let pki = Pki::new("troupe test CA");
@@ -340,4 +343,149 @@ async fn a_silent_connection_does_not_keep_nodes_from_linking() {
     .await;
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// Frames are not looked at by these tests.
+struct NoFrames;
+
+impl FrameSink for NoFrames {
+    fn on_frame(&self, _: Vec<u8>) {}
+}
+
+/// A bare TLS transport on a free port of 127.0.0.1, with a certificate for that address.
+async fn tls_transport(
+    pki: &Pki,
+    name: &str,
+) -> (
+    Transport,
+    tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
+    SocketAddr,
+) {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let tls = pki.node(name, "127.0.0.1").load().unwrap();
+    let (transport, events) = Transport::start_on(
+        NodeName::new(name),
+        addr,
+        "test-cookie".into(),
+        Arc::new(NoFrames),
+        None,
+        Some(tls),
+    )
+    .await
+    .unwrap();
+    (transport, events, addr)
+}
+
+/// Waits for `peer`'s [`LinkEvent::Up`] on `events`.
+async fn link_up(events: &mut tokio::sync::mpsc::UnboundedReceiver<LinkEvent>, peer: &NodeName) {
+    loop {
+        match events.recv().await {
+            Some(LinkEvent::Up(p)) if p == *peer => return,
+            Some(_) => {}
+            None => panic!("the transport's events ended"),
+        }
+    }
+}
+
+/// `b` dials `a` (so `a` accepts the session) and both see it up; the TLS handshake and the
+/// cookie check happen on the way. Guarded by 30 s so that a stalled accept fails the test.
+async fn b_dials_a(
+    a: (
+        &Transport,
+        &mut tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
+        SocketAddr,
+    ),
+    b: (
+        &Transport,
+        &mut tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
+    ),
+) {
+    let (a, a_events, a_addr) = a;
+    let (b, b_events) = b;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        b.connect(a_addr).await.unwrap();
+        link_up(b_events, a.name()).await;
+        link_up(a_events, b.name()).await;
+    })
+    .await
+    .expect("the session b opened to a did not come up");
+    assert!(a.is_linked(b.name()) && b.is_linked(a.name()));
+}
+
+/// Reads from `stream` until the other side closes it (a failure guard of 30 s).
+async fn closed_by_peer(stream: &mut tokio::net::TcpStream, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what} was not closed");
+}
+
+/// A TLS node makes its inbound handshakes concurrently: a TCP connection that never speaks
+/// holds up no session a peer opens to the node, and is closed once [`HANDSHAKE_TIMEOUT`] has
+/// passed. Here only `b` dials, so the session must be one `a` accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_holds_up_no_inbound_tls_session_and_is_closed() {
+    let pki = Pki::new("troupe test CA");
+    let (a, mut a_events, a_addr) = tls_transport(&pki, "hold-a").await;
+    let (b, mut b_events, _) = tls_transport(&pki, "hold-b").await;
+    let opened = Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(a_addr).await.unwrap();
+    // Let a take the silent connection first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b_dials_a((&a, &mut a_events, a_addr), (&b, &mut b_events)).await;
+    closed_by_peer(&mut silent, "the silent connection").await;
+    // Not a timing assertion: `a` closed it because it timed out, not for another reason.
+    assert!(opened.elapsed() >= HANDSHAKE_TIMEOUT);
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A connection that sends something other than a TLS ClientHello is closed at once and
+/// does not affect the sessions that follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_tls_is_dropped_and_a_good_session_follows() {
+    use tokio::io::AsyncWriteExt;
+    let pki = Pki::new("troupe test CA");
+    let (a, mut a_events, a_addr) = tls_transport(&pki, "garbage-a").await;
+    let (b, mut b_events, _) = tls_transport(&pki, "garbage-b").await;
+    let mut garbage = tokio::net::TcpStream::connect(a_addr).await.unwrap();
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: troupe\r\n\r\n")
+        .await
+        .unwrap();
+    closed_by_peer(&mut garbage, "the connection that sent no TLS").await;
+    b_dials_a((&a, &mut a_events, a_addr), (&b, &mut b_events)).await;
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A stopped TLS transport has released its listen port: a transport can start on it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_tls_transport_frees_its_port() {
+    let pki = Pki::new("troupe test CA");
+    let (a, _a_events, a_addr) = tls_transport(&pki, "port-a").await;
+    a.stop().await;
+    let tls = pki.node("port-a2", "127.0.0.1").load().unwrap();
+    let (again, _) = Transport::start_on(
+        NodeName::new("port-a2"),
+        a_addr,
+        "test-cookie".into(),
+        Arc::new(NoFrames),
+        None,
+        Some(tls),
+    )
+    .await
+    .expect("the port of a stopped transport is still taken");
+    again.stop().await;
 }

@@ -7,9 +7,12 @@
 //!   down, the task goes back to the front of the owner's queue.
 //! * A thief runs a stolen task and reports `TaskDone { key, result }`; the owner applies the
 //!   first result for a key and ignores any later one.
+//! * An idle node has one steal in flight at a time and asks for a batch: enough to keep its
+//!   slots busy for about two rounds of tasks (the victim gives at most half of what it can
+//!   spare, see [`crate::stealing`]).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -45,6 +48,8 @@ pub(crate) struct Scheduler {
     pub(crate) stolen: AtomicUsize,
     /// Tasks run here so far.
     pub(crate) executed: AtomicUsize,
+    /// Whether a worker is asking peers for work right now (one steal in flight per node).
+    stealing: AtomicBool,
 }
 
 impl Scheduler {
@@ -197,9 +202,10 @@ async fn worker(inner: Weak<Inner>, slot: usize) {
             deliver(&node, q, result);
             continue;
         }
-        // Idle: try to steal a task, else wait for work (or a hint that a peer has some).
+        // Idle: steal a batch (unless another worker here is already asking), else wait for
+        // work (or a hint that a peer has some).
         let hints = node.scheduler.hints.load(Ordering::Acquire);
-        if steal_one(&node).await {
+        if steal(&node).await {
             idle_rounds = 0;
             continue;
         }
@@ -259,12 +265,29 @@ fn deliver(inner: &Arc<Inner>, q: Queued, result: Result<Value, WireError>) {
     }
 }
 
-/// Asks peers for a task, the one that last hinted it has work first, then the others in a
-/// random order, until one gives some. Returns whether a task was queued here.
-async fn steal_one(inner: &Arc<Inner>) -> bool {
+/// Asks peers for a batch of tasks, the one that last hinted it has work first, then the
+/// others in a random order, until one gives some. Returns whether tasks were queued here
+/// (false too when another worker of this node is already asking).
+async fn steal(inner: &Arc<Inner>) -> bool {
     if inner.config.kinds.as_ref().is_some_and(Vec::is_empty) {
         return false;
     }
+    let s = &inner.scheduler;
+    if s.stealing.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let got = steal_batch(inner).await;
+    s.stealing.store(false, Ordering::Release);
+    got
+}
+
+/// How many tasks an idle node asks for: enough for two rounds of its slots, less what it
+/// already has queued or running.
+fn batch_wanted(slots: usize, queued: usize, running: usize) -> u32 {
+    (slots * 2).saturating_sub(queued + running).max(1) as u32
+}
+
+async fn steal_batch(inner: &Arc<Inner>) -> bool {
     let mut peers: Vec<NodeName> = inner
         .transport
         .peers()
@@ -281,8 +304,14 @@ async fn steal_one(inner: &Arc<Inner>) -> bool {
         }
     }
     for victim in peers {
+        let s = &inner.scheduler;
+        let max = batch_wanted(
+            inner.config.task_slots,
+            s.queued(),
+            s.running.load(Ordering::Relaxed),
+        );
         let id = inner.next_id();
-        let op = Control::Steal { max: 1 };
+        let op = Control::Steal { max };
         let Ok(answer) = inner
             .request(
                 &victim,
@@ -393,4 +422,17 @@ pub(crate) fn on_member_down(inner: &Arc<Inner>, node: &NodeName) {
         }
     }
     s.origin.retain(|_, owner| owner != node);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_wanted;
+
+    #[test]
+    fn an_idle_node_asks_for_two_rounds_of_its_slots_less_what_it_has() {
+        assert_eq!(batch_wanted(4, 0, 0), 8);
+        assert_eq!(batch_wanted(4, 2, 3), 3);
+        assert_eq!(batch_wanted(4, 10, 0), 1);
+        assert_eq!(batch_wanted(1, 0, 0), 2);
+    }
 }

@@ -2,6 +2,10 @@
 //! optionally mutual TLS: see [`tls`]), one gateway actor per node, and one outbound pump per
 //! peer that batches messages into frames.
 //!
+//! With TLS, the node accepts its transport connections itself and makes the TLS handshakes
+//! concurrently, each under a time limit (see [`tls`]); ractor_cluster gets established
+//! sessions.
+//!
 //! Sessions are made and dropped by membership, not left to TCP: the node calls
 //! [`Transport::connect`] when a member comes up and [`Transport::disconnect`] when it is
 //! declared down.
@@ -93,6 +97,17 @@ struct Inner {
     gateway: ActorRef<GatewayMsg>,
     links: DashMap<NodeName, PeerLink>,
     events: mpsc::UnboundedSender<LinkEvent>,
+    /// The task that accepts streams for the node server, when it is not ractor_cluster's own
+    /// listener (TLS, or an external network): ended when the transport stops.
+    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.accept.get_mut().take() {
+            task.abort();
+        }
+    }
 }
 
 /// One node's side of the transport. Cheap to clone.
@@ -146,13 +161,26 @@ impl Transport {
             addr: listen,
             reason,
         };
-        // With an external network the server's own listener is not used: bind it to an
-        // ephemeral loopback port.
-        let os_listen = match net {
-            Some(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
-            None => listen,
-        };
         let tls = if net.is_some() { None } else { tls };
+        // ractor_cluster's listener accepts only plain OS connections. With an external
+        // network, or with TLS (whose handshakes it would make one at a time, with no time
+        // limit), streams are accepted here and handed to the node server, and its own
+        // listener is bound to an ephemeral loopback port and not used (with TLS it still
+        // requires TLS: it offers no way around it).
+        let server_accepts = net.is_none() && tls.is_none();
+        let os_listen = if server_accepts {
+            listen
+        } else {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        };
+        let tls_listener = match &tls {
+            Some(_) => Some(
+                tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| err(e.to_string()))?,
+            ),
+            None => None,
+        };
         let encryption = tls
             .as_ref()
             .map(|t| ractor_cluster::IncomingEncryptionMode::Tls(t.acceptor().clone()));
@@ -169,18 +197,18 @@ impl Transport {
         let (server, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|e| err(e.to_string()))?;
-        // The listener binds in the background; make sure it did before reporting success.
-        let probe = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                if net.is_some() || tokio::net::TcpStream::connect(listen).await.is_ok() {
-                    return;
+        if server_accepts {
+            // The listener binds in the background; make sure it did before reporting
+            // success. (Ours, with TLS, is bound already.)
+            let probe = tokio::time::timeout(Duration::from_secs(5), async {
+                while tokio::net::TcpStream::connect(listen).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            });
+            if probe.await.is_err() {
+                server.stop(None);
+                return Err(err("the listener did not come up".into()));
             }
-        });
-        if probe.await.is_err() {
-            server.stop(None);
-            return Err(err("the listener did not come up".into()));
         }
         let (gateway, _) = Actor::spawn(
             None,
@@ -193,9 +221,23 @@ impl Transport {
         .await
         .map_err(|e| err(e.to_string()))?;
         let (events, rx) = mpsc::unbounded_channel();
-        if let Some(net) = &net {
-            tokio::spawn(accept_loop(net.clone(), server.clone()));
-        }
+        let (stx, srx) = mpsc::unbounded_channel();
+        server
+            .cast(NodeServerMessage::SubscribeToEvents {
+                id: "troupe.transport".into(),
+                subscription: Box::new(Subscription(stx)),
+            })
+            .map_err(|e| err(e.to_string()))?;
+        // Accepting starts after the subscription, so that no session's events are missed.
+        let accept = match (&net, tls_listener, &tls) {
+            (Some(net), _, _) => Some(tokio::spawn(accept_loop(net.clone(), server.clone()))),
+            (None, Some(listener), Some(tls)) => Some(tokio::spawn(tls::accept_loop(
+                listener,
+                tls.acceptor().clone(),
+                server.clone(),
+            ))),
+            _ => None,
+        };
         let inner = Arc::new(Inner {
             name,
             net,
@@ -204,14 +246,8 @@ impl Transport {
             gateway,
             links: DashMap::new(),
             events,
+            accept: Mutex::new(accept),
         });
-        let (stx, srx) = mpsc::unbounded_channel();
-        server
-            .cast(NodeServerMessage::SubscribeToEvents {
-                id: "troupe.transport".into(),
-                subscription: Box::new(Subscription(stx)),
-            })
-            .map_err(|e| err(e.to_string()))?;
         tokio::spawn(session_loop(Arc::downgrade(&inner), srx));
         Ok((Transport { inner }, rx))
     }
@@ -254,8 +290,8 @@ impl Transport {
     }
 
     /// Sends `msg` to `peer`; messages to one peer arrive in send order. One-way messages
-    /// ([`Msg::Tell`], registry gossip, checkpoints) may wait briefly to share a frame; the
-    /// rest leave at once.
+    /// ([`Msg::Tell`], registry gossip, checkpoints, results of stolen tasks) may wait briefly
+    /// to share a frame; the rest leave at once.
     pub fn send(&self, peer: &NodeName, msg: Msg) -> Result<(), TransportError> {
         let Some(link) = self.inner.links.get(peer).map(|l| l.out.clone()) else {
             return Err(TransportError::NotLinked(peer.clone()));
@@ -264,7 +300,11 @@ impl Transport {
             Msg::Tell { .. }
             | Msg::Registry { .. }
             | Msg::Replica { .. }
-            | Msg::DropReplica { .. } => link.enqueue(msg),
+            | Msg::DropReplica { .. }
+            | Msg::Control {
+                op: crate::wire::Control::TaskDone { .. },
+                ..
+            } => link.enqueue(msg),
             _ => link.send_now(msg),
         };
         if ok {
@@ -286,8 +326,16 @@ impl Transport {
         }
     }
 
-    /// Stops the gateway, every session and the node server.
+    /// Stops accepting, then stops the gateway, every session and the node server. With TLS
+    /// or an external network, the task that accepts has ended (and with TLS, released the
+    /// listen port) when this returns.
     pub async fn stop(&self) {
+        let accept = self.inner.accept.lock().take();
+        if let Some(task) = accept {
+            task.abort();
+            // Returns once the task is dropped, and with it the listener.
+            let _ = task.await;
+        }
         let peers = self.peers();
         for p in peers {
             self.disconnect(&p);

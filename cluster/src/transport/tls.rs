@@ -42,17 +42,26 @@
 //! default is installed or needed, so nodes with different certificates can share a process.
 //! A node started on a simulated network ([`super::StreamNet`]) does not use TLS.
 //!
-//! One limit comes from ractor_cluster: its listener makes the server side of each handshake
-//! before it accepts the next connection, with no time limit, so a TCP connection that never
-//! starts a handshake holds up inbound sessions to that node until it closes. Nodes still link
-//! (each side dials the other when membership reports it), but keep the transport port off
-//! untrusted networks.
+//! # Inbound handshakes
+//!
+//! A TLS node accepts its transport connections itself rather than leaving that to
+//! ractor_cluster (whose listener makes the server side of each handshake before it accepts
+//! the next connection, with no time limit): each accepted connection gets a task of its own
+//! that makes the handshake, so handshakes run concurrently, and a peer that has not completed
+//! its handshake within [`HANDSHAKE_TIMEOUT`] is disconnected (logged with its address). A
+//! connection that never speaks, or speaks something other than TLS, thus holds up no other
+//! session. An established TLS session is then handed to ractor_cluster, which checks the
+//! cookie inside it. ractor_cluster's own listener is moved to an ephemeral loopback port,
+//! still TLS-only, and is not used.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use ractor::ActorRef;
+use ractor_cluster::{NetworkStream, NodeServerMessage};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::{self, PemObject};
@@ -60,7 +69,15 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// How long a connection to a TLS node's transport port has to complete its TLS handshake
+/// before the node closes it. Handshakes run concurrently (see the
+/// [module docs](self#inbound-handshakes)), so this bounds what a silent or slow connection
+/// costs the node, not how long other peers wait. A handshake on a LAN takes milliseconds.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a node's TLS material is: three PEM files (see the [module docs](self)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -361,6 +378,90 @@ impl TlsSetup {
                 ip,
                 reason: e.to_string(),
             })
+    }
+}
+
+/// Accepts connections on `listener` until aborted (the transport aborts it when it stops, and
+/// the handshakes still under way end with it). Each connection gets a task that makes the
+/// server side of the TLS handshake under [`HANDSHAKE_TIMEOUT`] and hands the session to
+/// `server`, which then authenticates the peer (cookie) inside it. Returns if `server` has
+/// stopped.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    server: ActorRef<NodeServerMessage>,
+) {
+    let mut handshakes = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    handshakes.spawn(handshake(tcp, peer, acceptor.clone(), server.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(target: "troupe::cluster", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(done) = handshakes.join_next(), if !handshakes.is_empty() => {
+                if matches!(done, Ok(Handover::ServerGone)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What became of one accepted connection.
+enum Handover {
+    /// Handed to the node server, or dropped (failed or late handshake).
+    Done,
+    /// The node server has stopped: nothing more to accept.
+    ServerGone,
+}
+
+/// The server side of one inbound TLS handshake, then the handover to the node server.
+async fn handshake(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    server: ActorRef<NodeServerMessage>,
+) -> Handover {
+    let local = match tcp.set_nodelay(true).and_then(|()| tcp.local_addr()) {
+        Ok(local) => local,
+        Err(e) => {
+            tracing::debug!(target: "troupe::cluster", %peer, "inbound connection lost: {e}");
+            return Handover::Done;
+        }
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::warn!(target: "troupe::cluster", %peer, "inbound TLS handshake failed: {e}");
+            return Handover::Done;
+        }
+        Err(_) => {
+            tracing::warn!(
+                target: "troupe::cluster",
+                %peer,
+                "no TLS handshake within {HANDSHAKE_TIMEOUT:?}; connection closed"
+            );
+            return Handover::Done;
+        }
+    };
+    tracing::debug!(target: "troupe::cluster", %peer, "inbound TLS session established");
+    // The same stream ractor_cluster's own listener would hand over.
+    let opened = NodeServerMessage::ConnectionOpened {
+        stream: Box::new(NetworkStream::TlsServer {
+            peer_addr: peer,
+            local_addr: local,
+            stream,
+        }),
+        is_server: true,
+    };
+    match server.cast(opened) {
+        Ok(()) => Handover::Done,
+        Err(_) => Handover::ServerGone,
     }
 }
 

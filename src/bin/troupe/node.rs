@@ -1,5 +1,10 @@
 //! `troupe node` (run a cluster node), `troupe members` (list a cluster's members), and the
 //! client node that `troupe run --cluster` uses.
+//!
+//! A node runs until SIGTERM or Ctrl-C. With the hidden `--exit-with-stdin` it also stops when
+//! its stdin reaches end of file. `troupe bench` and the multi-process tests start their nodes
+//! with it and hold the write end of the pipe, so a node never outlives its parent, not even
+//! one killed by SIGKILL (which runs no clean-up), without platform calls such as `prctl`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +19,10 @@ use crate::run::register_kinds;
 
 /// Exit code for bad flags or a bad config file.
 const INVALID: u8 = 2;
+
+/// How long a node whose parent is gone (`--exit-with-stdin`) tries to leave gracefully before
+/// it just stops: its peers are usually being stopped at the same moment.
+const ORPHAN_LEAVE: Duration = Duration::from_secs(3);
 
 /// Arguments of `troupe node`.
 #[derive(clap::Args, Debug)]
@@ -53,6 +62,13 @@ pub struct NodeArgs {
     passivate_after: Option<u64>,
     #[command(flatten)]
     tls: TlsArgs,
+    /// Hidden, for harnesses that start nodes as child processes (`troupe bench`, the
+    /// multi-process tests): also stop when stdin reaches end of file, the same way as on
+    /// SIGTERM (leave, moving agents away, for at most 3 s; then just stop), and
+    /// exit 0. The parent keeps the write end of a pipe open for the child's lifetime; when
+    /// the parent dies, even by SIGKILL, the pipe closes and the node does not outlive it.
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
 }
 
 /// Mutual TLS for the transport: all three files, or none (plain TCP).
@@ -153,7 +169,8 @@ impl NodeArgs {
     }
 }
 
-/// Runs a node until SIGTERM or Ctrl-C, then leaves gracefully (moving its agents away).
+/// Runs a node until SIGTERM or Ctrl-C (or, with `--exit-with-stdin`, until stdin closes),
+/// then leaves gracefully (moving its agents away).
 pub async fn node(args: NodeArgs) -> ExitCode {
     let config = match args.config() {
         Ok(c) => c,
@@ -178,16 +195,35 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let stop = stop_signal();
+    let stop = stop_signal(args.exit_with_stdin);
     say(&format!(
         "troupe node {} up: transport {}, gossip {}",
         node.name(),
         node.listen_addr(),
         node.gossip_addr()
     ));
-    stop.await;
-    eprintln!("troupe node {}: leaving (moving agents away)", node.name());
-    node.shutdown().await;
+    match stop.await {
+        Stop::Signal => {
+            eprintln!("troupe node {}: leaving (moving agents away)", node.name());
+            node.shutdown().await;
+        }
+        Stop::StdinClosed => {
+            eprintln!(
+                "troupe node {}: stdin closed (its parent is gone); leaving",
+                node.name()
+            );
+            if tokio::time::timeout(ORPHAN_LEAVE, node.shutdown())
+                .await
+                .is_err()
+            {
+                eprintln!(
+                    "troupe node {}: could not leave within {ORPHAN_LEAVE:?}; stopping",
+                    node.name()
+                );
+                node.crash().await;
+            }
+        }
+    }
     rt.shutdown().await;
     say(&format!("troupe node {} stopped", node.name()));
     ExitCode::SUCCESS
@@ -201,13 +237,23 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, so call it
-/// before announcing the node is up.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
+/// Why a node stops.
+enum Stop {
+    /// SIGTERM or Ctrl-C.
+    Signal,
+    /// Stdin reached end of file (`--exit-with-stdin`): the parent closed it or died.
+    StdinClosed,
+}
+
+/// Resolves on SIGTERM or Ctrl-C, and when `with_stdin`, once stdin closes. The handlers (and
+/// the stdin watcher) are installed when this is called, so call it before announcing the node
+/// is up.
+fn stop_signal(with_stdin: bool) -> impl std::future::Future<Output = Stop> {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let ctrl_c = tokio::signal::ctrl_c();
-    async move {
+    let stdin = with_stdin.then(stdin_closed);
+    let signal = async move {
         #[cfg(unix)]
         if let Some(mut term) = term {
             tokio::select! {
@@ -217,6 +263,55 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
             return;
         }
         let _ = ctrl_c.await;
+    };
+    async move {
+        match stdin {
+            Some(stdin) => tokio::select! {
+                () = signal => Stop::Signal,
+                () = stdin => Stop::StdinClosed,
+            },
+            None => {
+                signal.await;
+                Stop::Signal
+            }
+        }
+    }
+}
+
+/// Resolves once stdin reaches end of file or fails; what is read is ignored.
+///
+/// Read on a thread of its own, not with `tokio::io::stdin`: tokio reads stdin on its blocking
+/// pool, and that read cannot be cancelled, so after SIGTERM the runtime's shutdown would wait
+/// for the parent to close stdin (see the `tokio::io::stdin` docs). A plain thread blocked in
+/// `read` does not hold up the process's exit.
+fn stdin_closed() -> impl std::future::Future<Output = ()> {
+    let (closed, on_closed) = tokio::sync::oneshot::channel::<()>();
+    let watcher = std::thread::Builder::new()
+        .name("troupe-stdin".into())
+        .spawn(move || {
+            use std::io::Read as _;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 256];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = closed.send(());
+        });
+    if let Err(e) = &watcher {
+        eprintln!("warning: cannot watch stdin ({e}); the node stops on SIGTERM only");
+    }
+    async move {
+        match watcher {
+            Ok(_) => {
+                let _ = on_closed.await;
+            }
+            Err(_) => std::future::pending().await,
+        }
     }
 }
 

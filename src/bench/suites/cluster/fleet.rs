@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cluster::node::{ClusterConfig, ClusterNode};
@@ -29,7 +29,8 @@ pub(crate) fn nonce() -> String {
 }
 
 /// A `troupe node` child process; killed (SIGKILL) and reaped when dropped — on success,
-/// error or panic alike.
+/// error or panic alike. Started with `--exit-with-stdin`: if this process dies without
+/// dropping it (SIGKILL), the node sees its stdin close and exits too.
 #[derive(Debug)]
 pub(crate) struct NodeProcess {
     /// Its node name.
@@ -37,6 +38,9 @@ pub(crate) struct NodeProcess {
     /// Its membership (UDP) address: what others join through.
     pub gossip: SocketAddr,
     child: Child,
+    /// The write end of the node's stdin, held for the child's lifetime: closing it (by
+    /// dropping it, or by this process dying) stops the node.
+    _stdin: ChildStdin,
 }
 
 impl NodeProcess {
@@ -50,7 +54,7 @@ impl NodeProcess {
         seeds: &[SocketAddr],
     ) -> Result<Self, Reason> {
         let mut cmd = Command::new(exe);
-        cmd.args(["node", "--name", name])
+        cmd.args(["node", "--exit-with-stdin", "--name", name])
             .args([
                 "--listen",
                 &format!("{ip}:0"),
@@ -60,7 +64,7 @@ impl NodeProcess {
             .args(["--cookie", cookie])
             .env_remove("RUST_LOG")
             .env_remove("TROUPE_COOKIE")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for s in seeds {
@@ -69,12 +73,17 @@ impl NodeProcess {
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start troupe node {}: {e}", exe.display()))?;
-        let stdout = child.stdout.take().ok_or("troupe node has no stdout")?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("troupe node has no stdin or stdout pipe".into());
+        };
         // From here on the guard kills the child on every way out.
         let mut node = Self {
             name: NodeName::new(name),
             gossip: SocketAddr::from(([127, 0, 0, 1], 0)),
             child,
+            _stdin: stdin,
         };
         let read = tokio::task::spawn_blocking(move || {
             use std::io::BufRead as _;
