@@ -7,12 +7,15 @@
 //!   down, the task goes back to the front of the owner's queue.
 //! * A thief runs a stolen task and reports `TaskDone { key, result }`; the owner applies the
 //!   first result for a key and ignores any later one.
-//! * An idle node has one steal in flight at a time and asks for a batch: enough to keep its
-//!   slots busy for about two rounds of tasks (the victim gives at most half of what it can
-//!   spare, see [`crate::stealing`]).
+//! * A node has one steal in flight at a time and asks for a batch: enough to keep its slots
+//!   busy while the next steal travels (from the running averages of its task time and steal
+//!   round trip; two rounds of its slots at least, [`MAX_STEAL`] at most). While it runs
+//!   stolen tasks it steals the next batch before its queue runs dry. The victim gives at most
+//!   half of what it can spare (see [`crate::stealing`]), so the last tasks of a workflow still
+//!   spread over the idle nodes.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -44,12 +47,36 @@ pub(crate) struct Scheduler {
     hints: std::sync::atomic::AtomicU64,
     /// When this node last told its peers it has work to spare.
     last_hint: Mutex<Option<tokio::time::Instant>>,
+    /// Whether a hint held back by the rate limit is due.
+    hint_pending: AtomicBool,
     /// Stolen tasks run here so far (for tests and stats).
     pub(crate) stolen: AtomicUsize,
     /// Tasks run here so far.
     pub(crate) executed: AtomicUsize,
     /// Whether a worker is asking peers for work right now (one steal in flight per node).
     stealing: AtomicBool,
+    /// Running average of a task's execution time here, in ns (0: none run yet).
+    task_ns: AtomicU64,
+    /// Running average of a successful steal's round trip, in ns (0: none yet).
+    steal_ns: AtomicU64,
+}
+
+/// How often a busy node tells its peers at most that it has work to spare.
+const HINT_EVERY: Duration = Duration::from_millis(1);
+
+/// The most tasks one steal asks for.
+pub(crate) const MAX_STEAL: usize = 64;
+
+/// Folds `sample` into a running average (weight 1/8; the first sample sets it).
+fn average_in(avg: &AtomicU64, sample: Duration) {
+    let sample = (sample.as_nanos() as u64).max(1);
+    let _ = avg.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        })
+    });
 }
 
 impl Scheduler {
@@ -137,20 +164,38 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
     }
 }
 
-/// Tells peers there is work to steal when this node cannot start everything it has queued
-/// (at most once per 5 ms).
+/// Tells peers there is work to steal when this node cannot start everything it has queued:
+/// at most once per [`HINT_EVERY`], and a hint held back by that limit is sent when the window
+/// ends (so work queued just after a hint does not wait for idle peers' next poll).
 fn hint_if_busy(inner: &Arc<Inner>) {
     let s = &inner.scheduler;
     let busy = s.queued() + s.running.load(Ordering::Relaxed) > inner.config.task_slots;
     if !busy {
         return;
     }
-    {
+    let held_until = {
         let mut last = s.last_hint.lock();
-        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(5)) {
-            return;
+        let now = tokio::time::Instant::now();
+        match *last {
+            Some(t) if now < t + HINT_EVERY => Some(t + HINT_EVERY),
+            _ => {
+                *last = Some(now);
+                None
+            }
         }
-        *last = Some(tokio::time::Instant::now());
+    };
+    if let Some(at) = held_until {
+        if !s.hint_pending.swap(true, Ordering::AcqRel) {
+            let inner = Arc::downgrade(inner);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                if let Some(inner) = inner.upgrade() {
+                    inner.scheduler.hint_pending.store(false, Ordering::Release);
+                    hint_if_busy(&inner);
+                }
+            });
+        }
+        return;
     }
     for peer in inner.transport.peers() {
         let id = inner.next_id();
@@ -195,9 +240,18 @@ async fn worker(inner: Weak<Inner>, slot: usize) {
         }
         if let Some(q) = node.scheduler.pop() {
             idle_rounds = 0;
-            node.scheduler.running.fetch_add(1, Ordering::Relaxed);
+            let s = &node.scheduler;
+            if !q.own && s.queued() < node.config.task_slots && !s.stealing.load(Ordering::Relaxed)
+            {
+                // Running stolen work and about to run dry: fetch the next batch meanwhile.
+                let node = node.clone();
+                tokio::spawn(async move { steal(&node).await });
+            }
+            s.running.fetch_add(1, Ordering::Relaxed);
+            let started = tokio::time::Instant::now();
             let result = execute(&node, slot, &q.task).await;
-            node.scheduler.running.fetch_sub(1, Ordering::Relaxed);
+            average_in(&s.task_ns, started.elapsed());
+            s.running.fetch_sub(1, Ordering::Relaxed);
             node.scheduler.executed.fetch_add(1, Ordering::Relaxed);
             deliver(&node, q, result);
             continue;
@@ -281,10 +335,18 @@ async fn steal(inner: &Arc<Inner>) -> bool {
     got
 }
 
-/// How many tasks an idle node asks for: enough for two rounds of its slots, less what it
-/// already has queued or running.
-fn batch_wanted(slots: usize, queued: usize, running: usize) -> u32 {
-    (slots * 2).saturating_sub(queued + running).max(1) as u32
+/// How many tasks a node asks for: enough rounds of its slots to cover a steal's round trip
+/// (at least two rounds; `task_ns`/`steal_ns` are running averages, 0 when unknown), less what
+/// it already has queued or running; at least 1, at most [`MAX_STEAL`].
+fn batch_wanted(slots: usize, queued: usize, running: usize, task_ns: u64, steal_ns: u64) -> u32 {
+    let rounds = if task_ns == 0 || steal_ns == 0 {
+        2
+    } else {
+        (steal_ns.div_ceil(task_ns) as usize + 1).clamp(2, MAX_STEAL)
+    };
+    (slots.saturating_mul(rounds))
+        .saturating_sub(queued + running)
+        .clamp(1, MAX_STEAL) as u32
 }
 
 async fn steal_batch(inner: &Arc<Inner>) -> bool {
@@ -309,9 +371,12 @@ async fn steal_batch(inner: &Arc<Inner>) -> bool {
             inner.config.task_slots,
             s.queued(),
             s.running.load(Ordering::Relaxed),
+            s.task_ns.load(Ordering::Relaxed),
+            s.steal_ns.load(Ordering::Relaxed),
         );
         let id = inner.next_id();
         let op = Control::Steal { max };
+        let asked = tokio::time::Instant::now();
         let Ok(answer) = inner
             .request(
                 &victim,
@@ -331,6 +396,7 @@ async fn steal_batch(inner: &Arc<Inner>) -> bool {
             }
             continue;
         }
+        average_in(&s.steal_ns, asked.elapsed());
         for task in tasks {
             inner
                 .scheduler
@@ -426,13 +492,38 @@ pub(crate) fn on_member_down(inner: &Arc<Inner>, node: &NodeName) {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_wanted;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use super::{average_in, batch_wanted, MAX_STEAL};
 
     #[test]
-    fn an_idle_node_asks_for_two_rounds_of_its_slots_less_what_it_has() {
-        assert_eq!(batch_wanted(4, 0, 0), 8);
-        assert_eq!(batch_wanted(4, 2, 3), 3);
-        assert_eq!(batch_wanted(4, 10, 0), 1);
-        assert_eq!(batch_wanted(1, 0, 0), 2);
+    fn a_node_asks_for_two_rounds_of_its_slots_less_what_it_has_when_times_are_unknown() {
+        assert_eq!(batch_wanted(4, 0, 0, 0, 0), 8);
+        assert_eq!(batch_wanted(4, 2, 3, 0, 0), 3);
+        assert_eq!(batch_wanted(4, 10, 0, 0, 0), 1);
+        assert_eq!(batch_wanted(1, 0, 0, 0, 100), 2);
+    }
+
+    #[test]
+    fn short_tasks_and_slow_steals_make_bigger_batches_up_to_the_cap() {
+        // Tasks as long as a steal: two rounds.
+        assert_eq!(batch_wanted(4, 0, 0, 1_000, 1_000), 8);
+        // A steal costs ten tasks: eleven rounds of the slots.
+        assert_eq!(batch_wanted(2, 0, 0, 10_000, 100_000), 22);
+        assert_eq!(batch_wanted(2, 5, 1, 10_000, 100_000), 16);
+        // Very short tasks: capped.
+        assert_eq!(batch_wanted(4, 0, 0, 1, 1_000_000), MAX_STEAL as u32);
+        // Long tasks: two rounds still.
+        assert_eq!(batch_wanted(4, 0, 0, 1_000_000_000, 100_000), 8);
+    }
+
+    #[test]
+    fn running_averages_start_at_the_first_sample_and_move_by_an_eighth() {
+        let avg = AtomicU64::new(0);
+        average_in(&avg, Duration::from_nanos(800));
+        assert_eq!(avg.load(Ordering::Relaxed), 800);
+        average_in(&avg, Duration::from_nanos(1_600));
+        assert_eq!(avg.load(Ordering::Relaxed), 900);
     }
 }
