@@ -15,6 +15,14 @@ use troupe_cluster::registry::NodeName;
 use troupe_runtime::{Runtime, RuntimeConfig};
 
 async fn node(name: &str, seeds: &[&ClusterNode]) -> ClusterNode {
+    node_with(name, seeds, |_| {}).await
+}
+
+async fn node_with(
+    name: &str,
+    seeds: &[&ClusterNode],
+    adjust: impl FnOnce(&mut ClusterConfig),
+) -> ClusterNode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -26,6 +34,7 @@ async fn node(name: &str, seeds: &[&ClusterNode]) -> ClusterNode {
         .with_seeds(seeds.iter().map(|s| s.gossip_addr()));
     config.membership = MembershipConfig::lan();
     config.checkpoint_every = Duration::from_millis(20);
+    adjust(&mut config);
     ClusterNode::start(config, rt).await.unwrap()
 }
 
@@ -204,6 +213,72 @@ async fn when_a_node_crashes_its_agents_resume_from_their_checkpoint_elsewhere()
     assert_eq!(total(&r), 11, "state resumed from the checkpoint");
     a.shutdown().await;
     b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_backups_an_agent_survives_its_node_and_its_first_backup_crashing_together() {
+    use troupe_cluster::placement::{rank, Candidate};
+    let two = |c: &mut ClusterConfig| c.backups = 2;
+    let owner = node_with("bk-owner", &[], two).await;
+    let mut others = Vec::new();
+    for name in ["bk-1", "bk-2", "bk-3"] {
+        others.push(node_with(name, &[&owner], two).await);
+    }
+    let all: Vec<&ClusterNode> = std::iter::once(&owner).chain(others.iter()).collect();
+    linked(&all).await;
+    owner
+        .spawn_on(owner.name(), "util.counter", "hardy", Value::Null, false)
+        .await
+        .unwrap();
+    // The backups are the two nodes after the owner in placement order; the third is not.
+    let candidates: Vec<Candidate> = others
+        .iter()
+        .map(|n| Candidate::new(n.name().clone()))
+        .collect();
+    let order: Vec<NodeName> = rank("hardy", Some("util.counter"), &candidates)
+        .into_iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let by_name = |name: &NodeName| others.iter().find(|n| n.name() == name).unwrap();
+    let (first, second, bystander) = (by_name(&order[0]), by_name(&order[1]), by_name(&order[2]));
+    for _ in 0..10 {
+        bystander.call("hardy", json!(1)).await.unwrap();
+    }
+    let holds_ten = |n: &ClusterNode| {
+        n.checkpoint_snapshot("hardy")
+            .and_then(|s| s.decode::<troupe_agents::CounterState>().ok())
+            .is_some_and(|s| s.total == 10)
+    };
+    eventually("both backups hold the checkpoint of all ten calls", || {
+        holds_ten(first) && holds_ten(second)
+    })
+    .await;
+    assert!(
+        bystander.holds_checkpoint("hardy").is_none(),
+        "only the two backups hold it"
+    );
+    owner.crash().await;
+    first.crash().await;
+    eventually("the agent is active on a live node", || {
+        bystander.locate("hardy").is_some_and(|l| {
+            [second.name(), bystander.name()].contains(&&l.node)
+                && l.slot.state == troupe_cluster::registry::SlotState::Active
+        })
+    })
+    .await;
+    let r = bystander.call("hardy", json!(1)).await.unwrap();
+    assert_eq!(
+        total(&r),
+        11,
+        "state resumed from the second backup's checkpoint"
+    );
+    assert_eq!(
+        second.local_agents().len() + bystander.local_agents().len(),
+        1,
+        "one copy serves"
+    );
+    second.shutdown().await;
+    bystander.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

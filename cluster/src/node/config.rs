@@ -37,9 +37,14 @@ pub struct ClusterConfig {
     /// Deadline of calls to other nodes when the caller gives none.
     #[serde(default = "call_timeout", with = "millis")]
     pub call_timeout: Duration,
-    /// How often agents that handled requests are checkpointed to their backup node.
+    /// How often agents that handled requests are checkpointed to their backup nodes.
     #[serde(default = "checkpoint_every", with = "millis")]
     pub checkpoint_every: Duration,
+    /// How many nodes hold each agent's checkpoint (default 1): the next ones after the
+    /// agent's node in placement order. An agent's state survives as long as one of them is
+    /// alive; with fewer nodes, every other node holds one.
+    #[serde(default = "one_usize")]
+    pub backups: usize,
     /// How often registry state is exchanged with a random peer (anti-entropy).
     #[serde(default = "gossip_every", with = "millis")]
     pub gossip_every: Duration,
@@ -59,6 +64,9 @@ pub struct ClusterConfig {
 }
 
 fn one() -> u32 {
+    1
+}
+fn one_usize() -> usize {
     1
 }
 fn yes() -> bool {
@@ -96,6 +104,7 @@ impl ClusterConfig {
             kinds: None,
             call_timeout: call_timeout(),
             checkpoint_every: checkpoint_every(),
+            backups: 1,
             gossip_every: gossip_every(),
             passivate_after: None,
             rebalance_on_join: true,
@@ -120,6 +129,9 @@ impl ClusterConfig {
         }
         if self.capacity == 0 {
             return Err("capacity: must be at least 1".into());
+        }
+        if self.backups == 0 {
+            return Err("backups: must be at least 1".into());
         }
         for (what, d) in [
             ("call_timeout", self.call_timeout),
@@ -158,5 +170,35 @@ mod opt_millis {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClusterConfig;
+
+    fn config() -> ClusterConfig {
+        let any = "127.0.0.1:0".parse().unwrap();
+        ClusterConfig::new("n1", any, any, "secret")
+    }
+
+    #[test]
+    fn one_backup_by_default_and_zero_is_refused_by_name() {
+        let c = config();
+        assert_eq!(c.backups, 1);
+        assert!(c.validate().is_ok());
+        let json = serde_json::json!({
+            "name": "n1", "listen": "127.0.0.1:7000", "gossip": "127.0.0.1:7001",
+            "cookie": "secret"
+        });
+        let parsed: ClusterConfig = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(parsed.backups, 1);
+        let mut with_two = json;
+        with_two["backups"] = 2.into();
+        let parsed: ClusterConfig = serde_json::from_value(with_two).unwrap();
+        assert_eq!(parsed.backups, 2);
+        let mut none = config();
+        none.backups = 0;
+        assert_eq!(none.validate().unwrap_err(), "backups: must be at least 1");
     }
 }

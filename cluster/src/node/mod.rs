@@ -40,6 +40,10 @@ use gate::Gate;
 /// How long a node must stay down before its agents are re-activated elsewhere.
 const FAILOVER_DELAY: Duration = Duration::from_millis(300);
 
+/// How much later each next holder of a checkpoint re-activates an agent whose node went
+/// down, if nobody has by then (see [`Inner::failover_turn`]).
+pub(crate) const FAILOVER_STAGGER: Duration = Duration::from_millis(250);
+
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -118,8 +122,8 @@ pub(crate) struct LocalAgent {
     /// Handled a request since its last checkpoint.
     pub(crate) dirty: AtomicBool,
     pub(crate) last_used: Mutex<Instant>,
-    /// The node holding its checkpoint.
-    pub(crate) backup: Mutex<Option<NodeName>>,
+    /// The nodes holding its checkpoint.
+    pub(crate) backups: Mutex<Vec<NodeName>>,
 }
 
 struct Pending {
@@ -529,8 +533,8 @@ impl ClusterNode {
             .map_err(|e| ClusterError::from_wire(&agent, e))
     }
 
-    /// Checkpoints agent `id` to its backup node now, wherever it runs, and returns once the
-    /// backup holds it (the checkpoint's version). Checkpoints also happen every
+    /// Checkpoints agent `id` to its backup nodes (`backups` of them) now, wherever it runs,
+    /// and returns once every backup holds it (the checkpoint's version). Checkpoints also happen every
     /// `checkpoint_every` for agents that handled requests.
     pub async fn checkpoint(&self, id: &str) -> Result<u64, ClusterError> {
         let agent = AgentId::new(id);
@@ -611,6 +615,30 @@ impl Inner {
     ) -> Option<NodeName> {
         let candidates = self.candidates(exclude);
         crate::placement::place(agent.as_str(), kind, &candidates).cloned()
+    }
+
+    /// The nodes that should hold checkpoints of `agent` (run here): the first
+    /// `config.backups` live nodes after this one in placement order.
+    pub(crate) fn backups_for(&self, agent: &AgentId, kind: &str) -> Vec<NodeName> {
+        let candidates = self.candidates(Some(&self.name));
+        crate::placement::rank(agent.as_str(), Some(kind), &candidates)
+            .into_iter()
+            .take(self.config.backups)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// This node's turn to re-activate `agent` (of `kind`) from a checkpoint after its node
+    /// went down: its position among the live nodes in placement order. Every holder of a
+    /// checkpoint waits its turn × [`FAILOVER_STAGGER`] and takes over only if nobody has;
+    /// holders are the first nodes in that order, so the first live one goes at once.
+    pub(crate) fn failover_turn(&self, agent: &AgentId, kind: &str) -> Duration {
+        let candidates = self.candidates(None);
+        let position = crate::placement::rank(agent.as_str(), Some(kind), &candidates)
+            .iter()
+            .position(|c| c.name == self.name)
+            .unwrap_or(candidates.len());
+        FAILOVER_STAGGER * position as u32
     }
 
     pub(crate) fn candidates(&self, exclude: Option<&NodeName>) -> Vec<Candidate> {

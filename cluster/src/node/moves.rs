@@ -91,11 +91,11 @@ pub(crate) async fn migrate_local(
             );
             inner.push_entry(&agent);
             inner.local.remove(&agent);
-            let backup = local.backup.lock().take();
-            if let Some(b) = backup.filter(|b| b != &to) {
+            let backups = std::mem::take(&mut *local.backups.lock());
+            for b in backups.iter().filter(|b| *b != &to) {
                 let version = record.version;
                 let _ = inner.transport.send(
-                    &b,
+                    b,
                     Msg::DropReplica {
                         agent: agent.clone(),
                         version,
@@ -151,8 +151,10 @@ pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(),
     inner.rt.stop_agent(agent.as_str()).await;
     let version = record.version;
     inner.replicas.insert(agent.clone(), record.clone());
-    if let Some(b) = local.backup.lock().clone() {
-        let _ = inner.transport.send(&b, Msg::Replica { record });
+    let backups = local.backups.lock().clone();
+    for b in &backups {
+        let record = record.clone();
+        let _ = inner.transport.send(b, Msg::Replica { record });
     }
     let stamp = inner.clock.now();
     inner.registry.lock().passivate(
@@ -204,9 +206,10 @@ pub(crate) async fn stop(inner: &Arc<Inner>, agent: &AgentId) -> Result<(), Wire
     inner.rt.stop_agent(agent.as_str()).await;
     let version = local.record.lock().version;
     tombstone(inner, agent, version);
-    if let Some(b) = local.backup.lock().take() {
+    let backups = std::mem::take(&mut *local.backups.lock());
+    for b in &backups {
         let _ = inner.transport.send(
-            &b,
+            b,
             Msg::DropReplica {
                 agent: agent.clone(),
                 version: u64::MAX,
@@ -267,7 +270,9 @@ pub(crate) fn store_replica(inner: &Arc<Inner>, record: AgentRecord) {
     }
 }
 
-/// A member was declared down: re-activate here every agent it ran whose checkpoint we hold.
+/// A member was declared down: re-activate here every agent it ran whose checkpoint we hold,
+/// when it is this node's turn ([`Inner::failover_turn`]: the first live holder in placement
+/// order at once, the others later and only if the agent is not active elsewhere by then).
 pub(crate) fn fail_over(inner: &Arc<Inner>, down: &NodeName) {
     let orphans: Vec<AgentId> = inner
         .registry
@@ -281,8 +286,16 @@ pub(crate) fn fail_over(inner: &Arc<Inner>, down: &NodeName) {
             continue;
         };
         record.version += 1;
+        let turn = inner.failover_turn(&agent, &record.kind);
         let inner = inner.clone();
+        let down = down.clone();
         tokio::spawn(async move {
+            if !turn.is_zero() {
+                tokio::time::sleep(turn).await;
+                if inner.local.contains_key(&agent) || taken_over(&inner, &agent, &down) {
+                    return;
+                }
+            }
             match inner.activate_local(record, true).await {
                 Ok(()) => tracing::info!(target: "troupe::cluster", node = %inner.name, %agent,
                     "re-activated from checkpoint after its node went down"),
@@ -291,6 +304,15 @@ pub(crate) fn fail_over(inner: &Arc<Inner>, down: &NodeName) {
             }
         });
     }
+}
+
+/// Whether the registry says `agent` (whose node `down` went down) is active on a live node
+/// again, or was stopped.
+pub(crate) fn taken_over(inner: &Inner, agent: &AgentId, down: &NodeName) -> bool {
+    inner.registry.lock().winner(agent).is_some_and(|s| {
+        s.state == SlotState::Removed
+            || (s.state == SlotState::Active && &s.node != down && inner.is_live(&s.node))
+    })
 }
 
 /// Marks every local agent for a checkpoint (membership changed: backups may have moved).
@@ -321,34 +343,43 @@ pub(crate) async fn checkpoints(inner: Weak<Inner>) {
             .map(|e| e.value().clone())
             .collect();
         for local in dirty {
-            if to_backup(&inner, &local).await.is_none() {
+            if to_backups(&inner, &local).await.is_none() {
                 local.dirty.store(true, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// Sends a fresh checkpoint of a local agent to its backup (the next node in placement order);
-/// returns the backup and the version sent.
-async fn to_backup(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(NodeName, u64)> {
+/// Sends a fresh checkpoint of a local agent to its backups (the next `config.backups` nodes
+/// in placement order) and drops it from nodes that are no longer backups; returns the
+/// backups that were sent it and the version. `None` if there is no other node, or no backup
+/// could be sent it.
+async fn to_backups(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(Vec<NodeName>, u64)> {
     let (agent, kind) = {
         let r = local.record.lock();
         (r.agent.clone(), r.kind.clone())
     };
-    let backup = inner.place(&agent, Some(&kind), Some(&inner.name))?;
+    let backups = inner.backups_for(&agent, &kind);
+    if backups.is_empty() {
+        return None;
+    }
     let record = checkpoint_record(local).await.ok()?;
     let version = record.version;
-    let old = local.backup.lock().replace(backup.clone());
-    inner
-        .transport
-        .send(&backup, Msg::Replica { record })
-        .ok()?;
-    if let Some(old) = old.filter(|o| o != &backup) {
+    let old = std::mem::replace(&mut *local.backups.lock(), backups.clone());
+    let sent: Vec<NodeName> = backups
+        .into_iter()
+        .filter(|b| {
+            let record = record.clone();
+            inner.transport.send(b, Msg::Replica { record }).is_ok()
+        })
+        .collect();
+    for gone in old.iter().filter(|o| !sent.contains(o)) {
+        let agent = agent.clone();
         let _ = inner
             .transport
-            .send(&old, Msg::DropReplica { agent, version });
+            .send(gone, Msg::DropReplica { agent, version });
     }
-    Some((backup, version))
+    (!sent.is_empty()).then_some((sent, version))
 }
 
 /// Checkpoints `agent` (local) to its backup and returns once the backup has stored it: a
@@ -376,16 +407,24 @@ pub(crate) async fn checkpoint_now(inner: &Arc<Inner>, agent: &AgentId) -> Resul
             .as_u64()
             .ok_or_else(|| unavailable("bad checkpoint reply"));
     };
-    let Some((backup, version)) = to_backup(inner, &local).await else {
+    let Some((backups, version)) = to_backups(inner, &local).await else {
         return Err(unavailable("no live node to hold a checkpoint"));
     };
-    let id = inner.next_id();
-    let op = Control::Locate {
-        agent: agent.clone(),
-    };
-    inner
-        .request(&backup, id, Msg::Control { id, op }, None)
-        .await?;
+    let asks = backups.into_iter().map(|backup| {
+        let inner = inner.clone();
+        let op = Control::Locate {
+            agent: agent.clone(),
+        };
+        async move {
+            let id = inner.next_id();
+            inner
+                .request(&backup, id, Msg::Control { id, op }, None)
+                .await
+        }
+    });
+    for answer in super::route::futures_join_all(asks).await {
+        answer?;
+    }
     Ok(version)
 }
 

@@ -340,10 +340,14 @@ impl Inner {
                 None => self.fresh(agent, kind),
             },
             Some(s) if s.state != SlotState::Removed => {
-                // Its node is down. The backup re-activates it from its checkpoint; if that is
-                // us, do it now; otherwise wait for the registry to say where it went.
+                // Its node is down. A backup re-activates it from its checkpoint; if that is
+                // us and it is our turn, do it now; otherwise wait for the registry to say
+                // where it went.
                 match replica {
-                    Some(r) => Next::Activate(r),
+                    Some(r) if self.failover_turn_came(agent, &r.kind, &s.node) => {
+                        Next::Activate(r)
+                    }
+                    Some(_) => Next::Wait,
                     None if self.recently_down(&s.node) => Next::Wait,
                     None => self.fresh(agent, kind),
                 }
@@ -353,6 +357,18 @@ impl Inner {
                 None => self.fresh(agent, kind),
             },
         }
+    }
+
+    /// Whether this node, holding a checkpoint of `agent` whose node `down` is gone, may
+    /// re-activate it now: its failover turn is now, or has passed since `down` was declared
+    /// down.
+    fn failover_turn_came(&self, agent: &AgentId, kind: &str, down: &NodeName) -> bool {
+        let turn = self.failover_turn(agent, kind);
+        turn.is_zero()
+            || self
+                .down_at
+                .get(down)
+                .is_some_and(|at| at.elapsed() >= turn)
     }
 
     /// Whether `node` was declared down less than [`FAILOVER_GRACE`] ago (or is unknown to
@@ -461,7 +477,7 @@ impl Inner {
                 gate: Gate::new(),
                 dirty: std::sync::atomic::AtomicBool::new(true),
                 last_used: Mutex::new(Instant::now()),
-                backup: Mutex::new(None),
+                backups: Mutex::new(Vec::new()),
             }),
         );
         let stamp = self.clock.now();
@@ -481,7 +497,7 @@ impl Inner {
 }
 
 /// Awaits all futures concurrently (a tiny `join_all` without the futures crate).
-async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+pub(crate) async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,

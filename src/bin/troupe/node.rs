@@ -29,7 +29,7 @@ const ORPHAN_LEAVE: Duration = Duration::from_secs(3);
 pub struct NodeArgs {
     /// A YAML file with the node's settings (the same names as the flags, with `_`: `name`,
     /// `listen`, `gossip`, `seeds`, `cookie`, `capacity`, `kinds`, `task_slots`,
-    /// `passivate_after`, ..., and `tls: {cert, key, ca}` with paths relative to the file).
+    /// `passivate_after`, `backups`, ..., and `tls: {cert, key, ca}` with paths relative to the file).
     /// Flags given as well override the file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -60,6 +60,10 @@ pub struct NodeArgs {
     /// Passivate agents idle for this many milliseconds.
     #[arg(long, value_name = "MS")]
     passivate_after: Option<u64>,
+    /// How many nodes hold each agent's checkpoint (default 1); its state survives as long
+    /// as one of them does.
+    #[arg(long, value_name = "N")]
+    backups: Option<usize>,
     #[command(flatten)]
     tls: TlsArgs,
     /// Hidden, for harnesses that start nodes as child processes (`troupe bench`, the
@@ -160,6 +164,9 @@ impl NodeArgs {
         }
         if let Some(ms) = self.passivate_after {
             config.passivate_after = Some(Duration::from_millis(ms));
+        }
+        if let Some(n) = self.backups {
+            config.backups = n;
         }
         if let Some(tls) = self.tls.config()? {
             config.tls = Some(tls);
