@@ -463,13 +463,25 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("capacity"));
+    // The same check for a flag: no backups at all is refused, and named.
+    let out = Command::new(troupe)
+        .args(["node", "--config", zero.to_str().unwrap(), "--capacity", "1"])
+        .args(["--backups", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("backups: must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A good file starts a node (it prints its up line), which then leaves on SIGTERM.
     let (listen, gossip) = free_addrs("127.0.0.2");
     let good = dir.join("good.yaml");
     std::fs::write(
         &good,
-        format!("name: from-file\nlisten: {listen}\ngossip: {gossip}\ncookie: {COOKIE}\ncapacity: 2\ntask_slots: 1\n"),
+        format!("name: from-file\nlisten: {listen}\ngossip: {gossip}\ncookie: {COOKIE}\ncapacity: 2\ntask_slots: 1\nbackups: 2\n"),
     )
     .unwrap();
     let mut child = Command::new(troupe)

@@ -240,10 +240,14 @@ pub(crate) async fn yield_ownership(inner: &Arc<Inner>, agent: AgentId) {
     if !local.gate.close_and_drain().await {
         return;
     }
-    let winner = inner
-        .registry
-        .lock()
-        .winner(&agent)
+    let slot = inner.registry.lock().winner(&agent).cloned();
+    if slot.as_ref().is_some_and(|s| s.is_active_on(&inner.name)) {
+        // Ownership came back here meanwhile (a newer write, e.g. a migration to this node
+        // recorded after the merge that made it look lost): keep serving.
+        local.gate.release(Redirect::Retry);
+        return;
+    }
+    let winner = slot
         .filter(|s| s.state == SlotState::Active && s.node != inner.name)
         .map(|s| s.node.clone());
     inner.rt.stop_agent(agent.as_str()).await;

@@ -469,25 +469,29 @@ impl Inner {
             })?;
         let id = record.agent.clone();
         let version = record.version;
-        self.local.insert(
-            id.clone(),
-            Arc::new(LocalAgent {
-                agent,
-                record: Mutex::new(record),
-                gate: Gate::new(),
-                dirty: std::sync::atomic::AtomicBool::new(true),
-                last_used: Mutex::new(Instant::now()),
-                backups: Mutex::new(Vec::new()),
-            }),
-        );
+        let local = Arc::new(LocalAgent {
+            agent,
+            record: Mutex::new(record),
+            gate: Gate::new(),
+            dirty: std::sync::atomic::AtomicBool::new(true),
+            last_used: Mutex::new(Instant::now()),
+            backups: Mutex::new(Vec::new()),
+        });
         let stamp = self.clock.now();
-        let change = self.registry.lock().activate(
-            id.clone(),
-            self.name.clone(),
-            self.incarnation,
-            version,
-            stamp,
-        );
+        // The agent becomes local and active in the registry under the registry's lock: a
+        // merge (which decides under that lock which local agents lost ownership) never sees
+        // it local while the registry still names its previous home.
+        let change = {
+            let mut registry = self.registry.lock();
+            self.local.insert(id.clone(), local);
+            registry.activate(
+                id.clone(),
+                self.name.clone(),
+                self.incarnation,
+                version,
+                stamp,
+            )
+        };
         if announce && change.is_some() {
             self.push_entry(&id);
         }
