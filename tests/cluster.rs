@@ -465,7 +465,13 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("capacity"));
     // The same check for a flag: no backups at all is refused, and named.
     let out = Command::new(troupe)
-        .args(["node", "--config", zero.to_str().unwrap(), "--capacity", "1"])
+        .args([
+            "node",
+            "--config",
+            zero.to_str().unwrap(),
+            "--capacity",
+            "1",
+        ])
         .args(["--backups", "0"])
         .output()
         .unwrap();
