@@ -496,10 +496,7 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut child);
     assert!(
         line.contains("from-file up") && line.contains(&gossip.to_string()),
         "{line}"
@@ -509,6 +506,15 @@ fn a_node_can_be_configured_by_file_and_bad_settings_are_refused() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// The first line a child process writes to its (piped) stdout.
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
 }
 
 #[test]
@@ -529,10 +535,7 @@ fn a_node_started_with_exit_with_stdin_exits_cleanly_when_its_stdin_closes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut child);
     assert!(line.contains("orphan up: "), "{line}");
     // What a parent's death does to the pipe.
     drop(child.stdin.take());

@@ -365,8 +365,21 @@ async fn tls_transport(
         .unwrap()
         .local_addr()
         .unwrap();
+    let (transport, events) = start_tls(pki, name, addr).await.unwrap();
+    (transport, events, addr)
+}
+
+/// Starts a bare TLS transport on `addr` with a certificate for 127.0.0.1.
+async fn start_tls(
+    pki: &Pki,
+    name: &str,
+    addr: SocketAddr,
+) -> Result<
+    (Transport, tokio::sync::mpsc::UnboundedReceiver<LinkEvent>),
+    troupe_cluster::transport::TransportError,
+> {
     let tls = pki.node(name, "127.0.0.1").load().unwrap();
-    let (transport, events) = Transport::start_on(
+    Transport::start_on(
         NodeName::new(name),
         addr,
         "test-cookie".into(),
@@ -375,8 +388,6 @@ async fn tls_transport(
         Some(tls),
     )
     .await
-    .unwrap();
-    (transport, events, addr)
 }
 
 /// Waits for `peer`'s [`LinkEvent::Up`] on `events`.
@@ -476,16 +487,8 @@ async fn a_stopped_tls_transport_frees_its_port() {
     let pki = Pki::new("troupe test CA");
     let (a, _a_events, a_addr) = tls_transport(&pki, "port-a").await;
     a.stop().await;
-    let tls = pki.node("port-a2", "127.0.0.1").load().unwrap();
-    let (again, _) = Transport::start_on(
-        NodeName::new("port-a2"),
-        a_addr,
-        "test-cookie".into(),
-        Arc::new(NoFrames),
-        None,
-        Some(tls),
-    )
-    .await
-    .expect("the port of a stopped transport is still taken");
+    let (again, _) = start_tls(&pki, "port-a2", a_addr)
+        .await
+        .expect("the port of a stopped transport is still taken");
     again.stop().await;
 }
