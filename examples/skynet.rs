@@ -9,6 +9,9 @@
 //!   replies, replies to its parent and stops (leaves are actors too).
 //! - `tokio`: plain tasks; each spawns its ten children and sums their results.
 //!
+//! The trees are `troupe_bench::skynet`, the same ones the `tree` suite of `troupe bench` and
+//! the criterion bench `bench/benches/skynet.rs` measure.
+//!
 //! One variant per process (so peak RSS is its own), or, without `--variant`, a driver that
 //! runs all three as subprocesses and prints a table with ratios:
 //!
@@ -22,14 +25,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use tokio::sync::oneshot;
-use troupe::patterns::hierarchical::{Combine, FunctionLeaf, HierarchicalPattern, Split, TeamSpec};
-use troupe::ractor::{self, Actor, ActorProcessingErr, ActorRef};
+use troupe::patterns::hierarchical::HierarchicalPattern;
 use troupe::{Runtime, RuntimeConfig};
-
-#[path = "../patterns/benches/skynet_trees/mod.rs"]
-mod trees;
-use trees::{ractor_skynet, skynet_spec, tokio_skynet};
+use troupe_bench::skynet::{ractor_skynet, skynet_spec, tokio_skynet};
 
 #[derive(Parser, Debug)]
 #[command(about = "Skynet: a 1M-leaf tree on Troupe, raw ractor and tokio")]

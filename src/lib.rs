@@ -12,7 +12,8 @@
 //! | [`patterns`] | multi-agent patterns as actor topologies |
 //! | [`cluster`] | clustering of nodes |
 //!
-//! and holds [`bench`](mod@bench), the harness behind `troupe bench`.
+//! The `troupe` binary (feature `cli`, on by default) runs workflow files and cluster nodes;
+//! its `troupe bench` harness is the separate crate `troupe-bench`.
 //!
 //! ```
 //! use troupe::{Runtime, RuntimeConfig, TaskSpec, PoolSpec, WorkflowSpec};
@@ -32,8 +33,6 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
-
-pub mod bench;
 
 pub use troupe_agents as agents;
 pub use troupe_cluster as cluster;

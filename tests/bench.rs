@@ -227,7 +227,7 @@ fn bad_arguments_are_refused_with_a_clear_message() {
     assert!(stderr.contains("unknown suite \"warp-speed\""), "{stderr}");
     assert!(
         stderr.contains(
-            "valid suites: quick, full, ask, patterns, savina, tree, memory, net, cluster"
+            "valid suites: quick, full, ask, patterns, savina, tree, memory, net, cluster, durable"
         ),
         "{stderr}"
     );
@@ -366,16 +366,18 @@ impl Node {
     fn start(name: &str, ip: &str, cookie: &str, seed: Option<&str>) -> Node {
         use std::io::BufRead as _;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
-        cmd.args(["node", "--name", name, "--cookie", cookie])
-            .args([
-                "--listen",
-                &format!("{ip}:0"),
-                "--gossip",
-                &format!("{ip}:0"),
-            ])
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
+        cmd.args([
+            "node", "--name", name, "--cookie", cookie, "--store", "memory",
+        ])
+        .args([
+            "--listen",
+            &format!("{ip}:0"),
+            "--gossip",
+            &format!("{ip}:0"),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
         if let Some(seed) = seed {
             cmd.args(["--seed", seed]);
         }
@@ -445,7 +447,7 @@ fn the_cluster_suite_joins_a_running_cluster_given_its_seed_and_cookie() {
 
 #[test]
 fn full_includes_the_cluster_suite_and_quick_only_with_a_seed() {
-    use troupe::bench::{BenchConfig, Suite, SuiteName};
+    use troupe_bench::{BenchConfig, Suite, SuiteName};
     let config = |suites: Vec<SuiteName>, cluster: Option<&str>| BenchConfig {
         suites,
         cluster: cluster.map(String::from),
@@ -457,4 +459,55 @@ fn full_includes_the_cluster_suite_and_quick_only_with_a_seed() {
     assert!(!quick.contains(&Suite::Cluster), "{quick:?}");
     let quick = config(vec![SuiteName::Quick], Some("127.0.0.1:7001")).resolved_suites();
     assert!(quick.contains(&Suite::Cluster), "{quick:?}");
+}
+
+#[test]
+fn the_durable_suite_reports_journal_costs_beside_their_baselines_with_budgets() {
+    let dir = scratch("durable");
+    let json_path = dir.join("durable.json");
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "durable",
+        "--size",
+        "quick",
+        "--iterations",
+        "2",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for name in [
+        "durable/fan-out 500",
+        "durable/chain step",
+        "durable/resume 1k events",
+        "in memory (no store)",
+        "raw fsync (64 B write)",
+        "raw journal read",
+        "BUDGETS",
+    ] {
+        assert!(stdout.contains(name), "the table shows {name}:\n{stdout}");
+    }
+    let report = json(&json_path);
+    let all = scenarios(&report);
+    assert_eq!(all.len(), 3, "SQLite only at quick sizes: {all:?}");
+    for s in all {
+        assert_eq!(s["status"], "ok", "{s}");
+        // Pass or fail is the machine's business; that it is checked and said is the test's.
+        assert!(s["budget"]["pass"].is_boolean(), "{s}");
+        assert!(s["budget"]["rule"].is_string(), "{s}");
+    }
+    for s in &all[..2] {
+        let notes = s["notes"].to_string();
+        assert!(notes.contains("fsyncs per task"), "{notes}");
+    }
+    let out = troupe(&["bench", "--size", "huge"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("quick or full"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

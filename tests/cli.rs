@@ -2,18 +2,11 @@
 //! files are rejected with messages that say where.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::troupe;
 
 use serde_json::Value;
-
-fn troupe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("troupe runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -229,6 +222,7 @@ fn validate_accepts_the_examples() {
         "examples/fault_tolerance.yaml",
         "examples/swarm_counts.yaml",
         "examples/review_pipeline.yaml",
+        "examples/approval.yaml",
     ] {
         let out = troupe(&["validate", file]);
         assert!(out.status.success(), "{file}: {}", text(&out.stderr));
@@ -243,6 +237,9 @@ fn every_command_has_help() {
         &["run", "--help"],
         &["validate", "--help"],
         &["kinds", "--help"],
+        &["pause", "--help"],
+        &["cancel", "--help"],
+        &["signal", "--help"],
     ] {
         let out = troupe(args);
         assert!(out.status.success(), "{args:?}");

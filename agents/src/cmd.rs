@@ -1,11 +1,14 @@
 //! `cmd.run`: run a program (not through a shell unless asked), feed it the request, reply with
-//! its exit status and output.
+//! its exit status and output. With `worktree:`, each agent runs its program in its own git
+//! worktree and branch (see [`crate::git::worktree`] for the lifecycle), and replies name the
+//! branch and the commit the request made.
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
+use troupe_runtime::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
+use crate::git::worktree::{Worktree, WorktreeConfig};
 use crate::shape::{decode, describe, deserialize_via_value, parse_config};
 
 /// Where a plain (string, number or boolean) request goes.
@@ -47,13 +51,16 @@ pub struct CmdConfig {
     pub env: BTreeMap<String, String>,
     /// Start from an empty environment instead of the node's (default false).
     pub clear_env: bool,
-    /// Working directory (default: the node's).
+    /// Working directory (default: the node's). With `worktree`, a relative path inside the
+    /// agent's worktree (default: the worktree's top).
     pub cwd: Option<PathBuf>,
     /// A non-zero exit is a (retryable) error (default true); when false it is a normal reply.
     pub fail_on_nonzero: bool,
     /// Keep at most this many bytes of stdout and of stderr each (default 1 MiB); the rest is
     /// read and dropped, and the reply says `truncated: true`.
     pub max_output_bytes: usize,
+    /// Run in a git worktree and branch of a repository, one per agent (default none).
+    pub worktree: Option<WorktreeConfig>,
 }
 
 impl Default for CmdConfig {
@@ -69,6 +76,7 @@ impl Default for CmdConfig {
             cwd: None,
             fail_on_nonzero: true,
             max_output_bytes: 1024 * 1024,
+            worktree: None,
         }
     }
 }
@@ -153,6 +161,16 @@ pub struct CmdOutput {
     pub stderr: String,
     /// Whether stdout or stderr was cut at `max_output_bytes`.
     pub truncated: bool,
+    /// With `worktree`: the agent's branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// With `worktree`: the branch's new commit when the request moved it (the commit made with
+    /// `commit: true`, or the program's own), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// With `worktree`: the directory the program ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<PathBuf>,
 }
 
 /// Why a `cmd.run` request failed.
@@ -198,20 +216,39 @@ pub struct CmdRun {
 
 impl CmdRun {
     /// An agent with this configuration.
-    pub fn new(config: CmdConfig) -> Result<Self, String> {
+    pub fn new(config: CmdConfig) -> Result<Self, ConfigError> {
         if config.program.is_empty() {
-            return Err("missing field `program`".into());
+            return Err(ConfigError::new("cmd.run", "", "missing field `program`"));
+        }
+        if let Some(w) = &config.worktree {
+            if let Some(why) = crate::git::bad_prefix(&w.branch_prefix) {
+                return Err(ConfigError::new("cmd.run", "/worktree/branch_prefix", why));
+            }
+            if config.cwd.as_ref().is_some_and(|d| d.is_absolute()) {
+                let why = "must be a relative path (inside the worktree) with `worktree`";
+                return Err(ConfigError::new("cmd.run", "/cwd", why));
+            }
         }
         Ok(Self { config })
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(parse_config(config)?)
     }
 
     /// Runs the program for one request.
+    #[cfg(test)]
     pub(crate) async fn run(&self, request: CmdRequest) -> Result<CmdOutput, CmdError> {
+        self.run_in(request, None).await
+    }
+
+    /// Runs the program for one request, in `worktree` if given (then `cwd` is inside it).
+    pub(crate) async fn run_in(
+        &self,
+        request: CmdRequest,
+        worktree: Option<&Path>,
+    ) -> Result<CmdOutput, CmdError> {
         let c = &self.config;
         let mut stdin = request.stdin;
         let mut extra = request.args;
@@ -232,9 +269,12 @@ impl CmdRun {
             cmd.env_clear();
         }
         cmd.envs(&c.env).envs(&request.env);
-        if let Some(dir) = &c.cwd {
-            cmd.current_dir(dir);
-        }
+        match (worktree, &c.cwd) {
+            (Some(top), Some(dir)) => cmd.current_dir(top.join(dir)),
+            (Some(top), None) => cmd.current_dir(top),
+            (None, Some(dir)) => cmd.current_dir(dir),
+            (None, None) => &mut cmd,
+        };
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -291,6 +331,9 @@ impl CmdRun {
             stdout: String::from_utf8_lossy(&out).into_owned(),
             stderr: String::from_utf8_lossy(&err).into_owned(),
             truncated: out_cut || err_cut,
+            branch: None,
+            commit: None,
+            worktree: None,
         };
         if c.fail_on_nonzero && !status.success() {
             return Err(CmdError::Failed {
@@ -303,26 +346,82 @@ impl CmdRun {
     }
 }
 
+/// The state of a `cmd.run` agent: its worktree, with `worktree:` (removed when the agent stops,
+/// or when the state is dropped after a crash).
+#[derive(Debug, Default)]
+pub struct CmdState {
+    worktree: Option<Worktree>,
+}
+
 impl Agent for CmdRun {
     type Request = CmdRequest;
     type Reply = CmdOutput;
-    type State = ();
+    type State = CmdState;
 
     async fn init(
         &self,
-        _ctx: &AgentContext,
+        ctx: &AgentContext,
         _restored: Option<Snapshot>,
-    ) -> Result<(), AgentError> {
-        Ok(())
+    ) -> Result<CmdState, AgentError> {
+        let worktree = match &self.config.worktree {
+            Some(w) => Some(Worktree::open(w, ctx.id().as_str(), ctx.starts()).await?),
+            None => None,
+        };
+        Ok(CmdState { worktree })
     }
 
     async fn handle(
         &self,
-        _ctx: &AgentContext,
-        _state: &mut (),
-        request: CmdRequest,
+        ctx: &AgentContext,
+        state: &mut CmdState,
+        mut request: CmdRequest,
     ) -> Result<CmdOutput, AgentError> {
-        Ok(self.run(request).await?)
+        // A workflow task's call carries its idempotency key: the program sees it.
+        if let Some(key) = ctx.idempotency_key() {
+            request
+                .env
+                .entry("TROUPE_IDEMPOTENCY_KEY".into())
+                .or_insert_with(|| key.to_string());
+        }
+        let (Some(tree), Some(config)) = (state.worktree.as_ref(), &self.config.worktree) else {
+            return Ok(self.run_in(request, None).await?);
+        };
+        for (var, value) in [
+            ("TROUPE_BRANCH", &tree.branch),
+            ("TROUPE_WORKTREE", &tree.path.display().to_string()),
+        ] {
+            request
+                .env
+                .entry(var.into())
+                .or_insert_with(|| value.clone());
+        }
+        let before = tree.head().await?;
+        let result = self.run_in(request, Some(&tree.path)).await;
+        if config.commit {
+            match &result {
+                Ok(out) if out.status == Some(0) => {
+                    let key = ctx.idempotency_key();
+                    tree.commit_all(config, ctx.id().as_str(), key).await?
+                }
+                // A failed request leaves nothing behind: a retry starts from the last commit.
+                _ => tree.discard().await?,
+            }
+        }
+        let mut out = result?;
+        let after = tree.head().await?;
+        out.branch = Some(tree.branch.clone());
+        out.commit = (after != before).then_some(after);
+        out.worktree = Some(tree.path.clone());
+        Ok(out)
+    }
+
+    async fn stopped(&self, _ctx: &AgentContext, state: &mut CmdState) {
+        if let Some(tree) = state.worktree.take() {
+            let path = tree.path.clone();
+            if let Err(error) = tree.close().await {
+                tracing::warn!(worktree = %path.display(), %error, "could not remove a worktree");
+            }
+        }
     }
 }
 

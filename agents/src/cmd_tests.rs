@@ -1,4 +1,5 @@
 use super::*;
+use crate::shape::Legacy;
 use serde_json::json;
 
 fn agent(config: Value) -> CmdRun {
@@ -106,7 +107,7 @@ async fn a_missing_program_is_a_permanent_error() {
 
 #[test]
 fn bad_config_and_requests_say_what_is_wrong() {
-    let bad = |c: Value| CmdRun::from_config(&c).unwrap_err();
+    let bad = |c: Value| CmdRun::from_config(&c).unwrap_err().legacy();
     assert_eq!(bad(Value::Null), "missing field `program`");
     assert_eq!(
         bad(json!({"program": "x", "timeout": 0})),
@@ -116,6 +117,17 @@ fn bad_config_and_requests_say_what_is_wrong() {
     assert!(bad(json!({"program": "x", "input": "file"}))
         .starts_with("field `input`: unknown variant `file`"));
     assert!(bad(json!({"program": "x", "timeout_ms": 5})).contains("unknown field `timeout_ms`"));
+    let tree = |w: Value| bad(json!({"program": "x", "worktree": w, "cwd": "/abs"}));
+    assert_eq!(tree(json!({})), "field `worktree`: missing field `repo`");
+    assert_eq!(
+        tree(json!({"repo": "r", "branch_prefix": "a..b/"})),
+        "field `worktree.branch_prefix`: must not contain `..`"
+    );
+    assert_eq!(
+        tree(json!({"repo": "r"})),
+        "field `cwd`: must be a relative path (inside the worktree) with `worktree`"
+    );
+    assert!(tree(json!({"repo": "r", "commmit": true})).contains("unknown field `commmit`"));
 
     let err = serde_json::from_value::<CmdRequest>(json!({"stdin": 1})).unwrap_err();
     assert!(

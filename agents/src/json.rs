@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use troupe_runtime::ConfigError;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -19,15 +20,88 @@ pub struct JsonPath {
     segments: Vec<String>,
 }
 
+/// Why a [`JsonPath`] could not be parsed or looked up: which path, and where in the value it
+/// stopped (`at` is the dotted prefix that was found, empty for the input itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonPathError {
+    /// The path has an empty segment (`a..b`, `a.`).
+    #[error("path `{path}` has an empty segment")]
+    EmptySegment {
+        /// The path as written.
+        path: String,
+    },
+    /// An object has no such field.
+    #[error("path `{path}`: no field `{field}` in {}", place(at))]
+    NoField {
+        /// The path as written.
+        path: String,
+        /// The prefix that was found.
+        at: String,
+        /// The missing field.
+        field: String,
+    },
+    /// An array was indexed with a segment that is not a number.
+    #[error(
+        "path `{path}`: {} is an array, `{segment}` is not an index",
+        place(at)
+    )]
+    NotAnIndex {
+        /// The path as written.
+        path: String,
+        /// The prefix that was found.
+        at: String,
+        /// The segment.
+        segment: String,
+    },
+    /// An array index past either end.
+    #[error(
+        "path `{path}`: index {index} out of range, {} has {len} elements",
+        place(at)
+    )]
+    OutOfRange {
+        /// The path as written.
+        path: String,
+        /// The prefix that was found.
+        at: String,
+        /// The index as written (negative counts from the end).
+        index: i64,
+        /// The array's length.
+        len: usize,
+    },
+    /// A scalar where the path goes on.
+    #[error("path `{path}`: {} is {found}, it has no `{segment}`", place(at))]
+    NotAContainer {
+        /// The path as written.
+        path: String,
+        /// The prefix that was found.
+        at: String,
+        /// What is there (`a number`).
+        found: String,
+        /// The segment that cannot be taken.
+        segment: String,
+    },
+}
+
+/// `the input` for the root, `` `a.b` `` otherwise.
+fn place(at: &str) -> String {
+    match at.is_empty() {
+        true => "the input".to_owned(),
+        false => format!("`{at}`"),
+    }
+}
+
 impl JsonPath {
     /// Parses a dotted path; an empty segment (`a..b`, `a.`) is an error.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, JsonPathError> {
         let segments = if text.is_empty() || text == "." {
             Vec::new()
         } else {
             let segments: Vec<String> = text.split('.').map(str::to_owned).collect();
             if segments.iter().any(String::is_empty) {
-                return Err(format!("path `{text}` has an empty segment"));
+                return Err(JsonPathError::EmptySegment {
+                    path: text.to_owned(),
+                });
             }
             segments
         };
@@ -42,43 +116,43 @@ impl JsonPath {
         &self.text
     }
 
-    /// The value at this path inside `root`, or a message saying where the path stopped.
-    pub fn lookup<'v>(&self, root: &'v Value) -> Result<&'v Value, String> {
+    /// The value at this path inside `root`, or where the path stopped.
+    pub fn lookup<'v>(&self, root: &'v Value) -> Result<&'v Value, JsonPathError> {
         let mut here = root;
         for (depth, seg) in self.segments.iter().enumerate() {
-            let at = self.segments[..depth].join(".");
-            let at = if at.is_empty() {
-                "the input".to_owned()
-            } else {
-                format!("`{at}`")
-            };
+            let at = || self.segments[..depth].join(".");
+            let path = || self.text.clone();
             here = match here {
-                Value::Object(map) => map
-                    .get(seg)
-                    .ok_or_else(|| format!("path `{}`: no field `{seg}` in {at}", self.text))?,
+                Value::Object(map) => map.get(seg).ok_or_else(|| JsonPathError::NoField {
+                    path: path(),
+                    at: at(),
+                    field: seg.clone(),
+                })?,
                 Value::Array(items) => {
-                    let index: i64 = seg.parse().map_err(|_| {
-                        format!(
-                            "path `{}`: {at} is an array, `{seg}` is not an index",
-                            self.text
-                        )
+                    let index: i64 = seg.parse().map_err(|_| JsonPathError::NotAnIndex {
+                        path: path(),
+                        at: at(),
+                        segment: seg.clone(),
                     })?;
                     let len = items.len() as i64;
                     let i = if index < 0 { len + index } else { index };
                     if i < 0 || i >= len {
-                        return Err(format!(
-                            "path `{}`: index {index} out of range, {at} has {len} elements",
-                            self.text
-                        ));
+                        return Err(JsonPathError::OutOfRange {
+                            path: path(),
+                            at: at(),
+                            index,
+                            len: items.len(),
+                        });
                     }
                     &items[i as usize]
                 }
                 other => {
-                    return Err(format!(
-                        "path `{}`: {at} is {}, it has no `{seg}`",
-                        self.text,
-                        describe(other)
-                    ))
+                    return Err(JsonPathError::NotAContainer {
+                        path: path(),
+                        at: at(),
+                        found: describe(other).to_string(),
+                        segment: seg.clone(),
+                    })
                 }
             };
         }
@@ -126,7 +200,7 @@ enum Pick {
 
 impl JsonPick {
     /// An agent with this configuration.
-    pub fn new(config: PickConfig) -> Result<Self, String> {
+    pub fn new(config: PickConfig) -> Result<Self, ConfigError> {
         let field = |name: &str, path: &str| {
             JsonPath::parse(path).map_err(|e| format!("field `{name}`: {e}"))
         };
@@ -148,12 +222,12 @@ impl JsonPick {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(parse_config(config)?)
     }
 
     /// Applies the pick to `input`.
-    pub fn pick(&self, input: &Value) -> Result<Value, String> {
+    pub fn pick(&self, input: &Value) -> Result<Value, JsonPathError> {
         let one = |path: &JsonPath| match (path.lookup(input), &self.default) {
             (Ok(v), _) => Ok(v.clone()),
             (Err(_), Some(default)) => Ok(default.clone()),
@@ -164,7 +238,7 @@ impl JsonPick {
             Pick::Fields(fields) => fields
                 .iter()
                 .map(|(k, p)| Ok((k.clone(), one(p)?)))
-                .collect::<Result<serde_json::Map<_, _>, String>>()
+                .collect::<Result<serde_json::Map<_, _>, JsonPathError>>()
                 .map(Value::Object),
         }
     }
@@ -189,13 +263,15 @@ impl Agent for JsonPick {
         _state: &mut (),
         request: Value,
     ) -> Result<Value, AgentError> {
-        self.pick(&request).map_err(AgentError::permanent)
+        self.pick(&request)
+            .map_err(|e| AgentError::permanent(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::Legacy;
     use serde_json::json;
 
     fn path(p: &str) -> JsonPath {
@@ -221,24 +297,39 @@ mod tests {
     fn says_where_a_path_stops() {
         let v = json!({"a": {"b": [1, 2]}});
         let err = path("a.x").lookup(&v).unwrap_err();
-        assert_eq!(err, "path `a.x`: no field `x` in `a`");
+        assert_eq!(err.to_string(), "path `a.x`: no field `x` in `a`");
         let err = path("a.b.5").lookup(&v).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "path `a.b.5`: index 5 out of range, `a.b` has 2 elements"
         );
         let err = path("a.b.first").lookup(&v).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "path `a.b.first`: `a.b` is an array, `first` is not an index"
         );
         let err = path("a.b.0.c").lookup(&v).unwrap_err();
-        assert_eq!(err, "path `a.b.0.c`: `a.b.0` is a number, it has no `c`");
+        assert_eq!(
+            err.to_string(),
+            "path `a.b.0.c`: `a.b.0` is a number, it has no `c`"
+        );
         let err = path("q").lookup(&json!("s")).unwrap_err();
-        assert_eq!(err, "path `q`: the input is a string, it has no `q`");
+        assert_eq!(
+            err.to_string(),
+            "path `q`: the input is a string, it has no `q`"
+        );
         assert!(JsonPath::parse("a..b")
             .unwrap_err()
+            .to_string()
             .contains("empty segment"));
+        assert_eq!(
+            path("a.b.first").lookup(&v).unwrap_err(),
+            JsonPathError::NotAnIndex {
+                path: "a.b.first".into(),
+                at: "a.b".into(),
+                segment: "first".into()
+            }
+        );
     }
 
     #[test]
@@ -256,21 +347,30 @@ mod tests {
             json!({"who": "ada", "first": "en", "age": null})
         );
         let p = JsonPick::from_config(&json!({"path": "user.age"})).unwrap();
-        assert!(p.pick(&input).unwrap_err().contains("no field `age`"));
+        assert!(matches!(
+            p.pick(&input).unwrap_err(),
+            JsonPathError::NoField { field, .. } if field == "age"
+        ));
     }
 
     #[test]
     fn config_is_checked() {
-        let err = JsonPick::from_config(&Value::Null).unwrap_err();
+        let err = JsonPick::from_config(&Value::Null).unwrap_err().legacy();
         assert!(err.contains("missing field `path`"), "{err}");
-        let err = JsonPick::from_config(&json!({"path": "a", "fields": {}})).unwrap_err();
+        let err = JsonPick::from_config(&json!({"path": "a", "fields": {}}))
+            .unwrap_err()
+            .legacy();
         assert!(err.contains("not both"), "{err}");
-        let err = JsonPick::from_config(&json!({"fields": {"x": "a..b"}})).unwrap_err();
+        let err = JsonPick::from_config(&json!({"fields": {"x": "a..b"}}))
+            .unwrap_err()
+            .legacy();
         assert!(
             err.starts_with("field `fields.x`: path `a..b` has an empty segment"),
             "{err}"
         );
-        let err = JsonPick::from_config(&json!({"path": 3})).unwrap_err();
+        let err = JsonPick::from_config(&json!({"path": 3}))
+            .unwrap_err()
+            .legacy();
         assert!(err.starts_with("field `path`: invalid type"), "{err}");
     }
 }

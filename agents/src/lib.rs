@@ -1,5 +1,6 @@
 //! Ready-made Troupe agent kinds, so that a workflow file can do useful work without Rust code:
-//! read and split text, count words, reshape JSON, run commands, call HTTP endpoints, and a few
+//! read and split text, count words, reshape JSON, run commands (each agent in its own git
+//! worktree if asked), merge the branches of coding agents, call HTTP endpoints, and a few
 //! utilities for demos and tests.
 //!
 //! [`register_all`] adds every kind to a runtime's [`KindRegistry`]; [`KINDS`] lists them.
@@ -43,8 +44,10 @@
 //! | `text.merge_counts` | `top` (10) | array of `text.count` replies (`null` items skipped) | same shape as `text.count`, summed |
 //! | `text.transform` | `op` (*required*): `uppercase` \| `lowercase` \| `trim` \| `replace` (`from` *required*, `to` ("")) \| `template` (`template` *required*) | a string or an array of strings (`template`: any JSON) | same shape: a string or an array of strings |
 //! | `json.pick` | `path` or `fields: {name: path}` (one *required*); `default` (none: a missing path is an error) | any JSON | the value at `path`, or `{name: value, ...}` |
-//! | `cmd.run` | `program` (*required*), `args` ([]), `shell` (false), `input`: `stdin` \| `arg` (`stdin`), `timeout` (60s), `env` ({}), `clear_env` (false), `cwd`, `fail_on_nonzero` (true), `max_output_bytes` (1 MiB) | `null`; a string/number (stdin or last argument, per `input`); an array (extra arguments); or `{"stdin", "args", "env"}` | `{"status": code \| null, "stdout", "stderr", "truncated"}` |
-//! | `http.request` | `url`, `method` (`GET`), `headers` ({}), `body`, `input`: `fields` \| `body` (`fields`), `timeout` (30s), `connect_timeout` (10s), `max_body_bytes` (16 MiB), `error_for_status` (true) | `fields`: `null`, a URL string, or `{"url", "method", "headers", "body"}` overriding the config; `body`: the request is the body | `{"status", "headers": {name: value}, "body"}` (JSON when the content type is JSON, else a string) |
+//! | `cmd.run` | `program` (*required*), `args` ([]), `shell` (false), `input`: `stdin` \| `arg` (`stdin`), `timeout` (60s), `env` ({}), `clear_env` (false), `cwd`, `fail_on_nonzero` (true), `max_output_bytes` (1 MiB), `worktree`: `{repo` (*required*), `base` (`HEAD`), `branch_prefix` (`troupe/`), `commit` (false), `message` (`troupe: {agent}`), `author_name` (`troupe`), `author_email` (`troupe@localhost`), `reset` (false), `dir` (`<git dir>/troupe-worktrees`)`}` (none) | `null`; a string/number (stdin or last argument, per `input`); an array (extra arguments); or `{"stdin", "args", "env"}` | `{"status": code \| null, "stdout", "stderr", "truncated"}`; with `worktree` also `"branch"`, `"worktree"` and `"commit"` (when the request moved the branch) |
+//! | `git.merge` | `repo` (*required*), `into` (the branch checked out in `repo`), `branches` ([]), `on_conflict`: `stop` \| `skip` \| `fail` (`stop`), `delete_merged` (false), `message` (`Merge {branch} into {into}`), `author_name`, `author_email` | `null` (config `branches`); a branch name; an array of branch names and `cmd.run` replies (their `branch`; `null`s skipped); `{"branches", "into"}`; or a task's inputs keyed by task id (key order) | `{"into", "merged": [{"branch", "commit"}], "conflicts": [{"branch", "files"}], "skipped": [...], "deleted": [...], "clean", "head"}` |
+//! | `http.request` | `url`, `method` (`GET`), `headers` ({}), `body`, `input`: `fields` \| `body` (`fields`), `timeout` (30s), `connect_timeout` (10s), `max_body_bytes` (16 MiB), `error_for_status` (true), `ca_file` (a PEM file of extra trusted CAs), `max_redirects` (10) | `fields`: `null`, a URL string, or `{"url", "method", "headers", "body"}` overriding the config; `body`: the request is the body | `{"status", "headers": {name: value}, "body"}` (JSON when the content type is JSON, else a string) |
+//! | `llm.chat` | `base_url`, `model` (*required*), `api_key_env`, `system`, `prompt` (template), `temperature`, `top_p`, `max_tokens`, `presence_penalty`, `frequency_penalty`, `seed`, `stop`, `timeout` (60s), `response_format` (`{name, schema}`), `stream` (false), `retries` (3), `retry_backoff` (500ms), `tools` ([]), `mcp` ([]), `handoff`, `max_steps` (8), `tool_timeout` (30s), `memory`, `budget`, `journal_dir`, `reply`: `content` \| `full` | any JSON: through `prompt`, else a string as is and other JSON as its text | the answer (a string), the structured output's JSON, or (`full`) `{content, usage, steps, tool_calls}` |
 //! | `util.echo` | none | anything | the request |
 //! | `util.sleep` | `duration` (100ms) | anything | the request, after `duration` |
 //! | `util.fail` | `message` ("failed on purpose"), `transient` (false) | anything | always an error |
@@ -76,34 +79,72 @@
 //!   are `$1`, `$2`...). A non-zero exit (or a signal) is a transient error quoting the end of
 //!   stderr, unless `fail_on_nonzero: false`; a program that runs past `timeout` is killed and
 //!   the call fails (transient); a program that cannot be found is a permanent error. Output
-//!   past `max_output_bytes` (per stream) is read and dropped, and `truncated` is true.
-//! - **`http.request`**: plain `http://` only (`https://` is refused with a clear error): one
-//!   connection per call, `Content-Length`, chunked and read-until-close bodies, no redirects
-//!   followed. A string body is sent as `text/plain`, any other JSON as `application/json`,
+//!   past `max_output_bytes` (per stream) is read and dropped, and `truncated` is true. A
+//!   workflow task's call sets `TROUPE_IDEMPOTENCY_KEY` (`run/task/attempt[/item]`, the same
+//!   when a resumed run repeats an attempt that was in flight).
+//! - **`cmd.run` with `worktree:`**: each agent of the pool gets its own git worktree of `repo`
+//!   and branch `<branch_prefix><agent id>` (for a workflow's pool,
+//!   `troupe/<run id>/<pool>/<n>`), made when the agent starts and removed when it stops; the
+//!   program runs inside it (`cwd` is a relative path in it) and sees `TROUPE_BRANCH` and
+//!   `TROUPE_WORKTREE`. With `commit: true`, a request whose program exited 0 commits every
+//!   change (`git add -A`; nothing to commit makes no commit), and any other request (a
+//!   failure, a timeout) drops its uncommitted changes, so a retry starts from the last
+//!   commit. A new branch starts at `base`; an existing one is **reused**, so a restarted
+//!   agent (after a crash, or a node killed and its run resumed) gets a clean checkout of its
+//!   own branch: its commits are kept, the uncommitted changes of the crashed start are gone
+//!   (`reset: true` starts from `base` every time). No worktree leaks: a clean stop removes it, a crash removes it when the agent's
+//!   state is dropped, and a start first removes what earlier starts of the same agent left
+//!   (after `kill -9` of the node, that is when the run is resumed). Branches stay, for
+//!   `git.merge`. Worktrees are added and removed under a file lock in the repository's git
+//!   directory (`troupe-worktrees.lock`), shared by the agents and processes using it.
+//! - **`git.merge`**: merges in order, each branch with a merge commit (`--no-ff`), where `into`
+//!   is checked out (which must have no uncommitted changes to tracked files) or, if it is
+//!   checked out nowhere, in a worktree made for the request. A conflicting merge is aborted
+//!   (the target stays as the last clean merge left it) and listed with its files; then `stop`
+//!   merges nothing more (the rest are `skipped`), `skip` goes on, `fail` fails the request
+//!   (permanent). `delete_merged` deletes each merged branch unless it is still checked out
+//!   (a running agent's; in a workflow the agents stop when the run ends). A missing or
+//!   malformed branch name is a permanent error; git failures are transient.
+//! - **`http.request`**: `http://` and `https://` through one reqwest client per agent (rustls,
+//!   the system's roots plus `ca_file`; pooled keep-alive connections; proxies from the
+//!   environment; up to `max_redirects` redirects; gzip decoded). A string body is sent as `text/plain`, any other JSON as `application/json`,
 //!   unless a `content-type` header is given. Status 5xx, connection and I/O errors and timeouts
-//!   are transient; 4xx and bodies over `max_body_bytes` are permanent.
+//!   are transient; 4xx, bodies over `max_body_bytes`, redirect loops and refused certificates
+//!   are permanent.
+//! - **`llm.chat`**: see [`llm`] (tools, journal, memory, budgets). 429, 5xx, connection
+//!   failures and timeouts are transient; other statuses, malformed replies, structured output
+//!   that does not fit and an exhausted step budget are permanent.
 //! - **`util.flaky`** counts calls in the agent's state, so a task with `retry` succeeds once the
 //!   failures are used up; **`util.crash`** uses the agent's start count, so its supervisor's
 //!   restarts let it recover.
 //!
 //! # Layout
 //!
-//! One module per family: `text` (one file per kind), `json`, `cmd`, `http` (with its I/O-free
-//! `wire` codec) and `util`; `shape` holds the config and request decoding they share.
+//! One module per family: `text` (one file per kind), `json`, `cmd`, `git` (worktrees for
+//! `cmd.run`, and `git.merge`), `http` (with its I/O-free `wire` codec) and `util`; `shape` holds
+//! the config and request decoding they share.
 
 #![deny(missing_docs)]
 
 mod cmd;
+mod git;
 mod http;
 mod json;
+pub mod llm;
 mod shape;
 mod state;
 mod text;
 mod util;
 
-pub use cmd::{CmdConfig, CmdInput, CmdOutput, CmdRequest, CmdRun};
+pub use cmd::{CmdConfig, CmdInput, CmdOutput, CmdRequest, CmdRun, CmdState};
+pub use git::merge::{
+    GitMerge, GitMergeConfig, GitMergeReply, GitMergeRequest, MergeConflict, MergedBranch,
+    OnConflict,
+};
+pub use git::worktree::WorktreeConfig;
 pub use http::{HttpConfig, HttpInput, HttpReply, HttpRequest};
-pub use json::{JsonPath, JsonPick, PickConfig};
+pub use json::{JsonPath, JsonPathError, JsonPick, PickConfig};
+pub use llm::LlmChat;
 pub use shape::TextInput;
 pub use state::{
     Blob, BlobConfig, BlobState, Counter, CounterRequest, CounterState, Where, WhereConfig,
@@ -118,21 +159,33 @@ pub use util::{
 
 use troupe_runtime::KindRegistry;
 
-/// Defines [`KINDS`] and [`register_all`] from one list, so the two cannot drift apart.
+/// Defines [`KINDS`] and [`register_all`] from one list, so the two cannot drift apart. An entry
+/// marked `[budgets]` is built with the registry's shared [`llm::Budgets`].
 macro_rules! kinds {
-    ($($name:literal => $agent:ty, $description:literal;)*) => {
+    (shared $budgets:ident; $($name:literal => $agent:ty $([$shared:ident])?, $description:literal;)*) => {
         /// Every kind of this crate as `(name, description)`, in the order [`register_all`] adds
         /// them.
         pub const KINDS: &[(&str, &str)] = &[$(($name, $description)),*];
 
         /// Registers every kind of [`KINDS`] on `registry`, replacing kinds of the same names.
+        /// The `llm.chat` agents of one registry share one set of token budgets (per endpoint
+        /// and model): each registry (each runtime) has its own, no process-global state.
         pub fn register_all(registry: &KindRegistry) {
-            $(registry.register($name, $description, <$agent>::from_config);)*
+            let $budgets = llm::Budgets::new();
+            $(kinds!(@one registry, $name, $description, $agent $(, $shared)?);)*
         }
     };
+    (@one $registry:ident, $name:literal, $description:literal, $agent:ty) => {
+        $registry.register($name, $description, <$agent>::from_config)
+    };
+    (@one $registry:ident, $name:literal, $description:literal, $agent:ty, $shared:ident) => {{
+        let shared = $shared.clone();
+        $registry.register($name, $description, move |c: &serde_json::Value| <$agent>::from_config(c, &shared))
+    }};
 }
 
 kinds! {
+    shared budgets;
     "text.read" => TextRead, "reads a UTF-8 text file (size-limited) into a string";
     "text.split" => TextSplit, "splits text into chunks of N lines, paragraphs or words";
     "text.count" => TextCount, "counts words, lines and characters, and lists the top words";
@@ -140,7 +193,9 @@ kinds! {
     "text.transform" => TextTransform, "uppercase, lowercase, trim, replace or template a string or strings";
     "json.pick" => JsonPick, "picks a field (dotted path) or several fields out of the input JSON";
     "cmd.run" => CmdRun, "runs a program (no shell unless asked) and replies with its status and output";
-    "http.request" => HttpRequest, "makes a plain HTTP/1.1 call and replies with status, headers and body";
+    "git.merge" => GitMerge, "merges branches one after another into a target branch and reports conflicts";
+    "http.request" => HttpRequest, "makes an HTTP or HTTPS call and replies with status, headers and body";
+    "llm.chat" => LlmChat [budgets], "asks an OpenAI-compatible chat model (tools, structured output, streaming, budgets)";
     "util.echo" => Echo, "replies with the request";
     "util.sleep" => Sleep, "waits a configured time, then replies with the request";
     "util.fail" => Fail, "answers every request with a configured error";

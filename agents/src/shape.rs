@@ -3,15 +3,13 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use troupe_runtime::ConfigError;
 
-/// Decodes a kind's `config:` into its struct. A missing config (`null`) means "all defaults";
-/// an error names the offending field (`field `max_bytes`: invalid type: ...`).
-pub(crate) fn parse_config<C: DeserializeOwned>(config: &Value) -> Result<C, String> {
-    let value = match config {
-        Value::Null => Value::Object(Default::default()),
-        other => other.clone(),
-    };
-    decode(value)
+/// Decodes a kind's `config:` into its struct with the runtime's one config decoder. A missing
+/// config (`null`) means "all defaults"; an error names the offending field's path (`/max_bytes`).
+/// The kind is filled in by the kind registry.
+pub(crate) fn parse_config<C: DeserializeOwned>(config: &Value) -> Result<C, ConfigError> {
+    troupe_runtime::config::decode_config("", config)
 }
 
 /// Decodes a JSON value into `T`; an error names the path to the offending field, if any.
@@ -27,15 +25,24 @@ pub(crate) fn decode<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     })
 }
 
-/// "a string", "an array", ... for messages about a value of the wrong shape.
-pub(crate) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+pub(crate) use troupe_runtime::config::describe;
+
+/// A config error in the words of the agents' older String errors (`field `a.b`: reason`), so
+/// tests can assert the path and the reason in one string.
+#[cfg(test)]
+pub(crate) trait Legacy {
+    /// `field `a.b`: reason`, or the reason for an error about the whole config.
+    fn legacy(self) -> String;
+}
+
+#[cfg(test)]
+impl Legacy for ConfigError {
+    fn legacy(self) -> String {
+        if self.path.is_empty() {
+            return self.reason;
+        }
+        let dotted = self.path.trim_start_matches('/').replace('/', ".");
+        format!("field `{dotted}`: {}", self.reason)
     }
 }
 
@@ -45,28 +52,23 @@ pub(crate) mod duration {
     use std::time::Duration;
 
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
-    use serde_json::Value;
 
     /// Writes `"<n>ms"`.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("{}ms", d.as_millis()))
     }
 
-    /// Reads a duration string or a number of seconds.
+    /// Reads a duration string or a number of seconds (the runtime's one duration format),
+    /// refusing zero.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = match Value::deserialize(d)? {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            other => {
-                return Err(D::Error::custom(format!(
-                    "expected a duration like \"30s\" or \"500ms\", or a number of seconds, got {}",
-                    super::describe(&other)
-                )))
-            }
-        };
+        let value = serde_json::Value::deserialize(d)?;
         let duration =
-            troupe_runtime::workflow::file::parse_duration(&text).map_err(D::Error::custom)?;
+            troupe_runtime::config::duration::deserialize(&value).map_err(D::Error::custom)?;
         if duration.is_zero() {
+            let text = match &value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
             return Err(D::Error::custom(format!(
                 "duration {text:?} must be more than zero"
             )));
@@ -140,6 +142,7 @@ fn one_text(value: Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::Legacy;
     use serde::Deserialize;
     use serde_json::json;
 
@@ -159,11 +162,15 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_field() {
-        let err = parse_config::<Cfg>(&json!({"size": "big"})).unwrap_err();
+        let err = parse_config::<Cfg>(&json!({"size": "big"}))
+            .unwrap_err()
+            .legacy();
         assert!(err.starts_with("field `size`: invalid type"), "{err}");
-        let err = parse_config::<Cfg>(&json!({"colour": 1})).unwrap_err();
+        let err = parse_config::<Cfg>(&json!({"colour": 1}))
+            .unwrap_err()
+            .legacy();
         assert!(err.contains("unknown field `colour`"), "{err}");
-        let err = parse_config::<Cfg>(&json!(3)).unwrap_err();
+        let err = parse_config::<Cfg>(&json!(3)).unwrap_err().legacy();
         assert!(err.contains("invalid type: integer `3`"), "{err}");
     }
 

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use troupe_runtime::ConfigError;
 
 use serde::de::{self, IgnoredAny, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -151,7 +152,7 @@ pub struct Counter;
 
 impl Counter {
     /// An agent built from a JSON config (none taken).
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config::<NoConfig>(config).map(|_| Self)
     }
 }
@@ -219,7 +220,7 @@ pub struct Where {
 
 impl Where {
     /// An agent built from a JSON config.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config(config).map(|config| Self { config })
     }
 }
@@ -266,12 +267,13 @@ pub struct Blob {
 
 impl Blob {
     /// An agent built from a JSON config.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         let config: BlobConfig = parse_config(config)?;
         if config.size > 64 << 20 {
-            return Err(format!(
-                "size: {} bytes is over the 64 MiB limit",
-                config.size
+            return Err(ConfigError::new(
+                "util.blob",
+                "/size",
+                format!("{} bytes is over the 64 MiB limit", config.size),
             ));
         }
         Ok(Self { config })

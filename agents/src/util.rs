@@ -2,6 +2,7 @@
 //! demos), crash the first N starts (supervision demos).
 
 use std::time::Duration;
+use troupe_runtime::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub struct Echo;
 
 impl Echo {
     /// An agent built from a pool's JSON `config:` (which must be empty).
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config::<NoConfig>(config).map(|_| Self)
     }
 }
@@ -79,7 +80,7 @@ impl Sleep {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config(config).map(Self::new)
     }
 }
@@ -140,7 +141,7 @@ impl Fail {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config(config).map(Self::new)
     }
 }
@@ -207,7 +208,7 @@ impl Flaky {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config(config).map(Self::new)
     }
 
@@ -277,7 +278,7 @@ impl Crash {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         parse_config(config).map(Self::new)
     }
 }
@@ -315,6 +316,7 @@ impl Agent for Crash {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::Legacy;
     use serde_json::json;
 
     #[test]
@@ -334,6 +336,7 @@ mod tests {
         assert!(Echo::from_config(&json!({})).is_ok());
         assert!(Echo::from_config(&json!({"x": 1}))
             .unwrap_err()
+            .legacy()
             .contains("unknown field `x`"));
         assert_eq!(
             Sleep::from_config(&Value::Null)
@@ -345,15 +348,19 @@ mod tests {
         );
         assert!(Sleep::from_config(&json!({"duration": "soon"}))
             .unwrap_err()
+            .legacy()
             .starts_with("field `duration`: invalid duration"));
         assert!(Fail::from_config(&json!({"transient": "yes"}))
             .unwrap_err()
+            .legacy()
             .starts_with("field `transient`"));
         assert!(Flaky::from_config(&json!({"failures": -1}))
             .unwrap_err()
+            .legacy()
             .starts_with("field `failures`"));
         assert!(Crash::from_config(&json!({"times": 1}))
             .unwrap_err()
+            .legacy()
             .contains("unknown field `times`"));
     }
 }

@@ -96,12 +96,9 @@ async fn bad_config_is_refused_at_spawn_naming_the_field() {
     let rt = runtime().await;
     let err = spawn_err(&rt, "text.split", json!({"size": "ten"})).await;
     match &err {
-        SpawnError::BadConfig { kind, reason } => {
-            assert_eq!(kind, "text.split");
-            assert!(
-                reason.starts_with("field `size`: invalid type: string \"ten\""),
-                "{reason}"
-            );
+        SpawnError::BadConfig(e) => {
+            assert_eq!((e.kind.as_str(), e.path.as_str()), ("text.split", "/size"));
+            assert!(e.reason.starts_with("invalid type: string \"ten\""), "{e}");
         }
         other => panic!("expected BadConfig, got {other:?}"),
     }
@@ -189,6 +186,20 @@ async fn http_request_calls_a_loopback_server() {
     assert_eq!(reply["body"], json!({"up": true}));
     assert_eq!(reply["headers"]["content-type"], json!("application/json"));
     server.await.unwrap();
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn http_request_with_an_unreadable_ca_file_is_refused_at_spawn() {
+    let rt = runtime().await;
+    let config = json!({"url": "https://example.test/", "ca_file": "/nonexistent/ca.pem"});
+    let err = spawn_err(&rt, "http.request", config).await;
+    let text = err.to_string();
+    assert!(matches!(err, SpawnError::BadConfig { .. }), "{text}");
+    assert!(
+        text.contains("at /ca_file:") && text.contains("cannot read `/nonexistent/ca.pem`"),
+        "{text}"
+    );
     rt.shutdown().await;
 }
 

@@ -11,13 +11,20 @@
 //! * [`membership`]: SWIM (foca) membership and failure detection over UDP.
 //! * [`transport`]: ractor_cluster sessions, the gateway actor and batched frames.
 //! * [`stealing`]: which queued tasks a busy node gives an idle one.
-//! * [`node`]: [`node::ClusterNode`], the shell that drives all of the above for a runtime.
+//! * [`node`]: [`node::ClusterNode`]: the node's IO-free core (routing, failover, ownership,
+//!   rebalancing, tasks and stealing, admission) and the shell that executes its commands.
+//! * [`ConfigError`]: what every `validate` of the crate returns.
 #![deny(missing_docs)]
 
+mod error;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod placement;
 pub mod registry;
+pub mod runs;
 pub mod stealing;
 pub mod transport;
 pub mod wire;
+
+pub use error::ConfigError;

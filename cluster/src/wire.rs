@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use troupe_runtime::{AgentError, AgentId, CallError};
 
-use crate::registry::{Delta, NodeName};
+use crate::registry::{Delta, NodeName, Slot};
 
-/// Wire format version of [`Frame`]s written by this code.
-pub const WIRE_VERSION: u8 = 1;
+/// Wire format version of [`Frame`]s written by this code (2: typed control replies,
+/// [`Msg::ControlReply`]).
+pub const WIRE_VERSION: u8 = 4;
 
 /// The largest frame a node accepts (ractor_cluster's own inbound limit is set to match).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -67,13 +68,21 @@ pub enum Msg {
         /// How many nodes already forwarded this message.
         hops: u8,
     },
-    /// The answer to a [`Msg::Call`], [`Msg::Activate`] or [`Msg::Control`].
+    /// The answer to a [`Msg::Call`] or [`Msg::Activate`].
     #[serde(rename = "reply")]
     Reply {
         /// The correlation id of the request.
         id: u64,
         /// The JSON reply or the error.
         result: Result<Value, WireError>,
+    },
+    /// The answer to a [`Msg::Control`] request: a typed [`ControlReply`] or the error.
+    #[serde(rename = "control_reply")]
+    ControlReply {
+        /// The correlation id of the request.
+        id: u64,
+        /// What the node answered.
+        result: Result<ControlReply, WireError>,
     },
     /// Start `agent` here (spawn, migration target, failover), optionally from a snapshot.
     #[serde(rename = "activate")]
@@ -201,6 +210,65 @@ pub enum Control {
         /// The agent.
         agent: AgentId,
     },
+    /// A request about workflow runs (submit one, ask about one), answered with
+    /// [`ControlReply::Run`] or [`ControlReply::NoRun`] (version 4 added it).
+    #[serde(rename = "run")]
+    Run {
+        /// What is asked.
+        request: crate::runs::RunRequest,
+    },
+}
+
+/// A node's answer to a [`Control`] request. Internally tagged by `reply` with explicit
+/// names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply")]
+#[non_exhaustive]
+pub enum ControlReply {
+    /// The operation was done ([`Control::Migrate`], [`Control::Stop`]).
+    #[serde(rename = "done")]
+    Done,
+    /// The receiver's registry entry of the agent ([`Control::Locate`]).
+    #[serde(rename = "slot")]
+    Slot {
+        /// The entry, if the receiver knows the agent.
+        slot: Option<Slot>,
+    },
+    /// Tasks handed to a thief ([`Control::Steal`]), possibly none.
+    #[serde(rename = "tasks")]
+    Tasks {
+        /// The tasks, oldest first.
+        tasks: Vec<RemoteTask>,
+    },
+    /// The agent was checkpointed to its backups ([`Control::Checkpoint`]).
+    #[serde(rename = "checkpointed")]
+    Checkpointed {
+        /// The checkpoint's version.
+        version: u64,
+    },
+    /// What the receiver knows of a run ([`Control::Run`]).
+    #[serde(rename = "run")]
+    Run {
+        /// The run.
+        info: crate::runs::RunInfo,
+    },
+    /// The receiver's store has no such run ([`Control::Run`] asking a status).
+    #[serde(rename = "no_run")]
+    NoRun,
+}
+
+impl ControlReply {
+    /// The reply's wire tag (for messages naming an unexpected reply).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Slot { .. } => "slot",
+            Self::Tasks { .. } => "tasks",
+            Self::Checkpointed { .. } => "checkpointed",
+            Self::Run { .. } => "run",
+            Self::NoRun => "no_run",
+        }
+    }
 }
 
 /// A workflow task that can run on any node: an agent kind, its config and the input.
@@ -230,6 +298,7 @@ pub struct RemoteTask {
 /// A call error as it crosses the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "e")]
+#[non_exhaustive]
 pub enum WireError {
     /// The agent did not answer in time.
     #[serde(rename = "timeout")]
@@ -271,7 +340,76 @@ pub enum WireError {
         /// Why.
         reason: String,
     },
-    /// The node could not serve the request (shutting down, too many forwards, ...).
+    /// The node that was to answer is down (or its session went away before it answered).
+    #[serde(rename = "node_down")]
+    #[error("node {node} is down")]
+    NodeDown {
+        /// The node.
+        node: NodeName,
+    },
+    /// The node is shutting down.
+    #[serde(rename = "shutting_down")]
+    #[error("node {node} is shutting down")]
+    ShuttingDown {
+        /// The node.
+        node: NodeName,
+    },
+    /// A move's target is not a live member.
+    #[serde(rename = "not_member")]
+    #[error("node {node} is not a live member")]
+    NotMember {
+        /// The target.
+        node: NodeName,
+    },
+    /// The agent is moving (migrating, passivating, stopping): try again.
+    #[serde(rename = "moving")]
+    #[error("agent {agent} is moving; try again")]
+    Moving {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// The request was forwarded too many times without reaching its agent (it moves faster
+    /// than calls chase it).
+    #[serde(rename = "too_many_hops")]
+    #[error("forwarded {hops} times without reaching the agent")]
+    TooManyHops {
+        /// The forwards so far.
+        hops: u8,
+    },
+    /// No live node can hold the agent's checkpoint.
+    #[serde(rename = "no_backup")]
+    #[error("no live node to hold a checkpoint")]
+    NoBackup,
+    /// A node answered with a reply of the wrong kind.
+    #[serde(rename = "unexpected_reply")]
+    #[error("node {node} answered {request} with {got}")]
+    UnexpectedReply {
+        /// The node.
+        node: NodeName,
+        /// What was asked (`a call`, `a control request`, `a checkpoint request`).
+        request: String,
+        /// What came back.
+        got: String,
+    },
+    /// The node serves no runs (it was started without a run store).
+    #[serde(rename = "no_run_service")]
+    #[error("node {node} does not host runs")]
+    NoRunService {
+        /// The node.
+        node: NodeName,
+    },
+    /// The node's run service refused the request (a definition that is not valid, a store
+    /// that failed).
+    #[serde(rename = "run_refused")]
+    #[error("node {node} refused the run request: {reason}")]
+    RunRefused {
+        /// The node.
+        node: NodeName,
+        /// What its service said.
+        reason: String,
+    },
+    /// The node could not serve the request for another reason (the transport's, a task
+    /// dropped).
     #[serde(rename = "unavailable")]
     #[error("unavailable: {reason}")]
     Unavailable {
@@ -321,13 +459,14 @@ impl WireError {
                 agent,
                 reason: reason.clone(),
             },
-            Self::Activation { .. } | Self::Unavailable { .. } => return None,
+            _ => return None,
         })
     }
 }
 
 /// Why a frame from the network was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// Larger than [`MAX_FRAME_BYTES`].
     #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
@@ -539,6 +678,129 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(Frame::decode(&bytes[..cut]).is_err());
         }
+    }
+
+    fn control_replies() -> Vec<Msg> {
+        let stamp = crate::registry::Timestamp::new(
+            crate::registry::NTP64(7),
+            crate::registry::ClockId::try_from([1u8; 16]).unwrap(),
+        );
+        let slot = Slot {
+            node: "b".into(),
+            incarnation: 3,
+            version: 2,
+            state: crate::registry::SlotState::Active,
+            stamp,
+        };
+        let task = RemoteTask {
+            key: "run/t/1".into(),
+            kind: "k".into(),
+            config: Value::Null,
+            input: json!(1),
+            timeout_ms: None,
+            affinity: None,
+        };
+        vec![
+            Msg::ControlReply {
+                id: 1,
+                result: Ok(ControlReply::Done),
+            },
+            Msg::ControlReply {
+                id: 2,
+                result: Ok(ControlReply::Slot { slot: Some(slot) }),
+            },
+            Msg::ControlReply {
+                id: 3,
+                result: Ok(ControlReply::Slot { slot: None }),
+            },
+            Msg::ControlReply {
+                id: 4,
+                result: Ok(ControlReply::Tasks { tasks: vec![task] }),
+            },
+            Msg::ControlReply {
+                id: 5,
+                result: Ok(ControlReply::Checkpointed { version: 9 }),
+            },
+            Msg::ControlReply {
+                id: 6,
+                result: Err(WireError::NoSuchAgent),
+            },
+        ]
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn control_replies_round_trip_and_their_encoding_is_pinned() {
+        for msg in control_replies() {
+            let bytes = rmp_serde::to_vec_named(&msg).unwrap();
+            let back: Msg = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(back, msg);
+        }
+        // The exact bytes of a few replies: a change here is a wire-format change (bump
+        // WIRE_VERSION). Tags and fields are explicit names, never Rust type names.
+        let pinned = |msg: &Msg| hex(&rmp_serde::to_vec_named(msg).unwrap());
+        let replies = control_replies();
+        assert_eq!(pinned(&replies[0]), PINNED_DONE);
+        assert_eq!(pinned(&replies[4]), PINNED_CHECKPOINTED);
+        assert_eq!(pinned(&replies[5]), PINNED_ERROR);
+        let text =
+            String::from_utf8_lossy(&rmp_serde::to_vec_named(&replies[3]).unwrap()).into_owned();
+        for name in ["control_reply", "reply", "tasks", "key", "run/t/1", "Ok"] {
+            assert!(text.contains(name), "{name} missing from {text:?}");
+        }
+    }
+
+    const PINNED_DONE: &str =
+        "81ad636f6e74726f6c5f7265706c7982a2696401a6726573756c7481a24f6b81a57265706c79a4646f6e65";
+    const PINNED_CHECKPOINTED: &str =
+        "81ad636f6e74726f6c5f7265706c7982a2696405a6726573756c7481a24f6b82a57265706c79ac636865636b706f696e746564a776657273696f6e09";
+    const PINNED_ERROR: &str =
+        "81ad636f6e74726f6c5f7265706c7982a2696406a6726573756c7481a345727281a165ad6e6f5f737563685f6167656e74";
+
+    #[test]
+    fn unavailability_causes_cross_the_wire_typed_and_tagged_by_name() {
+        let agent = AgentId::new("a");
+        let cases = [
+            (WireError::NodeDown { node: "b".into() }, "node_down"),
+            (
+                WireError::ShuttingDown { node: "b".into() },
+                "shutting_down",
+            ),
+            (WireError::NotMember { node: "b".into() }, "not_member"),
+            (
+                WireError::Moving {
+                    agent: agent.clone(),
+                },
+                "moving",
+            ),
+            (WireError::TooManyHops { hops: 8 }, "too_many_hops"),
+            (WireError::NoBackup, "no_backup"),
+            (
+                WireError::UnexpectedReply {
+                    node: "b".into(),
+                    request: "a call".into(),
+                    got: "an agent reply".into(),
+                },
+                "unexpected_reply",
+            ),
+        ];
+        for (error, tag) in cases {
+            let bytes = rmp_serde::to_vec_named(&error).unwrap();
+            assert!(String::from_utf8_lossy(&bytes).contains(tag), "{tag}");
+            let back: WireError = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(back, error);
+            assert!(
+                back.to_call(&agent).is_none(),
+                "{tag} is the node's, not the agent's"
+            );
+        }
+        assert_eq!(
+            WireError::TooManyHops { hops: 8 }.to_string(),
+            "forwarded 8 times without reaching the agent"
+        );
     }
 
     #[test]

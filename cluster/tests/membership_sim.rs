@@ -91,6 +91,8 @@ fn host(sim: &mut Sim<'_>, name: &'static str, seed: u64, world: Shared) {
                 match event {
                     MemberEvent::Up(id) => view.insert(id.name.to_string(), id),
                     MemberEvent::Down(id) => view.remove(id.name.as_str()),
+                    // `MemberEvent` is non-exhaustive: later kinds of event change no view.
+                    _ => None,
                 };
             }
             Ok(())

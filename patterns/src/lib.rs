@@ -25,6 +25,30 @@ pub mod swarm;
 
 use troupe_runtime::KindRegistry;
 
+/// A request or a member's reply that does not follow a pattern's protocol (the reason names
+/// the field or the shape that was wrong).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+#[non_exhaustive]
+pub struct ProtocolError {
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl From<String> for ProtocolError {
+    fn from(reason: String) -> Self {
+        Self { reason }
+    }
+}
+
+impl From<&str> for ProtocolError {
+    fn from(reason: &str) -> Self {
+        Self {
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Registers every pattern kind on `registry`.
 pub fn register_all(registry: &KindRegistry) {
     supervisor::register(registry);

@@ -557,7 +557,7 @@ async fn bad_configs_are_rejected_naming_the_field() {
         (json!({"members": m}), "missing field `start`"),
         (
             json!({"members": m, "start": "zed"}),
-            "start: \"zed\" is not a member (members: a)",
+            "at /start: \"zed\" is not a member (members: a)",
         ),
         (
             json!({"members": m, "start": "a", "max_handof": 3}),
@@ -565,27 +565,27 @@ async fn bad_configs_are_rejected_naming_the_field() {
         ),
         (
             json!({"members": {}, "start": "a"}),
-            "members: at least one member is required",
+            "at /members: at least one member is required",
         ),
         (
             json!({"members": {"a": {"type": "util.echo", "count": 2}}, "start": "a"}),
-            "members.a.count: must be 1",
+            "at /members/a/count: must be 1",
         ),
         (
             json!({"members": m, "start": "a", "max_handoffs": 0}),
-            "max_handoffs: must be at least 1",
+            "at /max_handoffs: must be at least 1",
         ),
         (
             json!({"members": m, "start": "a", "crash": {"restart_timeout_seconds": -1}}),
-            "crash.restart_timeout_seconds: must be",
+            "at /crash/restart_timeout_seconds: must be",
         ),
         (
             json!({"members": m, "start": "a", "member_timeout_seconds": 0}),
-            "member_timeout_seconds: must be",
+            "at /member_timeout_seconds: must be",
         ),
         (
             json!({"members": {"a/b": {"type": "util.echo"}}, "start": "a/b"}),
-            "members: \"a/b\" is not a usable name",
+            "at /members: \"a/b\" is not a usable name",
         ),
     ];
     for (config, expected) in cases {

@@ -337,27 +337,27 @@ async fn bad_configs_are_rejected_naming_the_field() {
     let cases = [
         (
             json!({"members": {"s": {"members": {"l": {"type": "util.echo", "count": "x"}}}}}),
-            "field `members.s.members.l.count`: invalid type",
+            "at /members/s/members/l/count: invalid type",
         ),
         (
             json!({"members": {"s": {"members": {"l": {"type": "util.echo"}}, "cnt": 2}}}),
-            "field `members.s.cnt`: unknown field",
+            "at /members/s/cnt: unknown field",
         ),
         (
             json!({"members": {"l": {"type": "util.echo"}}, "split": "random"}),
-            "field `split`: unknown variant `random`",
+            "at /split: unknown variant `random`",
         ),
         (
             json!({"members": {"l": {"config": {}}}}),
-            "field `members.l`: a member group needs `type`",
+            "at /members/l: a member group needs `type`",
         ),
         (
             json!({"members": {}}),
-            "field `members`: a team needs at least one member group",
+            "at /members: a team needs at least one member group",
         ),
         (
             json!({"members": {"s": {"count": 0, "members": {"l": {"type": "util.echo"}}}}}),
-            "field `members.s.count`: must be at least 1",
+            "at /members/s/count: must be at least 1",
         ),
     ];
     for (cfg, expected) in cases {
@@ -367,7 +367,7 @@ async fn bad_configs_are_rejected_naming_the_field() {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("agent kind pattern.hierarchical: bad config: "),
+            err.starts_with("agent kind pattern.hierarchical: bad config"),
             "{err}"
         );
         assert!(err.contains(expected), "{cfg}: {err}");

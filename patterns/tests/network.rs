@@ -310,7 +310,7 @@ async fn bad_configs_are_rejected_naming_the_field() {
         (json!({"members": m}), "missing field `entry`"),
         (
             json!({"members": m, "entry": "b"}),
-            "entry: \"b\" is not a member (members: a)",
+            "at /entry: \"b\" is not a member (members: a)",
         ),
         (
             json!({"members": m, "entry": "a", "hops": 3}),
@@ -318,19 +318,19 @@ async fn bad_configs_are_rejected_naming_the_field() {
         ),
         (
             json!({"members": m, "entry": "a", "hop_budget": 0}),
-            "hop_budget: must be in 1..=1024, got 0",
+            "at /hop_budget: must be in 1..=1024, got 0",
         ),
         (
             json!({"members": m, "entry": "a", "message_budget": 0}),
-            "message_budget: must be at least 1",
+            "at /message_budget: must be at least 1",
         ),
         (
             json!({"members": {"a": {"type": "util.echo", "count": 3}}, "entry": "a"}),
-            "members.a.count: must be 1",
+            "at /members/a/count: must be 1",
         ),
         (
             json!({"members": m, "entry": "a", "team": {"within_seconds": 1e300}}),
-            "team.within_seconds: must be",
+            "at /team/within_seconds: must be",
         ),
         (
             json!({"members": m, "entry": "a", "crash": {"retries": 1, "wait": 2}}),

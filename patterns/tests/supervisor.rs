@@ -426,7 +426,7 @@ async fn bad_configs_are_rejected_naming_the_field() {
     let cases = [
         (
             json!({"members": {"w": {"type": "util.echo"}}, "max_in_flight": "many"}),
-            "field `max_in_flight`: invalid type",
+            "at /max_in_flight: invalid type",
         ),
         (
             json!({"members": {"w": {"type": "util.echo", "cnt": 2}}}),
@@ -434,16 +434,16 @@ async fn bad_configs_are_rejected_naming_the_field() {
         ),
         (
             json!({"members": {"w": {"type": "util.echo"}}, "routing": "random"}),
-            "field `routing`: unknown variant `random`",
+            "at /routing: unknown variant `random`",
         ),
         (json!({"workers": {}}), "unknown field `workers`"),
         (
             json!({"members": {"w": {"type": "util.echo", "count": 0}}}),
-            "field `members.w.count`: must be at least 1",
+            "at /members/w/count: must be at least 1",
         ),
         (
             json!({"members": {"w": {"type": "util.echo"}}, "team": {"strategy": "all"}}),
-            "field `team.strategy`",
+            "at /team/strategy: ",
         ),
     ];
     for (cfg, expected) in cases {
@@ -453,7 +453,7 @@ async fn bad_configs_are_rejected_naming_the_field() {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("agent kind pattern.supervisor: bad config: "),
+            err.starts_with("agent kind pattern.supervisor: bad config"),
             "{err}"
         );
         assert!(err.contains(expected), "{cfg}: {err}");

@@ -7,6 +7,7 @@ use crate::ids::AgentId;
 /// What an agent's handler returns when it cannot serve a request. The agent keeps running;
 /// only a panic crashes it (and hands it to its supervisor).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum AgentError {
     /// A failure that may go away on a retry (a busy resource, a flaky dependency).
     #[error("{0}")]
@@ -31,10 +32,19 @@ impl AgentError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transient(_))
     }
+
+    /// The same kind of error with its message rewritten (to add context).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Transient(m) => Self::Transient(f(m)),
+            Self::Permanent(m) => Self::Permanent(f(m)),
+        }
+    }
 }
 
 /// Why a call to an agent did not produce a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallError {
     /// No reply within the deadline. The request may still be processed.
     #[error("agent {agent} did not reply within {after:?}")]
@@ -130,6 +140,7 @@ impl CallError {
 
 /// Why an agent could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// An agent with this id already runs on this runtime.
     #[error("agent {0} already exists")]
@@ -142,14 +153,10 @@ pub enum SpawnError {
         /// The registered kinds, comma separated.
         known: String,
     },
-    /// The kind's factory refused its configuration.
-    #[error("agent kind {kind}: bad config: {reason}")]
-    BadConfig {
-        /// The kind.
-        kind: String,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The kind's factory refused its configuration (the error names the kind, where in the
+    /// config, and why).
+    #[error("agent kind {}: bad config{}: {}", .0.kind, crate::config::at_path(&.0.path), .0.reason)]
+    BadConfig(crate::config::ConfigError),
     /// The agent's `init` failed or panicked.
     #[error("agent {agent} failed to start: {reason}")]
     StartFailed {

@@ -28,6 +28,7 @@ pub struct Event {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EventKind {
     /// A workflow run started.
     WorkflowStarted {
@@ -48,6 +49,15 @@ pub enum EventKind {
     },
     /// A workflow run was cancelled.
     WorkflowCancelled,
+    /// A workflow run was paused: no new attempt starts.
+    WorkflowPaused,
+    /// A paused workflow run was resumed.
+    WorkflowResumed,
+    /// A workflow run received a signal (its value is in the run's journal).
+    SignalReceived {
+        /// The signal's name.
+        name: String,
+    },
     /// A task attempt started.
     TaskStarted {
         /// 1-based attempt number.
@@ -66,6 +76,9 @@ pub enum EventKind {
         attempt: u32,
         /// Why.
         error: String,
+        /// The error's class (`timeout`, `agent_failed`, `task_crashed`, `permanent`, ...):
+        /// the `class` label of `troupe_task_failures_total`.
+        class: String,
         /// Whether no further attempt follows.
         final_attempt: bool,
     },
@@ -90,12 +103,15 @@ pub enum EventKind {
     },
     /// An agent stopped normally.
     AgentStopped,
-    /// An agent (or other supervised child) crashed.
+    /// An agent (or other supervised child) crashed, or failed to start: the crash report,
+    /// one line in `tracing` (target `troupe::crash`).
     AgentFailed {
         /// The supervisor it belongs to.
         supervisor: String,
-        /// The crash reason.
+        /// The crash reason (a panic's message).
         reason: String,
+        /// What the supervisor did about it (`restarted`, `restarting in 50ms`, `escalated: ...`).
+        action: String,
     },
     /// A supervisor exceeded its restart intensity and gave up, failing to its parent.
     SupervisorEscalated {
@@ -119,6 +135,114 @@ pub enum EventKind {
         /// The pool.
         pool: String,
     },
+    /// A saga rollback started an attempt of the task's compensation.
+    CompensationStarted {
+        /// 1-based attempt of the compensation.
+        attempt: u32,
+    },
+    /// The task's compensation succeeded.
+    CompensationCompleted {
+        /// The attempt that succeeded.
+        attempt: u32,
+    },
+    /// An attempt of the task's compensation failed.
+    CompensationFailed {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why.
+        error: String,
+        /// Whether no further attempt follows (the rollback goes on without it).
+        final_attempt: bool,
+    },
+    /// Work was given up and kept in the store's dead-letter table (`troupe dlq list`).
+    DeadLettered {
+        /// The letter's id in the store.
+        id: u64,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        error: String,
+    },
+    /// A task's output (published when the run's `coordination.event_driven` lists
+    /// `data_updates`).
+    TaskOutput {
+        /// The attempt that produced it.
+        attempt: u32,
+        /// The output.
+        output: serde_json::Value,
+    },
+    /// The agents that serve one pool of a run (published when the run's
+    /// `coordination.event_driven` lists `agent_status`).
+    AgentsAssigned {
+        /// The pool.
+        pool: String,
+        /// Its agents (their lifecycle events name them).
+        agents: Vec<AgentId>,
+    },
+    /// A language-model agent received one streamed token (a content delta), in order.
+    LlmToken {
+        /// The agent's call it belongs to (the call's idempotency key, or a per-agent counter).
+        call: String,
+        /// 0-based position of the delta within the call's reply.
+        index: u64,
+        /// The text of the delta.
+        text: String,
+    },
+    /// A language-model agent's chat-completions call finished: the tokens it used.
+    LlmUsage {
+        /// The endpoint's model name.
+        model: String,
+        /// Tokens of the prompt.
+        prompt_tokens: u64,
+        /// Tokens of the completion.
+        completion_tokens: u64,
+        /// Their sum, as the endpoint reported it.
+        total_tokens: u64,
+    },
+}
+
+impl Event {
+    /// The topic the event belongs to (see [`crate::workflow::coordination`]).
+    pub fn topic(&self) -> crate::workflow::coordination::Topic {
+        self.kind.topic()
+    }
+}
+
+impl EventKind {
+    /// The topic events of this kind belong to.
+    pub fn topic(&self) -> crate::workflow::coordination::Topic {
+        use crate::workflow::coordination::Topic;
+        match self {
+            Self::WorkflowStarted { .. }
+            | Self::WorkflowCompleted { .. }
+            | Self::WorkflowFailed { .. }
+            | Self::WorkflowCancelled
+            | Self::WorkflowPaused
+            | Self::WorkflowResumed => Topic::WorkflowStatus,
+            Self::TaskStarted { .. }
+            | Self::TaskCompleted { .. }
+            | Self::TaskFailed { .. }
+            | Self::TaskRetried { .. }
+            | Self::TaskSkipped { .. }
+            | Self::SignalReceived { .. } => Topic::TaskStatus,
+            Self::TaskOutput { .. } => Topic::DataUpdates,
+            Self::CompensationStarted { .. }
+            | Self::CompensationCompleted { .. }
+            | Self::CompensationFailed { .. } => Topic::Compensation,
+            Self::DeadLettered { .. } => Topic::DeadLetters,
+            Self::AgentStarted
+            | Self::AgentRestarted { .. }
+            | Self::AgentStopped
+            | Self::AgentFailed { .. }
+            | Self::SupervisorEscalated { .. }
+            | Self::RootFailed { .. }
+            | Self::CircuitOpened { .. }
+            | Self::CircuitClosed { .. }
+            | Self::AgentsAssigned { .. }
+            | Self::LlmToken { .. }
+            | Self::LlmUsage { .. } => Topic::AgentStatus,
+        }
+    }
 }
 
 /// A subscription to a runtime's events.
@@ -194,6 +318,8 @@ fn trace_event(node: &str, e: &Event) {
             tracing::error!(target: "troupe::events", node, workflow, task, agent, seq = e.seq, event = ?e.kind)
         }
         EventKind::TaskFailed { .. }
+        | EventKind::CompensationFailed { .. }
+        | EventKind::DeadLettered { .. }
         | EventKind::AgentFailed { .. }
         | EventKind::CircuitOpened { .. } => {
             tracing::warn!(target: "troupe::events", node, workflow, task, agent, seq = e.seq, event = ?e.kind)

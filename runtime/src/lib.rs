@@ -7,9 +7,13 @@
 //! |---|---|
 //! | [`agent`] | the [`Agent`] trait, typed [`AgentRef`]s, the [`KindRegistry`], dynamic (JSON) agents |
 //! | [`supervision`] | OTP-style strategies, restart types, intensity and backoff |
-//! | [`workflow`] | workflow definitions, YAML files, DAG planning and execution |
+//! | [`workflow`] | workflow definitions, YAML files, DAG planning and execution; durable runs journaled to a store and resumed ([`workflow::durable`]); saga rollback ([`workflow::saga`]); pool resources and node capacity ([`workflow::resources`]); coordination topics ([`workflow::coordination`]) |
+//! | [`config`] | the typed [`ConfigError`], the one config decoder and duration format |
+//! | [`crash`] | crash reports of agent panics (a panic hook a binary may install) |
 //! | [`policy`] | retry with backoff and jitter; circuit breaker |
 //! | [`events`] | the typed event stream |
+//! | [`metrics`] | Prometheus metrics of a runtime, its own recorder (no global state) |
+//! | [`store`] | the durable store seam: runs, journals, agent snapshots, dead letters, leases; in memory, SQLite, PostgreSQL |
 //!
 //! The actor tree of a runtime:
 //!
@@ -27,27 +31,33 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod config;
+pub mod crash;
 mod error;
 pub mod events;
 mod ids;
+pub mod metrics;
 pub mod policy;
 mod runtime;
 mod snapshot;
+pub mod store;
 pub mod supervision;
 pub mod workflow;
 
 pub use agent::{
     Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent,
-    KindLookup, KindRegistry, Persistence,
+    KindLookup, KindRegistry, NestedAgent, Persistence,
 };
+pub use config::ConfigError;
 pub use error::{AgentError, CallError, SpawnError};
 pub use events::{Event, EventBus, EventKind, EventStream};
 pub use ids::{AgentId, RunId, TaskId};
 pub use runtime::{Runtime, RuntimeConfig, SpawnOptions, StartError, WeakRuntime};
 pub use snapshot::{Snapshot, SnapshotError};
+pub use store::{Store, StoreError};
 pub use supervision::{
-    Backoff, ChildInfo, ChildSpec, Restart, Strategy, SupervisorConfig, SupervisorCore,
-    SupervisorRef,
+    Backoff, ChildInfo, ChildSpec, Restart, Strategy, SupervisionError, SupervisorConfig,
+    SupervisorCore, SupervisorRef,
 };
 
 pub use workflow::{

@@ -33,6 +33,21 @@ pub struct RuntimeConfig {
     pub root: SupervisorConfig,
     /// The default supervisor of agents spawned with [`Runtime::spawn`].
     pub agents: SupervisorConfig,
+    /// What the runs' pools may need at once (their `resources`); default: this machine's
+    /// cores and memory. A run whose pools need more is refused
+    /// ([`crate::workflow::WorkflowError::InsufficientResources`]).
+    pub capacity: crate::workflow::resources::Capacity,
+    /// Where agents that persist ([`Persistence::AfterEachRequest`],
+    /// [`Persistence::Every`](crate::Persistence::Every)) keep their snapshots so that they
+    /// outlive the process: an agent spawned (under the same id) by a runtime on the same store
+    /// starts from its stored snapshot. `None` (the default): snapshots stay in memory.
+    ///
+    /// [`Persistence::AfterEachRequest`]: crate::Persistence::AfterEachRequest
+    pub store: Option<Arc<dyn crate::store::Store>>,
+    /// Where the runtime records its metrics (default none): the runtime starts the
+    /// consumer of its events ([`crate::metrics::Metrics::observe`]) and its pools record
+    /// `troupe_agent_call_duration_seconds`.
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Default for RuntimeConfig {
@@ -42,6 +57,9 @@ impl Default for RuntimeConfig {
             event_capacity: 16 * 1024,
             root: SupervisorConfig::new("root"),
             agents: SupervisorConfig::new("agents").intensity(20, Duration::from_secs(10)),
+            capacity: crate::workflow::resources::Capacity::of_this_machine(),
+            store: None,
+            metrics: None,
         }
     }
 }
@@ -53,6 +71,12 @@ impl RuntimeConfig {
             name: name.into(),
             ..Self::default()
         }
+    }
+
+    /// Keeps the snapshots of persisting agents in `store` (see [`RuntimeConfig::store`]).
+    pub fn with_store(mut self, store: Arc<dyn crate::store::Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 }
 
@@ -103,16 +127,22 @@ struct DirEntry {
 
 pub(crate) struct RuntimeInner {
     name: String,
+    pub(crate) capacity: crate::workflow::resources::Capacity,
+    metrics: Option<crate::metrics::Metrics>,
+    dead_letters: parking_lot::RwLock<Option<Arc<dyn crate::store::Store>>>,
     pub(crate) events: EventBus,
     kinds: KindRegistry,
     dispatcher: parking_lot::RwLock<Option<Arc<dyn crate::workflow::TaskDispatcher>>>,
     directory: DashMap<AgentId, DirEntry>,
     root: ActorRef<SupervisorMsg>,
+    /// A handle to the root, whose watchers hear of the root's removals.
+    root_ref: SupervisorRef,
     agents: SupervisorRef,
     pub(crate) workflows: SupervisorRef,
     pub(crate) runs: AtomicU64,
     shutting_down: AtomicBool,
     root_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    store: Option<Arc<dyn crate::store::Store>>,
 }
 
 /// A Troupe node: supervision tree, agents, workflows and events. Cheap to clone (shared).
@@ -151,7 +181,9 @@ impl Runtime {
             .backoff(Backoff::NONE);
         let (workflows_spec, workflows) =
             ChildSpec::supervisor("workflows", workflows_cfg, vec![], events.clone());
+        let root_ref = SupervisorRef::default();
         let args = SupervisorArgs {
+            handle: root_ref.clone(),
             config: config.root.clone(),
             specs: Arc::new(Mutex::new(
                 [agents_spec, workflows_spec]
@@ -172,16 +204,24 @@ impl Runtime {
                 })?;
         let inner = Arc::new(RuntimeInner {
             name: config.name,
+            capacity: config.capacity,
+            metrics: config.metrics,
+            dead_letters: parking_lot::RwLock::new(None),
             events,
             kinds: KindRegistry::new(),
             dispatcher: parking_lot::RwLock::new(None),
             directory: DashMap::new(),
+            root_ref: {
+                root_ref.set(root.clone());
+                root_ref
+            },
             root,
             agents,
             workflows,
             runs: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             root_task: Mutex::new(None),
+            store: config.store,
         });
         // Watch the root: if it ends while nobody asked, the whole tree gave up. Report it.
         let weak = Arc::downgrade(&inner);
@@ -203,7 +243,11 @@ impl Runtime {
             }
         });
         *inner.root_task.lock() = Some(watcher);
-        Ok(Runtime { inner })
+        let rt = Runtime { inner };
+        if let Some(m) = &rt.inner.metrics {
+            drop(m.observe(&rt));
+        }
+        Ok(rt)
     }
 
     /// Routes the pool calls of workflows submitted from now on through `dispatcher` instead
@@ -212,9 +256,30 @@ impl Runtime {
         *self.inner.dispatcher.write() = Some(dispatcher);
     }
 
+    /// Keeps one-way JSON messages that cannot be delivered in `store`'s dead-letter table
+    /// from now on (see `troupe dlq`); without one they are only refused to their sender.
+    pub fn set_dead_letter_store(&self, store: Arc<dyn crate::store::Store>) {
+        *self.inner.dead_letters.write() = Some(store);
+    }
+
+    /// The store undeliverable one-way messages are kept in, if set.
+    pub fn dead_letter_store(&self) -> Option<Arc<dyn crate::store::Store>> {
+        self.inner.dead_letters.read().clone()
+    }
+
     /// The installed task dispatcher, if any.
     pub fn dispatcher(&self) -> Option<Arc<dyn crate::workflow::TaskDispatcher>> {
         self.inner.dispatcher.read().clone()
+    }
+
+    /// The store persisting agents keep their snapshots in, if the runtime has one.
+    pub fn store(&self) -> Option<&Arc<dyn crate::store::Store>> {
+        self.inner.store.as_ref()
+    }
+
+    /// The metrics the runtime records to ([`RuntimeConfig::metrics`]).
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.inner.metrics.as_ref()
     }
 
     /// The node's name.
@@ -312,6 +377,8 @@ impl Runtime {
             last_snapshot: Mutex::new(options.snapshot),
             runtime: self.downgrade(),
             events: self.inner.events.clone(),
+            started: std::sync::OnceLock::new(),
+            store: crate::agent::SlotStore::new(self.inner.store.clone()),
         });
         let token = Arc::new(());
         let cell_slot = slot.clone();
@@ -345,7 +412,7 @@ impl Runtime {
                 Actor::spawn_linked(None, actor, (), sup)
                     .await
                     .map(|(r, _)| r.get_cell())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| crate::supervision::startup_reason(e).into())
             }
         })
         .on_remove(move || {
@@ -475,12 +542,10 @@ impl Runtime {
         &self,
         config: SupervisorConfig,
         children: Vec<ChildSpec>,
-    ) -> Result<SupervisorRef, String> {
+    ) -> Result<SupervisorRef, crate::supervision::SupervisionError> {
         let id = config.name.clone();
         let (spec, handle) = self.supervisor_spec(id, config, children);
-        let root = SupervisorRef::default();
-        root.set(self.inner.root.clone());
-        root.start_child(spec).await?;
+        self.inner.root_ref.start_child(spec).await?;
         Ok(handle)
     }
 
@@ -491,9 +556,7 @@ impl Runtime {
 
     /// The root supervisor.
     pub fn root(&self) -> SupervisorRef {
-        let root = SupervisorRef::default();
-        root.set(self.inner.root.clone());
-        root
+        self.inner.root_ref.clone()
     }
 
     /// Removes `id` from the directory without stopping it (its supervisor is going away).

@@ -248,3 +248,29 @@ async fn many_spawn_stop_cycles_with_reused_ids_keep_the_tree_healthy() {
     }
     rt.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_restarted_agent_notifies_its_watchers_instead_of_being_polled() {
+    let rt = runtime("watch").await;
+    let boom = troupe_runtime::FnAgent::new(|v: serde_json::Value| {
+        if v == serde_json::json!("boom") {
+            panic!("boom");
+        }
+        Ok::<_, AgentError>(v)
+    });
+    let agent = rt.spawn("w", boom).await.unwrap();
+    let mut started = agent.watch_starts();
+    // The first start is announced once the actor runs (the deadlines only guard a hang).
+    let first = tokio::time::timeout(Duration::from_secs(30), started.wait_for(|&n| n >= 1));
+    assert_eq!(*first.await.expect("the start is announced").unwrap(), 1);
+    assert!(agent.ask(serde_json::json!("boom")).await.is_err());
+    // Told when the supervisor has it running again.
+    let again = tokio::time::timeout(Duration::from_secs(30), started.wait_for(|&n| n >= 2));
+    assert_eq!(*again.await.expect("the restart is announced").unwrap(), 2);
+    assert!(agent.is_running());
+    assert_eq!(
+        agent.ask(serde_json::json!("back")).await.unwrap(),
+        serde_json::json!("back")
+    );
+    rt.shutdown().await;
+}

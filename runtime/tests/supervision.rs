@@ -279,7 +279,7 @@ impl troupe_runtime::Agent for Lead {
             .backoff(Backoff::NONE);
         ctx.start_team(cfg, vec![spec])
             .await
-            .map_err(troupe_runtime::AgentError::permanent)?;
+            .map_err(|e| troupe_runtime::AgentError::permanent(e.to_string()))?;
         Ok(LeadState { worker })
     }
 
@@ -316,5 +316,50 @@ async fn a_team_that_gives_up_fails_its_agent_which_is_restarted_with_a_new_team
     );
     // The new team reused the id "worker": the old team's entry was freed with it.
     assert!(rt.agent::<Counter>("worker").unwrap().is_running());
+    rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_tells_of_restarts_removals_and_its_stop_without_polling() {
+    let rt = Runtime::start(RuntimeConfig::default()).await.unwrap();
+    let mut specs = Vec::new();
+    let mut refs = Vec::new();
+    for id in ["a", "b"] {
+        let (spec, r) = rt
+            .agent_spec(id, Counter { persistent: false }, Restart::Permanent)
+            .unwrap();
+        specs.push(spec);
+        refs.push(r);
+    }
+    let cfg = SupervisorConfig::new("told")
+        .intensity(1, Duration::from_secs(60))
+        .backoff(Backoff::NONE);
+    let team = rt.start_supervisor(cfg, specs).await.unwrap();
+    assert!(team.has_child("a") && team.has_child("b") && !team.has_child("z"));
+
+    // A crash: the "started again" notification comes once the new incarnation takes calls.
+    let mut started = refs[0].watch_starts();
+    let _ = refs[0].ask(CounterReq::Crash).await;
+    started.changed().await.unwrap();
+    assert_eq!(*started.borrow(), 2);
+    assert!(refs[0].is_running());
+    assert_eq!(refs[0].ask(CounterReq::Add(1)).await.unwrap(), 1);
+
+    // A removal: the count changes, and the child table no longer has it.
+    let mut removals = team.watch_removals();
+    assert!(team.terminate_child("b").await);
+    removals.changed().await.unwrap();
+    assert_eq!(*removals.borrow(), 1);
+    assert!(!team.has_child("b"));
+
+    // Giving up (a second crash within the intensity): `stopped` returns once the supervisor
+    // has stopped; its escalation was published before that.
+    let mut events = rt.subscribe();
+    let _ = refs[0].ask(CounterReq::Crash).await;
+    team.stopped().await;
+    let escalated = std::iter::from_fn(|| events.try_recv().ok()).any(|e| {
+        matches!(e.kind, EventKind::SupervisorEscalated { ref supervisor, .. } if supervisor == "told")
+    });
+    assert!(escalated);
     rt.shutdown().await;
 }

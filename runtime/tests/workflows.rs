@@ -73,10 +73,33 @@ async fn a_parallel_task_fans_out_over_the_pool_and_keeps_order() {
         .task(TaskSpec::new("items", "test.op").input(json!(items)))
         .task(TaskSpec::new("sum", "adders").after(["items"]).parallel())
         .build();
-    // `items` names a kind, not a pool: an implicit pool of one — which needs a config.
+    // `items` names a kind, not a pool: an implicit pool of one — which needs a config. The
+    // kind's decoder refuses it at validation, before any agent starts.
     let err = rt.run(spec.clone()).await.unwrap_err();
     assert!(
-        matches!(err, WorkflowError::StartFailed { ref reason, .. } if reason.contains("config needs a string `mode`")),
+        matches!(&err, WorkflowError::Invalid(errs) if errs.to_string() == "pool \"test.op\": test.op config: config needs a string `mode`"),
+        "{err}"
+    );
+    // A plan made without the kinds' decoders fails at start, with a typed error (not worded
+    // as a panic).
+    let unchecked = troupe_runtime::workflow::plan::plan(spec.clone(), &["test.op"][..]).unwrap();
+    let err = rt
+        .submit_plan(std::sync::Arc::new(unchecked))
+        .await
+        .unwrap_err();
+    match &err {
+        WorkflowError::PoolStart { pool, error, .. } => {
+            assert_eq!(pool, "test.op");
+            assert!(
+                matches!(error, troupe_runtime::SpawnError::BadConfig(c) if c.kind == "test.op"),
+                "{err}"
+            );
+        }
+        other => panic!("expected PoolStart, got {other}"),
+    }
+    assert!(!err.to_string().contains("panicked"), "{err}");
+    assert!(
+        err.to_string().contains("config needs a string `mode`"),
         "{err}"
     );
     let mut spec = spec;

@@ -1,26 +1,28 @@
-//! `http.request`: one HTTP/1.1 call per request, over a plain `tokio` TCP connection.
+//! `http.request`: one HTTP call per request, through the agent's own reqwest client.
 //!
-//! The client is small on purpose: plain `http://` only (no TLS), one connection per request
-//! (`Connection: close`), `Content-Length`, chunked and read-until-close bodies, no redirects
-//! followed. The wire format lives in the I/O-free [`wire`] module; this file is the socket shell.
+//! Each agent builds one client ([`client`]) when it is made and reuses it for every request:
+//! `http` and `https` (rustls, the system's verifier and roots plus an optional `ca_file`),
+//! pooled keep-alive connections, HTTP/2 when the server offers it, proxies from the environment
+//! (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), up to `max_redirects` redirects followed and gzip
+//! bodies decoded. Errors keep their classes: bad requests, client errors (4xx), too large bodies,
+//! redirect loops and untrusted certificates are permanent; connection failures, timeouts and
+//! server errors (5xx) transient.
 
+mod client;
 mod url;
-mod wire;
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
+use troupe_runtime::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
 use crate::shape::{decode, describe, parse_config};
 use url::{check_header, check_method, Url};
-use wire::{encode_request, ResponseDecoder, WireError};
 
 /// How `http.request` reads its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -38,7 +40,7 @@ pub enum HttpInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// The URL (`http://host[:port]/path?query`), unless each request gives one.
+    /// The URL (`http[s]://host[:port]/path?query`), unless each request gives one.
     pub url: Option<String>,
     /// The method (default `GET`).
     pub method: String,
@@ -61,6 +63,10 @@ pub struct HttpConfig {
     /// Answer statuses 4xx (permanent) and 5xx (transient) with an error (default true); when
     /// false every status is a normal reply.
     pub error_for_status: bool,
+    /// A PEM file of CA certificates trusted for `https`, besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Redirects followed before giving up (default 10; 0: none followed, a 3xx is the reply).
+    pub max_redirects: usize,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +81,8 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             max_body_bytes: 16 * 1024 * 1024,
             error_for_status: true,
+            ca_file: None,
+            max_redirects: 10,
         }
     }
 }
@@ -96,8 +104,16 @@ pub struct HttpReply {
 pub(crate) enum HttpError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: io::Error },
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls {
+        addr: String,
+        reason: String,
+        /// The server's certificate was refused (untrusted, expired, wrong name): retrying
+        /// cannot help.
+        certificate: bool,
+    },
     #[error("{what} {url} did not complete within {after:?} (config `{field}`)")]
     Timeout {
         what: &'static str,
@@ -105,15 +121,22 @@ pub(crate) enum HttpError {
         after: Duration,
         field: &'static str,
     },
-    #[error("{url}: {source}")]
-    Io { url: String, source: io::Error },
-    #[error("{url}: {source}")]
-    Wire { url: String, source: WireError },
-    #[error("{method} {url} answered {status} {reason}{body}")]
+    #[error("{url}: {reason}")]
+    Io { url: String, reason: String },
+    #[error("{url}: response body is larger than {max} bytes (config `max_body_bytes`)")]
+    TooLarge { url: String, max: usize },
+    #[error("{url}: more than {max} redirects (config `max_redirects`): {reason}")]
+    Redirects {
+        url: String,
+        max: usize,
+        reason: String,
+    },
+    #[error("{method} {url} answered {status}{reason}{body}")]
     Status {
         method: String,
         url: String,
         status: u16,
+        /// The reason phrase with a space in front, or nothing.
         reason: String,
         body: String,
     },
@@ -122,8 +145,9 @@ pub(crate) enum HttpError {
 impl From<HttpError> for AgentError {
     fn from(e: HttpError) -> Self {
         let permanent = match &e {
-            HttpError::BadRequest(_) => true,
-            HttpError::Wire { source, .. } => matches!(source, WireError::TooLarge(_)),
+            HttpError::BadRequest(_) | HttpError::TooLarge { .. } => true,
+            HttpError::Redirects { .. } => true,
+            HttpError::Tls { certificate, .. } => *certificate,
             HttpError::Status { status, .. } => *status < 500,
             _ => false,
         };
@@ -148,23 +172,28 @@ struct Call {
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
     config: HttpConfig,
+    /// Built once, cloned cheaply: its connection pool is shared by every call of the agent.
+    client: reqwest::Client,
 }
 
 impl HttpRequest {
     /// An agent with this configuration.
-    pub fn new(mut config: HttpConfig) -> Result<Self, String> {
+    pub fn new(mut config: HttpConfig) -> Result<Self, ConfigError> {
         if let Some(url) = &config.url {
-            Url::parse(url).map_err(|e| format!("field `url`: {e}"))?;
+            Url::parse(url).map_err(|e| ConfigError::new("http.request", "/url", e.to_string()))?;
         }
-        config.method = check_method(&config.method).map_err(|e| format!("field `method`: {e}"))?;
+        config.method = check_method(&config.method)
+            .map_err(|e| ConfigError::new("http.request", "/method", e))?;
         for (name, value) in &config.headers {
-            check_header(name, value).map_err(|e| format!("field `headers`: {e}"))?;
+            check_header(name, value)
+                .map_err(|e| ConfigError::new("http.request", "/headers", e))?;
         }
-        Ok(Self { config })
+        let client = client::build(&config)?;
+        Ok(Self { config, client })
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(parse_config(config)?)
     }
 
@@ -224,29 +253,8 @@ impl HttpRequest {
     /// Performs the call.
     async fn call(&self, call: Call) -> Result<HttpReply, HttpError> {
         let c = &self.config;
-        let url = Url::parse(&call.url).map_err(HttpError::BadRequest)?;
-        let mut headers: Vec<(String, String)> = call.headers.into_iter().collect();
-        let has_type = headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-        let body = match call.body {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => {
-                if !has_type {
-                    headers.push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
-                }
-                s.into_bytes()
-            }
-            Some(v) => {
-                if !has_type {
-                    headers.push(("Content-Type".into(), "application/json".into()));
-                }
-                v.to_string().into_bytes()
-            }
-        };
-        let bytes = encode_request(&call.method, &url, &headers, &body);
-        let decoder = ResponseDecoder::new(c.max_body_bytes, call.method == "HEAD");
-        let exchange = exchange(&url, &call.url, bytes, decoder, c.connect_timeout);
+        let url = Url::parse(&call.url).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+        let exchange = self.exchange(&call, &url);
         let response = tokio::time::timeout(c.timeout, exchange)
             .await
             .map_err(|_| HttpError::Timeout {
@@ -263,7 +271,10 @@ impl HttpRequest {
                 method: call.method,
                 url: call.url,
                 status: response.status,
-                reason: response.reason,
+                reason: match response.reason.is_empty() {
+                    true => String::new(),
+                    false => format!(" {}", response.reason),
+                },
                 body: if snippet.is_empty() {
                     String::new()
                 } else {
@@ -272,6 +283,124 @@ impl HttpRequest {
             });
         }
         Ok(to_reply(response))
+    }
+
+    /// Sends the request and reads the whole response (at most `max_body_bytes` of body).
+    async fn exchange(&self, call: &Call, url: &Url) -> Result<Response, HttpError> {
+        let c = &self.config;
+        let bad = |e: String| HttpError::BadRequest(e);
+        let method = reqwest::Method::from_bytes(call.method.as_bytes())
+            .map_err(|e| bad(format!("bad method `{}`: {e}", call.method)))?;
+        let mut request = self.client.request(method, url.0.clone());
+        // The client manages these itself (and keeps connections alive).
+        let managed = ["host", "connection", "content-length", "transfer-encoding"];
+        let mut has_type = false;
+        for (name, value) in &call.headers {
+            if managed.iter().any(|m| name.eq_ignore_ascii_case(m)) {
+                continue;
+            }
+            has_type |= name.eq_ignore_ascii_case("content-type");
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let body = match &call.body {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some((s.clone().into_bytes(), "text/plain; charset=utf-8")),
+            Some(v) => Some((v.to_string().into_bytes(), "application/json")),
+        };
+        if let Some((bytes, content_type)) = body {
+            if !has_type {
+                request = request.header("Content-Type", content_type);
+            }
+            request = request.body(bytes);
+        } else if matches!(call.method.as_str(), "POST" | "PUT" | "PATCH") {
+            request = request.body(Vec::new());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.send_error(&e, call, url))?;
+        let status = response.status();
+        let too_large = || HttpError::TooLarge {
+            url: call.url.clone(),
+            max: c.max_body_bytes,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > c.max_body_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        let mut headers = Vec::with_capacity(response.headers().len());
+        for (name, value) in response.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            headers.push((name.as_str().to_owned(), value));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.send_error(&e, call, url))?
+        {
+            if body.len() + chunk.len() > c.max_body_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or_default().to_owned(),
+            headers,
+            body,
+        })
+    }
+
+    /// Classifies a reqwest failure.
+    fn send_error(&self, e: &reqwest::Error, call: &Call, url: &Url) -> HttpError {
+        let c = &self.config;
+        // reqwest's own top line ("error sending request for url (...)") says nothing the
+        // variants do not: its causes do.
+        let reason = match std::error::Error::source(e) {
+            Some(cause) => error_chain(cause),
+            None => e.to_string(),
+        };
+        if let Some(tls) = tls_error(e) {
+            return HttpError::Tls {
+                addr: url.authority(),
+                reason,
+                certificate: matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+                ),
+            };
+        }
+        if e.is_redirect() {
+            return HttpError::Redirects {
+                url: call.url.clone(),
+                max: c.max_redirects,
+                reason,
+            };
+        }
+        if e.is_connect() && e.is_timeout() {
+            return HttpError::Timeout {
+                what: "connecting for",
+                url: call.url.clone(),
+                after: c.connect_timeout,
+                field: "connect_timeout",
+            };
+        }
+        if e.is_connect() {
+            return HttpError::Connect {
+                addr: url.authority(),
+                reason,
+            };
+        }
+        if e.is_builder() {
+            return HttpError::BadRequest(format!("{}: {reason}", call.url));
+        }
+        HttpError::Io {
+            url: call.url.clone(),
+            reason,
+        }
     }
 }
 
@@ -299,52 +428,59 @@ impl Agent for HttpRequest {
     }
 }
 
-/// Connects, writes the request, reads until the decoder has a response.
-async fn exchange(
-    url: &Url,
-    shown: &str,
-    request: Vec<u8>,
-    mut decoder: ResponseDecoder,
-    connect_timeout: Duration,
-) -> Result<wire::Response, HttpError> {
-    let addr = format!("{}:{}", url.host, url.port);
-    let connect = TcpStream::connect((url.host.as_str(), url.port));
-    let mut stream = tokio::time::timeout(connect_timeout, connect)
-        .await
-        .map_err(|_| HttpError::Timeout {
-            what: "connecting for",
-            url: shown.to_owned(),
-            after: connect_timeout,
-            field: "connect_timeout",
-        })?
-        .map_err(|source| HttpError::Connect { addr, source })?;
-    let io = |source| HttpError::Io {
-        url: shown.to_owned(),
-        source,
-    };
-    stream.write_all(&request).await.map_err(io)?;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut buf).await.map_err(io)?;
-        let decoded = if n == 0 {
-            decoder.finish().map(Some)
-        } else {
-            decoder.feed(&buf[..n])
-        };
-        match decoded {
-            Ok(Some(response)) => return Ok(response),
-            Ok(None) => {}
-            Err(source) => {
-                return Err(HttpError::Wire {
-                    url: shown.to_owned(),
-                    source,
-                })
-            }
-        }
+/// A whole response, before it becomes an [`HttpReply`].
+#[derive(Debug, Clone, PartialEq)]
+struct Response {
+    status: u16,
+    /// The standard reason phrase of the status, or empty.
+    reason: String,
+    /// Names lowercased, in the order received.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (lowercase).
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
-fn to_reply(response: wire::Response) -> HttpReply {
+/// An error and its sources, `: `-separated (reqwest's own message alone says little); the
+/// inner error of an `io::Error` is included.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+/// The rustls error somewhere in `e`'s sources, if the failure was TLS. An `io::Error` hides
+/// the error it wraps from `source()` (and they nest), so those are looked into as well.
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let wrapped = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .map(|inner| inner as &(dyn std::error::Error + 'static));
+    wrapped
+        .and_then(tls_error)
+        .or_else(|| e.source().and_then(tls_error))
+}
+
+fn to_reply(response: Response) -> HttpReply {
     let is_json = response.header("content-type").is_some_and(|t| {
         let t = t.to_ascii_lowercase();
         let mime = t.split(';').next().unwrap_or_default().trim();
@@ -383,3 +519,6 @@ fn to_reply(response: wire::Response) -> HttpReply {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tls_tests;

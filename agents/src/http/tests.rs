@@ -1,8 +1,10 @@
 //! Tests against a real HTTP server on 127.0.0.1 (loopback only), written by hand in each test.
 
 use super::*;
+use crate::shape::Legacy;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Serves one connection: reads the request (head and `Content-Length` body), answers
@@ -30,8 +32,9 @@ async fn read_request(sock: &mut TcpStream) -> String {
         let text = String::from_utf8_lossy(&data).into_owned();
         if let Some(end) = text.find("\r\n\r\n") {
             let len = text[..end]
+                .to_ascii_lowercase()
                 .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .find_map(|l| l.strip_prefix("content-length: ").map(str::to_owned))
                 .map_or(0, |n| n.parse::<usize>().unwrap());
             if data.len() >= end + 4 + len {
                 return text;
@@ -68,11 +71,16 @@ async fn gets_json_with_content_length() {
         "{request}"
     );
     let host = base.trim_start_matches("http://");
+    let lower = request.to_ascii_lowercase();
     assert!(
-        request.contains(&format!("\r\nHost: {host}\r\n")),
+        lower.contains(&format!("\r\nhost: {host}\r\n")),
         "{request}"
     );
-    assert!(request.contains("\r\nX-Token: t\r\n"), "{request}");
+    assert!(lower.contains("\r\nx-token: t\r\n"), "{request}");
+    assert!(
+        lower.contains("\r\nuser-agent: troupe-agents\r\n"),
+        "{request}"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +92,9 @@ async fn posts_the_request_as_a_json_body() {
     let request = server.await.unwrap();
     assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
     assert!(
-        request.contains("\r\nContent-Type: application/json\r\n"),
+        request
+            .to_ascii_lowercase()
+            .contains("\r\ncontent-type: application/json\r\n"),
         "{request}"
     );
     assert!(request.ends_with("\r\n\r\n{\"a\":1}"), "{request}");
@@ -103,12 +113,13 @@ async fn request_fields_override_the_config() {
     assert_eq!((reply.status, reply.body), (200, json!("")));
     let request = server.await.unwrap();
     assert!(request.starts_with("PUT /x HTTP/1.1\r\n"), "{request}");
+    let lower = request.to_ascii_lowercase();
     assert!(
-        request.contains("\r\nx-a: request\r\n") && !request.contains("config"),
+        lower.contains("\r\nx-a: request\r\n") && !lower.contains("config"),
         "{request}"
     );
     assert!(
-        request.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"),
+        lower.contains("\r\ncontent-type: text/plain; charset=utf-8\r\n"),
         "{request}"
     );
     assert!(request.ends_with("\r\n\r\ntext"), "{request}");
@@ -210,9 +221,10 @@ async fn refused_connections_and_silent_servers_are_transient() {
 
 #[test]
 fn bad_config_and_requests_say_what_is_wrong() {
-    let bad = |c: Value| HttpRequest::from_config(&c).unwrap_err();
-    assert!(bad(json!({"url": "https://example.test/"}))
-        .starts_with("field `url`: bad url `https://example.test/`: https is not supported"));
+    let bad = |c: Value| HttpRequest::from_config(&c).unwrap_err().legacy();
+    assert!(bad(json!({"url": "ftp://example.test/"}))
+        .starts_with("field `url`: bad url `ftp://example.test/`: unsupported scheme `ftp`"));
+    assert!(HttpRequest::from_config(&json!({"url": "https://example.test/"})).is_ok());
     assert!(bad(json!({"method": "G T"})).starts_with("field `method`: bad method"));
     assert!(bad(json!({"headers": {"X": "a\nb"}})).starts_with("field `headers`: header `X`"));
     assert!(bad(json!({"connect_timeout": "0ms"}))
@@ -235,17 +247,20 @@ fn bad_config_and_requests_say_what_is_wrong() {
 }
 
 #[tokio::test]
-async fn https_in_a_request_is_refused_before_connecting() {
-    let err = send(&agent(Value::Null), json!("https://example.test/"))
+async fn other_schemes_in_a_request_are_refused_before_connecting() {
+    let err = send(&agent(Value::Null), json!("ftp://example.test/"))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("https is not supported"), "{err}");
+    assert!(
+        err.to_string().contains("unsupported scheme `ftp`"),
+        "{err}"
+    );
     assert!(!AgentError::from(err).is_retryable());
 }
 
 #[test]
 fn reply_bodies_follow_the_content_type() {
-    let response = |ct: &str, body: &[u8]| wire::Response {
+    let response = |ct: &str, body: &[u8]| Response {
         status: 200,
         reason: "OK".into(),
         headers: vec![("content-type".into(), ct.into())],
@@ -268,4 +283,94 @@ fn reply_bodies_follow_the_content_type() {
         json!("not json")
     );
     assert_eq!(to_reply(response("text/html", b"<p>")).body, json!("<p>"));
+}
+
+// What the hand-written wire decoder's tests covered, now through the client on real sockets.
+
+#[tokio::test]
+async fn skips_interim_responses_and_reads_until_close_without_length() {
+    let (base, _s) =
+        serve_once(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 500 Internal Server Error\r\n\r\nboom")
+            .await;
+    let lenient = agent(json!({"url": base, "error_for_status": false}));
+    let reply = send(&lenient, Value::Null).await.unwrap();
+    assert_eq!((reply.status, reply.body), (500, json!("boom")));
+}
+
+#[tokio::test]
+async fn head_requests_and_204_have_no_body() {
+    let (base, _s) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n").await;
+    let reply = send(&agent(json!({"url": base, "method": "HEAD"})), Value::Null)
+        .await
+        .unwrap();
+    assert_eq!((reply.status, reply.body), (200, json!("")));
+    let (base, _s) = serve_once(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+    let reply = send(&agent(json!({"url": base})), Value::Null)
+        .await
+        .unwrap();
+    assert_eq!((reply.status, reply.body), (204, json!("")));
+}
+
+#[tokio::test]
+async fn chunked_and_unsized_bodies_past_the_limit_are_refused() {
+    let (base, _s) = serve_once(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n",
+    )
+    .await;
+    let err = send(
+        &agent(json!({"url": base, "max_body_bytes": 10})),
+        Value::Null,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("larger than 10 bytes (config `max_body_bytes`)"),
+        "{err}"
+    );
+    assert!(!AgentError::from(err).is_retryable());
+    let (base, _s) = serve_once(b"HTTP/1.1 200 OK\r\n\r\n0123456789ab").await;
+    let err = send(
+        &agent(json!({"url": base, "max_body_bytes": 10})),
+        Value::Null,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, HttpError::TooLarge { max: 10, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn truncated_and_malformed_responses_are_transient_errors() {
+    let responses: [&'static [u8]; 4] = [
+        b"HTTP/1.1 200 OK\r\nContent-Len",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+    ];
+    for raw in responses {
+        let (base, _s) = serve_once(raw).await;
+        let err = send(&agent(json!({"url": base.clone()})), Value::Null)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HttpError::Io { .. }), "{err:?}");
+        assert!(err.to_string().starts_with(&format!("{base}: ")), "{err}");
+        assert!(AgentError::from(err).is_retryable());
+    }
+}
+
+#[tokio::test]
+async fn managed_headers_of_the_config_are_left_to_the_client() {
+    let (base, server) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+    let http = agent(json!({
+        "url": base, "method": "POST", "body": "{}",
+        "headers": {"Content-Length": "999", "Connection": "close", "User-Agent": "mine"},
+    }));
+    send(&http, Value::Null).await.unwrap();
+    let lower = server.await.unwrap().to_ascii_lowercase();
+    assert!(lower.contains("\r\ncontent-length: 2\r\n"), "{lower}");
+    assert!(
+        !lower.contains("999") && !lower.contains("connection: close"),
+        "{lower}"
+    );
+    assert!(lower.contains("\r\nuser-agent: mine\r\n"), "{lower}");
 }

@@ -2,6 +2,7 @@
 //! `text.merge_counts` (adds several counts up).
 
 use std::collections::{BTreeMap, HashMap};
+use troupe_runtime::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -62,7 +63,7 @@ impl TextCount {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Ok(Self::new(parse_config(config)?))
     }
 }
@@ -123,7 +124,7 @@ impl TextMergeCounts {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Ok(Self::new(parse_config(config)?))
     }
 }

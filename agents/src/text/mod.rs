@@ -4,7 +4,7 @@
 mod count;
 mod read;
 mod split;
-mod transform;
+pub(crate) mod transform;
 
 pub use count::{CountConfig, Counts, MergeConfig, TextCount, TextMergeCounts};
 pub use read::{ReadConfig, ReadRequest, TextRead};

@@ -1,6 +1,7 @@
 //! `text.read`: the contents of a UTF-8 text file, as a string.
 
 use std::path::{Path, PathBuf};
+use troupe_runtime::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,7 +42,7 @@ pub struct TextRead {
 
 impl TextRead {
     /// An agent with this configuration.
-    pub fn new(config: ReadConfig) -> Result<Self, String> {
+    pub fn new(config: ReadConfig) -> Result<Self, ConfigError> {
         if config.max_bytes == 0 {
             return Err("field `max_bytes` must be at least 1".into());
         }
@@ -49,7 +50,7 @@ impl TextRead {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(parse_config(config)?)
     }
 }
@@ -152,6 +153,7 @@ pub(crate) async fn read_text(path: &Path, max: u64) -> Result<String, TextError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::Legacy;
     use serde_json::json;
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -231,9 +233,13 @@ mod tests {
                 .max_bytes,
             DEFAULT_MAX_BYTES
         );
-        let err = TextRead::from_config(&json!({"max_bytes": 0})).unwrap_err();
+        let err = TextRead::from_config(&json!({"max_bytes": 0}))
+            .unwrap_err()
+            .legacy();
         assert!(err.contains("`max_bytes`"), "{err}");
-        let err = TextRead::from_config(&json!({"max_bytes": -1})).unwrap_err();
+        let err = TextRead::from_config(&json!({"max_bytes": -1}))
+            .unwrap_err()
+            .legacy();
         assert!(err.starts_with("field `max_bytes`"), "{err}");
     }
 }

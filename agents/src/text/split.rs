@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
 use crate::shape::{parse_config, TextInput};
@@ -50,7 +51,7 @@ pub struct TextSplit {
 
 impl TextSplit {
     /// An agent with this configuration.
-    pub fn new(config: SplitConfig) -> Result<Self, String> {
+    pub fn new(config: SplitConfig) -> Result<Self, ConfigError> {
         if config.size == 0 {
             return Err("field `size` must be at least 1".into());
         }
@@ -58,7 +59,7 @@ impl TextSplit {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(parse_config(config)?)
     }
 }
@@ -140,6 +141,7 @@ fn paragraphs(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::Legacy;
     use serde_json::json;
 
     fn cfg(by: SplitBy, size: usize) -> SplitConfig {
@@ -198,14 +200,20 @@ mod tests {
     fn config_is_checked() {
         let t = TextSplit::from_config(&json!({"by": "words", "size": 3})).unwrap();
         assert_eq!(t.config.by, SplitBy::Words);
-        let err = TextSplit::from_config(&json!({"size": 0})).unwrap_err();
+        let err = TextSplit::from_config(&json!({"size": 0}))
+            .unwrap_err()
+            .legacy();
         assert!(err.contains("`size` must be at least 1"), "{err}");
-        let err = TextSplit::from_config(&json!({"by": "sentences"})).unwrap_err();
+        let err = TextSplit::from_config(&json!({"by": "sentences"}))
+            .unwrap_err()
+            .legacy();
         assert!(
             err.starts_with("field `by`: unknown variant `sentences`"),
             "{err}"
         );
-        let err = TextSplit::from_config(&json!({"chunk": 3})).unwrap_err();
+        let err = TextSplit::from_config(&json!({"chunk": 3}))
+            .unwrap_err()
+            .legacy();
         assert!(err.contains("unknown field `chunk`"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{Agent, AgentContext, AgentError, Snapshot};
 
 use super::TextError;
@@ -60,14 +61,14 @@ enum Op {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Piece {
+pub(crate) enum Piece {
     Text(String),
     Input(JsonPath),
 }
 
 impl TextTransform {
     /// An agent with this configuration.
-    pub fn new(config: TransformConfig) -> Result<Self, String> {
+    pub fn new(config: TransformConfig) -> Result<Self, ConfigError> {
         let only = |field: &str, set: bool, op: &str| {
             if set {
                 Err(format!("field `{field}` is only used by op `{op}`"))
@@ -110,7 +111,7 @@ impl TextTransform {
     }
 
     /// An agent built from a pool's JSON `config:`.
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(parse_config(config)?)
     }
 
@@ -178,7 +179,7 @@ impl Agent for TextTransform {
 }
 
 /// Parses `Hello {input.name}!` into literal and placeholder pieces.
-fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
+pub(crate) fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = template;
@@ -196,8 +197,10 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
                 .ok_or("unclosed `{` (write `{{` for a literal brace)")?;
             let name = &tail[1..close];
             let path = match name.strip_prefix("input") {
-                Some("") => JsonPath::parse("")?,
-                Some(p) if p.len() > 1 && p.starts_with('.') => JsonPath::parse(&p[1..])?,
+                Some("") => JsonPath::parse("").map_err(|e| e.to_string())?,
+                Some(p) if p.len() > 1 && p.starts_with('.') => {
+                    JsonPath::parse(&p[1..]).map_err(|e| e.to_string())?
+                }
                 _ => {
                     return Err(format!(
                         "unknown placeholder `{{{name}}}` (use `{{input}}` or `{{input.field}}`)"
@@ -218,12 +221,12 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-fn fill(pieces: &[Piece], input: &Value) -> Result<String, String> {
+pub(crate) fn fill(pieces: &[Piece], input: &Value) -> Result<String, String> {
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
-            Piece::Input(path) => match path.lookup(input)? {
+            Piece::Input(path) => match path.lookup(input).map_err(|e| e.to_string())? {
                 Value::String(s) => out.push_str(s),
                 other => out.push_str(&other.to_string()),
             },
@@ -235,6 +238,7 @@ fn fill(pieces: &[Piece], input: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shape::Legacy;
     use serde_json::json;
 
     fn t(config: Value) -> TextTransform {
@@ -304,7 +308,7 @@ mod tests {
 
     #[test]
     fn config_is_checked() {
-        let bad = |c: Value| TextTransform::from_config(&c).unwrap_err();
+        let bad = |c: Value| TextTransform::from_config(&c).unwrap_err().legacy();
         assert!(bad(Value::Null).contains("missing field `op`"));
         assert!(bad(json!({"op": "reverse"})).starts_with("field `op`: unknown variant `reverse`"));
         assert!(bad(json!({"op": "replace"})).contains("non-empty field `from`"));

@@ -41,6 +41,7 @@ const DOWN: u8 = 3;
 
 /// Why bytes could not be read (or written) as a membership message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodecError {
     /// The datagram is too short to hold even the prefix.
     #[error("datagram too short for a membership header")]
@@ -185,7 +186,8 @@ fn from_wire(wire: WireIdentity, may_be_unknown: bool) -> Result<NodeIdentity, C
         meta: NodeMeta { capacity, kinds },
     };
     if !(may_be_unknown && id.is_unknown()) {
-        id.validate().map_err(CodecError::Invalid)?;
+        id.validate()
+            .map_err(|e| CodecError::Invalid(e.to_string()))?;
     }
     Ok(id)
 }

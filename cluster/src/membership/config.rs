@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use foca::PeriodicParams;
 
+use crate::ConfigError;
+
 /// How often membership probes, how long it waits, and how widely it gossips.
 ///
 /// Detection time of a crashed node is roughly: up to one `probe_period` until some member
@@ -65,7 +67,7 @@ impl MembershipConfig {
     }
 
     /// Checks the invariants foca relies on; the message names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("probe_period", self.probe_period),
             ("probe_rtt", self.probe_rtt),
@@ -77,16 +79,28 @@ impl MembershipConfig {
             ("remove_down_after", self.remove_down_after),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
-            return Err(format!("{name} must not be zero"));
+            return Err(ConfigError::new(name, "must not be zero"));
         }
         if self.probe_rtt >= self.probe_period {
-            return Err("probe_rtt must be shorter than probe_period".into());
+            return Err(ConfigError::new(
+                "probe_rtt",
+                "must be shorter than probe_period",
+            ));
         }
-        if self.indirect_probes == 0 || self.gossip_fanout == 0 || self.max_transmissions == 0 {
-            return Err("indirect_probes, gossip_fanout and max_transmissions must be >= 1".into());
+        for (name, n) in [
+            ("indirect_probes", self.indirect_probes),
+            ("gossip_fanout", self.gossip_fanout),
+            ("max_transmissions", usize::from(self.max_transmissions)),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::new(name, "must be at least 1"));
+            }
         }
         if !(512..=65_507).contains(&self.max_packet_size) {
-            return Err("max_packet_size must be within 512..=65507".into());
+            return Err(ConfigError::new(
+                "max_packet_size",
+                "must be within 512..=65507",
+            ));
         }
         Ok(())
     }

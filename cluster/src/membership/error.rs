@@ -1,11 +1,13 @@
 //! [`MembershipError`]: everything membership can refuse or fail at.
 
 use super::codec::CodecError;
+use crate::ConfigError;
 
 /// A membership error. Datagram errors ([`TooLarge`](Self::TooLarge),
 /// [`Malformed`](Self::Malformed), [`FromSelf`](Self::FromSelf), [`Protocol`](Self::Protocol))
 /// are per-datagram and never fatal: the datagram is dropped and nothing changes.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MembershipError {
     /// A datagram larger than `MembershipConfig::max_packet_size`.
     #[error("membership datagram of {len} bytes exceeds the {max}-byte limit")]
@@ -26,11 +28,11 @@ pub enum MembershipError {
     Protocol(String),
     /// A configuration that fails [`MembershipConfig::validate`](super::MembershipConfig::validate).
     #[error("invalid membership configuration: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(ConfigError),
     /// An identity that cannot be a member (empty name, zero capacity, too large to fit a
     /// datagram).
     #[error("invalid node identity: {0}")]
-    InvalidIdentity(String),
+    InvalidIdentity(ConfigError),
     /// The socket failed (binding, or reading its local address).
     #[error("membership socket error: {0}")]
     Io(#[from] std::io::Error),

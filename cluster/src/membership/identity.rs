@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::NodeName;
+use crate::ConfigError;
 
 /// A cluster member as membership knows it: a stable name, where to reach it, and which
 /// incarnation of it this is.
@@ -74,12 +75,15 @@ impl NodeIdentity {
     }
 
     /// Checks what the protocol relies on: a non-empty name and a capacity of at least 1.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.name.as_str().is_empty() {
-            return Err("node name must not be empty".into());
+            return Err(ConfigError::new("name", "node name must not be empty"));
         }
         if self.meta.capacity == 0 {
-            return Err(format!("node {}: capacity must be at least 1", self.name));
+            return Err(ConfigError::new(
+                "capacity",
+                format!("node {}: capacity must be at least 1", self.name),
+            ));
         }
         Ok(())
     }

@@ -87,9 +87,12 @@ impl Membership {
         let len = codec::identity_len(&identity);
         let room = config.max_packet_size.saturating_sub(64) / 4;
         if len > room {
-            return Err(MembershipError::InvalidIdentity(format!(
-                "identity of {} encodes to {len} bytes; at most {room} fit a datagram",
-                identity.name
+            return Err(MembershipError::InvalidIdentity(crate::ConfigError::new(
+                "name",
+                format!(
+                    "identity of {} encodes to {len} bytes; at most {room} fit a datagram",
+                    identity.name
+                ),
             )));
         }
         let mut rng = SmallRng::seed_from_u64(rng_seed);

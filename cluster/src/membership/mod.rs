@@ -67,6 +67,7 @@ pub use udp::{DatagramSocket, MembershipHandle};
 
 /// A change in the live member set, as seen by one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemberEvent {
     /// This identity is now a live member (first join, or a new incarnation after a rejoin or
     /// restart). Never repeated for the same identity while it stays live.

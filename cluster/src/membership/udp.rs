@@ -185,9 +185,7 @@ fn rng_seed(identity: &NodeIdentity) -> u64 {
         "{}|{}|{}",
         identity.name, identity.gossip, identity.incarnation
     );
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::placement::fnv1a(text.bytes())
 }
 
 struct Task<S> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::membership::MembershipConfig;
 use crate::transport::TlsConfig;
+use crate::ConfigError;
 
 /// How a node runs. Build with [`ClusterConfig::new`] and adjust the fields; the `troupe node`
 /// command fills it from flags or a YAML file.
@@ -58,6 +59,11 @@ pub struct ClusterConfig {
     /// submits; its tasks are all stolen by other nodes).
     #[serde(default = "task_slots")]
     pub task_slots: usize,
+    /// Where the node keeps its runs (a path, `sqlite:PATH` or `postgres://...`), for the
+    /// `troupe node` binary's run service; the cluster crate itself does not read it.
+    /// `None`: the binary's default, a file per node name under the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     /// Membership (failure detection) tuning.
     #[serde(skip, default = "MembershipConfig::lan")]
     pub membership: MembershipConfig,
@@ -105,6 +111,7 @@ impl ClusterConfig {
             call_timeout: call_timeout(),
             checkpoint_every: checkpoint_every(),
             backups: 1,
+            store: None,
             gossip_every: gossip_every(),
             passivate_after: None,
             rebalance_on_join: true,
@@ -120,26 +127,27 @@ impl ClusterConfig {
     }
 
     /// Checks the values make sense; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: &str| Err(ConfigError::new(field, reason));
         if self.name.is_empty() || self.name.len() > 200 {
-            return Err("name: must be 1 to 200 characters".into());
+            return bad("name", "must be 1 to 200 characters");
         }
         if self.cookie.is_empty() {
-            return Err("cookie: must not be empty".into());
+            return bad("cookie", "must not be empty");
         }
         if self.capacity == 0 {
-            return Err("capacity: must be at least 1".into());
+            return bad("capacity", "must be at least 1");
         }
         if self.backups == 0 {
-            return Err("backups: must be at least 1".into());
+            return bad("backups", "must be at least 1");
         }
-        for (what, d) in [
+        for (field, d) in [
             ("call_timeout", self.call_timeout),
             ("checkpoint_every", self.checkpoint_every),
             ("gossip_every", self.gossip_every),
         ] {
             if d.is_zero() {
-                return Err(format!("{what}: must be more than 0 ms"));
+                return bad(field, "must be more than 0 ms");
             }
         }
         Ok(())
@@ -176,6 +184,7 @@ mod opt_millis {
 #[cfg(test)]
 mod tests {
     use super::ClusterConfig;
+    use crate::ConfigError;
 
     fn config() -> ClusterConfig {
         let any = "127.0.0.1:0".parse().unwrap();
@@ -199,6 +208,8 @@ mod tests {
         assert_eq!(parsed.backups, 2);
         let mut none = config();
         none.backups = 0;
-        assert_eq!(none.validate().unwrap_err(), "backups: must be at least 1");
+        let e = none.validate().unwrap_err();
+        assert_eq!(e, ConfigError::new("backups", "must be at least 1"));
+        assert_eq!(e.to_string(), "backups: must be at least 1");
     }
 }

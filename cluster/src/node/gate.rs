@@ -1,30 +1,17 @@
-//! The admission gate in front of each local agent: counts calls in flight, and while the
-//! agent moves (migration, passivation) holds new calls back until it is known where the agent
-//! went. Nothing queued in a stopping actor's mailbox is ever dropped, because nothing is
-//! queued there: calls wait here instead.
+//! The admission gate in front of each local agent: the shell of
+//! [`super::core::admission::GateState`]. Calls in flight are counted, and while the agent
+//! moves (migration, passivation) new calls wait here until it is known where the agent went.
+//! Nothing queued in a stopping actor's mailbox is ever dropped, because nothing is queued
+//! there: calls wait here instead.
 
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 
-use crate::registry::NodeName;
-
-/// Where a held-back call goes once the move is over.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Redirect {
-    /// The agent now lives on this node: forward the call there.
-    To(NodeName),
-    /// The agent stayed (or will be re-activated) here: route the call again.
-    Retry,
-}
-
-enum State {
-    Open,
-    Closed(Vec<oneshot::Sender<Redirect>>),
-    Moved(NodeName),
-}
+pub(crate) use super::core::admission::Redirect;
+use super::core::admission::{Admit, GateState};
 
 pub(crate) struct Gate {
-    state: Mutex<(State, usize)>,
+    state: Mutex<GateState<oneshot::Sender<Redirect>>>,
     drained: Notify,
 }
 
@@ -33,9 +20,7 @@ pub(crate) struct Pass<'a>(&'a Gate);
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        let mut s = self.0.state.lock();
-        s.1 -= 1;
-        if s.1 == 0 {
+        if self.0.state.lock().leave() {
             self.0.drained.notify_waiters();
         }
     }
@@ -49,7 +34,7 @@ pub(crate) enum Admission<'a> {
 impl Gate {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new((State::Open, 0)),
+            state: Mutex::new(GateState::default()),
             drained: Notify::new(),
         }
     }
@@ -57,19 +42,16 @@ impl Gate {
     /// Lets a call in, or tells it to wait for the end of a move.
     pub(crate) fn admit(&self) -> Admission<'_> {
         let mut s = self.state.lock();
-        match &mut s.0 {
-            State::Open => {
-                s.1 += 1;
-                Admission::Enter(Pass(self))
-            }
-            State::Closed(waiting) => {
+        match s.admit() {
+            Admit::Enter => Admission::Enter(Pass(self)),
+            Admit::Hold => {
                 let (tx, rx) = oneshot::channel();
-                waiting.push(tx);
+                s.hold(tx);
                 Admission::Wait(rx)
             }
-            State::Moved(to) => {
+            Admit::Moved(to) => {
                 let (tx, rx) = oneshot::channel();
-                let _ = tx.send(Redirect::To(to.clone()));
+                let _ = tx.send(Redirect::To(to));
                 Admission::Wait(rx)
             }
         }
@@ -78,18 +60,14 @@ impl Gate {
     /// Closes the gate (new calls wait) and returns once no call is in flight. Returns `false`
     /// if the gate was already closed (another move is under way).
     pub(crate) async fn close_and_drain(&self) -> bool {
-        {
-            let mut s = self.state.lock();
-            if !matches!(s.0, State::Open) {
-                return false;
-            }
-            s.0 = State::Closed(Vec::new());
+        if !self.state.lock().close() {
+            return false;
         }
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.state.lock().1 == 0 {
+            if self.state.lock().in_flight() == 0 {
                 return true;
             }
             notified.await;
@@ -99,15 +77,7 @@ impl Gate {
     /// Ends a move: every held call learns where to go. With [`Redirect::Retry`] the gate
     /// opens again; otherwise it stays closed and later arrivals are redirected too.
     pub(crate) fn release(&self, redirect: Redirect) -> usize {
-        let mut s = self.state.lock();
-        let waiting = match std::mem::replace(&mut s.0, State::Open) {
-            State::Closed(w) => w,
-            State::Open | State::Moved(_) => Vec::new(),
-        };
-        if let Redirect::To(to) = &redirect {
-            s.0 = State::Moved(to.clone());
-        }
-        drop(s);
+        let waiting = self.state.lock().release(&redirect);
         let n = waiting.len();
         for tx in waiting {
             let _ = tx.send(redirect.clone());
@@ -118,7 +88,7 @@ impl Gate {
     /// Calls currently inside the agent.
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
-        self.state.lock().1
+        self.state.lock().in_flight()
     }
 }
 

@@ -6,53 +6,106 @@
 //! they move with [`ClusterNode::migrate`], rest with [`ClusterNode::passivate`], and come
 //! back on demand. When a member is declared down, the agents it ran are re-activated from
 //! their latest checkpoint on the node that held it.
+//!
+//! The node's decisions (routing, the resolver of held one-way messages, failover turns,
+//! ownership after a registry merge, rebalancing, whom to ask to migrate, stop or checkpoint
+//! an agent, which checkpoints to drop, evacuation targets, the task queue and its ledger of
+//! lent tasks, steal batches and hints, admission) live in the IO-free `core` module: inputs
+//! in, commands out, time as an input. The other files are the shell that executes them, in
+//! layers that import downwards only: `core` ← `gate`, `scheduler`, `checkpoints`, `held` ←
+//! `locals` ← `state` (the shared `Inner`, which holds one narrow type per concern) ←
+//! `route`, `gossip`, `moves`, `tasks` ← `links` (membership and link events through the
+//! core), `inbound` (frames and control requests) ← this file.
 
+mod checkpoints;
 mod config;
+mod core;
 mod faults;
 mod gate;
 mod gossip;
+mod held;
 mod inbound;
+mod links;
+mod locals;
 mod moves;
 mod route;
+mod runs;
+mod scheduler;
+mod state;
 mod tasks;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(test)]
+mod error_tests;
+#[cfg(test)]
+mod inbound_tests;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
-use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use troupe_runtime::{AgentId, CallError, DynAgentRef, Runtime};
+use tokio::sync::Notify;
+use troupe_runtime::{AgentId, CallError, Runtime};
 
+pub use crate::ConfigError;
 pub use config::ClusterConfig;
 
-use crate::membership::{MemberEvent, MembershipHandle, NodeIdentity, NodeMeta};
-use crate::placement::Candidate;
+use crate::membership::{MembershipHandle, NodeIdentity, NodeMeta};
 use crate::registry::{Clock, ClockId, NodeName, Registry, Slot};
-use crate::transport::{LinkEvent, Transport, TransportError};
+use crate::transport::{StartCause, Transport, TransportError};
 use crate::wire::{AgentRecord, Msg, WireError};
-use gate::Gate;
+use core::failover::FAILOVER_DELAY;
+use core::members::Members;
+use core::Input;
+use state::Inner;
 
-/// How long a node must stay down before its agents are re-activated elsewhere.
-const FAILOVER_DELAY: Duration = Duration::from_millis(300);
-
-/// How much later each next holder of a checkpoint re-activates an agent whose node went
-/// down, if nobody has by then (see [`Inner::failover_turn`]).
-pub(crate) const FAILOVER_STAGGER: Duration = Duration::from_millis(250);
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listen address could not be bound (to pick a free port for port 0).
+    #[error("listen address {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gossip (UDP) socket could not be bound or used.
+    #[error("gossip socket {addr}: {source}")]
+    GossipSocket {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Membership refused to start on the gossip socket.
+    #[error("gossip socket {addr}: {source}")]
+    Membership {
+        /// The gossip address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: crate::membership::MembershipError,
+    },
+}
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClusterError {
     /// The agent call failed (the same errors as a local call).
     #[error(transparent)]
     Call(#[from] CallError),
     /// The node could not start.
     #[error("cannot start node: {0}")]
-    Start(String),
+    Start(#[from] StartError),
     /// The transport failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -74,13 +127,21 @@ pub enum ClusterError {
         kind: String,
     },
     /// The request could not be served (a node unreachable or down, too many forwards, the
-    /// node shutting down).
-    #[error("agent {agent}: {reason}")]
+    /// node shutting down, the agent moving, ...): which case, as the serving node said.
+    #[error("agent {agent}: {cause}")]
     Unavailable {
         /// The agent.
         agent: AgentId,
         /// Why.
-        reason: String,
+        cause: WireError,
+    },
+    /// A run request to `node` failed (it hosts no runs, refused, is down, ...).
+    #[error("run request to node {node}: {cause}")]
+    Run {
+        /// The node asked.
+        node: NodeName,
+        /// Why.
+        cause: WireError,
     },
     /// The agent is not on this node (for operations that need it here).
     #[error("agent {0} does not run on this node")]
@@ -97,9 +158,9 @@ impl ClusterError {
                 agent: agent.clone(),
                 reason,
             },
-            other => Self::Unavailable {
+            cause => Self::Unavailable {
                 agent: agent.clone(),
-                reason: other.to_string(),
+                cause,
             },
         }
     }
@@ -112,52 +173,6 @@ impl ClusterError {
             _ => false,
         }
     }
-}
-
-/// An agent this node runs.
-pub(crate) struct LocalAgent {
-    pub(crate) agent: DynAgentRef,
-    pub(crate) record: Mutex<AgentRecord>,
-    pub(crate) gate: Gate,
-    /// Handled a request since its last checkpoint.
-    pub(crate) dirty: AtomicBool,
-    pub(crate) last_used: Mutex<Instant>,
-    /// The nodes holding its checkpoint.
-    pub(crate) backups: Mutex<Vec<NodeName>>,
-}
-
-struct Pending {
-    node: NodeName,
-    tx: oneshot::Sender<Result<Value, WireError>>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) name: NodeName,
-    pub(crate) incarnation: u64,
-    pub(crate) config: ClusterConfig,
-    pub(crate) rt: Runtime,
-    pub(crate) transport: Transport,
-    pub(crate) membership: MembershipHandle,
-    pub(crate) clock: Clock,
-    pub(crate) registry: Mutex<Registry>,
-    pub(crate) local: DashMap<AgentId, Arc<LocalAgent>>,
-    /// Checkpoints this node holds: as the backup of another node's agent, or of its own
-    /// passivated agents.
-    pub(crate) replicas: DashMap<AgentId, AgentRecord>,
-    pending: DashMap<u64, Pending>,
-    next_id: AtomicU64,
-    pub(crate) activating: DashMap<AgentId, Arc<tokio::sync::Mutex<()>>>,
-    /// Live members, this node included.
-    pub(crate) members: RwLock<BTreeMap<NodeName, NodeIdentity>>,
-    pub(crate) stopping: AtomicBool,
-    /// When members were declared down.
-    pub(crate) down_at: DashMap<NodeName, Instant>,
-    /// Peers a dial loop is running for, with the incarnation it dials.
-    dialing: DashMap<NodeName, u64>,
-    pub(crate) scheduler: tasks::Scheduler,
-    /// One-way messages waiting until their agent can be reached, in arrival order.
-    pub(crate) held: DashMap<AgentId, Vec<(Value, u8)>>,
-    blocked: faults::Blocklist,
 }
 
 /// A running cluster node. Cheap to clone; [`ClusterNode::shutdown`] stops it.
@@ -182,7 +197,7 @@ impl ClusterNode {
         config: ClusterConfig,
         runtime: Runtime,
     ) -> Result<ClusterNode, ClusterError> {
-        config.validate().map_err(ClusterError::Start)?;
+        config.validate().map_err(StartError::from)?;
         // A port of 0 means "any free port": pick one, and pick again if another process
         // takes it before the node server binds it.
         let auto_listen = config.listen.port() == 0;
@@ -192,21 +207,18 @@ impl ClusterNode {
             attempt += 1;
             let mut config = config.clone();
             (config.listen, config.gossip) = wanted;
-            resolve_ports(&mut config).map_err(ClusterError::Start)?;
-            let socket = tokio::net::UdpSocket::bind(config.gossip)
+            resolve_ports(&mut config)?;
+            let addr = config.gossip;
+            let gossip_error = |source| StartError::GossipSocket { addr, source };
+            let socket = tokio::net::UdpSocket::bind(addr)
                 .await
-                .map_err(|e| {
-                    ClusterError::Start(format!("gossip socket {}: {e}", config.gossip))
-                })?;
-            config.gossip = socket
-                .local_addr()
-                .map_err(|e| ClusterError::Start(format!("gossip socket: {e}")))?;
+                .map_err(gossip_error)?;
+            config.gossip = socket.local_addr().map_err(gossip_error)?;
             match Self::start_on(config, runtime.clone(), socket, None).await {
-                Err(ClusterError::Transport(TransportError::Start { reason, .. }))
-                    if auto_listen && attempt < 5 && reason.contains("in use") =>
-                {
-                    continue
-                }
+                Err(ClusterError::Transport(TransportError::Start {
+                    cause: StartCause::AddressInUse,
+                    ..
+                })) if auto_listen && attempt < 5 => continue,
                 other => return other,
             }
         }
@@ -224,7 +236,7 @@ impl ClusterNode {
         datagrams: S,
         streams: Option<Arc<dyn crate::transport::StreamNet>>,
     ) -> Result<ClusterNode, ClusterError> {
-        config.validate().map_err(ClusterError::Start)?;
+        config.validate().map_err(StartError::from)?;
         let name = NodeName::new(config.name.clone());
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -274,16 +286,16 @@ impl ClusterNode {
         .await
         {
             Ok(m) => m,
-            Err(e) => {
+            Err(source) => {
                 transport.stop().await;
-                return Err(ClusterError::Start(format!(
-                    "gossip socket {}: {e}",
-                    config.gossip
-                )));
+                return Err(StartError::Membership {
+                    addr: config.gossip,
+                    source,
+                }
+                .into());
             }
         };
-        let mut members = BTreeMap::new();
-        members.insert(name.clone(), identity);
+        let members = Members::new(identity, FAILOVER_DELAY, config.rebalance_on_join);
         let inner = Arc::new(Inner {
             clock: Clock::new(clock_id(&name, incarnation)),
             name,
@@ -293,21 +305,20 @@ impl ClusterNode {
             transport,
             membership,
             registry: Mutex::new(Registry::new()),
-            local: DashMap::new(),
-            replicas: DashMap::new(),
-            pending: DashMap::new(),
-            next_id: AtomicU64::new(1),
-            activating: DashMap::new(),
+            locals: locals::Locals::default(),
+            checkpoints: checkpoints::Checkpoints::default(),
+            requests: state::Requests::default(),
             members: RwLock::new(members),
             stopping: AtomicBool::new(false),
-            down_at: DashMap::new(),
-            dialing: DashMap::new(),
-            scheduler: tasks::Scheduler::default(),
-            held: DashMap::new(),
+            changed: Notify::new(),
+            scheduler: scheduler::Scheduler::default(),
+            held: held::Held::default(),
             blocked,
+            stats: Default::default(),
+            run_service: std::sync::OnceLock::new(),
         });
         sink.attach(Arc::downgrade(&inner));
-        tokio::spawn(event_loop(
+        tokio::spawn(links::event_loop(
             Arc::downgrade(&inner),
             member_events,
             link_events,
@@ -342,36 +353,46 @@ impl ClusterNode {
     /// Whether this node holds a checkpoint of `agent` (as its backup, or because it
     /// passivated it).
     pub fn holds_checkpoint(&self, agent: &str) -> Option<u64> {
-        self.inner.replicas.get(agent).map(|r| r.version)
+        self.inner.checkpoints.version(agent)
     }
 
     /// The state in the checkpoint of `agent` this node holds, if any.
     pub fn checkpoint_snapshot(&self, agent: &str) -> Option<troupe_runtime::Snapshot> {
         self.inner
-            .replicas
-            .get(agent)
-            .and_then(|r| r.snapshot.clone())
+            .checkpoints
+            .snapshot(agent)
             .map(troupe_runtime::Snapshot::from_bytes)
     }
 
     /// Workflow tasks this node has run (its own and stolen ones).
     pub fn tasks_executed(&self) -> usize {
-        self.inner.scheduler.executed.load(Ordering::Relaxed)
+        self.inner.scheduler.executed()
     }
 
     /// Tasks this node stole from busier nodes.
     pub fn tasks_stolen(&self) -> usize {
-        self.inner.scheduler.stolen.load(Ordering::Relaxed)
+        self.inner.scheduler.stolen()
     }
 
     /// Tasks this node accepted that `node` is running for it right now (stolen by it).
     pub fn tasks_lent_to(&self, node: &str) -> usize {
+        self.inner.scheduler.ledger.lock().lent_to(node)
+    }
+
+    /// Agents this node migrated to another node (since it started).
+    pub fn migrations(&self) -> u64 {
         self.inner
-            .scheduler
-            .lent
-            .iter()
-            .filter(|e| e.value().0.as_str() == node)
-            .count()
+            .stats
+            .migrations
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Agents this node re-activated from a checkpoint after their node went down.
+    pub fn failovers(&self) -> u64 {
+        self.inner
+            .stats
+            .failovers
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tasks queued here and not yet started.
@@ -386,7 +407,23 @@ impl ClusterNode {
 
     /// Live members as this node sees them, itself included, sorted by name.
     pub fn members(&self) -> Vec<NodeIdentity> {
-        self.inner.members.read().values().cloned().collect()
+        self.inner.members.read().live().cloned().collect()
+    }
+
+    /// Waits until a transport session with `peer` is up, at most `timeout`; returns whether
+    /// it is (woken when the session comes up, not by polling).
+    pub async fn wait_linked(&self, peer: &NodeName, timeout: Duration) -> bool {
+        self.inner.transport.wait_linked(peer, timeout).await
+    }
+
+    /// Waits until this node's view changes (a member or a transport session came or went, the
+    /// registry changed), at most `timeout`; returns whether it changed. Woken by the change,
+    /// not by polling; a change just before the call is not seen, so callers re-check their
+    /// condition after at most `timeout`.
+    pub async fn wait_changed(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.inner.changed.notified())
+            .await
+            .is_ok()
     }
 
     /// Members with a transport session up (peers this node can reach now).
@@ -407,9 +444,7 @@ impl ClusterNode {
 
     /// The agents running on this node, sorted.
     pub fn local_agents(&self) -> Vec<AgentId> {
-        let mut v: Vec<AgentId> = self.inner.local.iter().map(|e| e.key().clone()).collect();
-        v.sort();
-        v
+        self.inner.locals.ids()
     }
 
     /// A copy of this node's registry (for inspection and convergence checks).
@@ -458,7 +493,7 @@ impl ClusterNode {
         } else {
             let id = self.inner.next_id();
             self.inner
-                .request(node, id, Msg::Activate { id, spec: record }, None)
+                .request_value(node, id, Msg::Activate { id, spec: record }, None)
                 .await
                 .map(|_| ())
         };
@@ -558,6 +593,7 @@ impl ClusterNode {
         if self.inner.stopping.swap(true, Ordering::SeqCst) {
             return;
         }
+        links::feed(&self.inner, Input::Stopping);
         moves::evacuate(&self.inner).await;
         self.inner.membership.leave().await;
         self.inner.transport.stop().await;
@@ -575,17 +611,19 @@ impl ClusterNode {
     /// tests and benchmarks of failover.
     pub async fn crash(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
+        links::feed(&self.inner, Input::Stopping);
         self.inner.membership.shutdown();
         self.inner.transport.stop().await;
     }
 }
 
 /// Replaces port 0 in the listen address with a free port, so the address peers learn is real.
-fn resolve_ports(config: &mut ClusterConfig) -> Result<(), String> {
+fn resolve_ports(config: &mut ClusterConfig) -> Result<(), StartError> {
     if config.listen.port() == 0 {
-        let l = std::net::TcpListener::bind(config.listen)
-            .map_err(|e| format!("listen {}: {e}", config.listen))?;
-        config.listen = l.local_addr().map_err(|e| e.to_string())?;
+        let addr = config.listen;
+        let listen_error = |source| StartError::Listen { addr, source };
+        let l = std::net::TcpListener::bind(addr).map_err(listen_error)?;
+        config.listen = l.local_addr().map_err(listen_error)?;
     }
     Ok(())
 }
@@ -595,271 +633,4 @@ fn clock_id(name: &NodeName, incarnation: u64) -> ClockId {
     let lo = crate::placement::stable_hash(&incarnation.to_string(), name.as_str());
     let v = (u128::from(h) << 64) | u128::from(lo) | 1;
     ClockId::try_from(v.to_le_bytes()).expect("non-zero clock id")
-}
-
-impl Inner {
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn is_live(&self, node: &NodeName) -> bool {
-        self.members.read().contains_key(node)
-    }
-
-    /// Placement over live members (optionally without `exclude`).
-    pub(crate) fn place(
-        &self,
-        agent: &AgentId,
-        kind: Option<&str>,
-        exclude: Option<&NodeName>,
-    ) -> Option<NodeName> {
-        let candidates = self.candidates(exclude);
-        crate::placement::place(agent.as_str(), kind, &candidates).cloned()
-    }
-
-    /// The nodes that should hold checkpoints of `agent` (run here): the first
-    /// `config.backups` live nodes after this one in placement order.
-    pub(crate) fn backups_for(&self, agent: &AgentId, kind: &str) -> Vec<NodeName> {
-        let candidates = self.candidates(Some(&self.name));
-        crate::placement::rank(agent.as_str(), Some(kind), &candidates)
-            .into_iter()
-            .take(self.config.backups)
-            .map(|c| c.name.clone())
-            .collect()
-    }
-
-    /// This node's turn to re-activate `agent` (of `kind`) from a checkpoint after its node
-    /// went down: its position among the live nodes in placement order. Every holder of a
-    /// checkpoint waits its turn × [`FAILOVER_STAGGER`] and takes over only if nobody has;
-    /// holders are the first nodes in that order, so the first live one goes at once.
-    pub(crate) fn failover_turn(&self, agent: &AgentId, kind: &str) -> Duration {
-        let candidates = self.candidates(None);
-        let position = crate::placement::rank(agent.as_str(), Some(kind), &candidates)
-            .iter()
-            .position(|c| c.name == self.name)
-            .unwrap_or(candidates.len());
-        FAILOVER_STAGGER * position as u32
-    }
-
-    pub(crate) fn candidates(&self, exclude: Option<&NodeName>) -> Vec<Candidate> {
-        self.members
-            .read()
-            .values()
-            .filter(|m| Some(&m.name) != exclude)
-            .filter(|m| m.name == self.name || self.transport.is_linked(&m.name))
-            .map(|m| Candidate {
-                name: m.name.clone(),
-                capacity: m.meta.capacity,
-                kinds: m.meta.kinds.clone(),
-            })
-            .collect()
-    }
-
-    /// Sends a request to `node` and waits for its reply.
-    pub(crate) async fn request(
-        &self,
-        node: &NodeName,
-        id: u64,
-        msg: Msg,
-        timeout: Option<Duration>,
-    ) -> Result<Value, WireError> {
-        let (tx, rx) = oneshot::channel();
-        self.pending.insert(
-            id,
-            Pending {
-                node: node.clone(),
-                tx,
-            },
-        );
-        if let Err(e) = self.transport.send(node, msg) {
-            self.pending.remove(&id);
-            return Err(WireError::Unavailable {
-                reason: e.to_string(),
-            });
-        }
-        let limit = timeout.unwrap_or(self.config.call_timeout);
-        match tokio::time::timeout(limit, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(WireError::Unavailable {
-                reason: format!("node {node} went away"),
-            }),
-            Err(_) => {
-                self.pending.remove(&id);
-                Err(WireError::Timeout {
-                    after_ms: limit.as_millis() as u64,
-                })
-            }
-        }
-    }
-
-    pub(crate) fn complete(&self, id: u64, result: Result<Value, WireError>) {
-        if let Some((_, p)) = self.pending.remove(&id) {
-            let _ = p.tx.send(result);
-        }
-    }
-
-    /// Fails every request waiting on `node` (it was declared down).
-    fn fail_pending(&self, node: &NodeName) {
-        let ids: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|p| &p.node == node)
-            .map(|p| *p.key())
-            .collect();
-        for id in ids {
-            if let Some((_, p)) = self.pending.remove(&id) {
-                let _ = p.tx.send(Err(WireError::Unavailable {
-                    reason: format!("node {node} is down"),
-                }));
-            }
-        }
-    }
-}
-
-async fn event_loop(
-    inner: std::sync::Weak<Inner>,
-    mut members: tokio::sync::mpsc::UnboundedReceiver<MemberEvent>,
-    mut links: tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
-) {
-    loop {
-        tokio::select! {
-            ev = members.recv() => {
-                let Some(ev) = ev else { return };
-                let Some(inner) = inner.upgrade() else { return };
-                on_member(&inner, ev);
-            }
-            ev = links.recv() => {
-                let Some(ev) = ev else { return };
-                let Some(inner) = inner.upgrade() else { return };
-                match ev {
-                    LinkEvent::Up(peer) => {
-                        tracing::debug!(target: "troupe::cluster", node = %inner.name, %peer, "link up");
-                        gossip::exchange_with(&inner, &peer);
-                        moves::rebalance_towards(&inner, &peer);
-                        moves::mark_all_dirty(&inner);
-                    }
-                    LinkEvent::Down(peer) => {
-                        // The session broke but membership still lists the peer: dial again.
-                        let member = inner.members.read().get(&peer).cloned();
-                        if let Some(member) = member {
-                            if inner.name < peer && !inner.stopping.load(Ordering::Relaxed) {
-                                tokio::spawn(dial(Arc::downgrade(&inner), member));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn on_member(inner: &Arc<Inner>, ev: MemberEvent) {
-    match ev {
-        MemberEvent::Up(id) => {
-            if id.name == inner.name {
-                return;
-            }
-            tracing::info!(target: "troupe::cluster", node = %inner.name, peer = %id.name, "member up");
-            inner.members.write().insert(id.name.clone(), id.clone());
-            inner.down_at.remove(&id.name);
-            // The node with the smaller name dials; the other waits for the inbound session.
-            if inner.name < id.name {
-                tokio::spawn(dial(Arc::downgrade(inner), id));
-            }
-        }
-        MemberEvent::Down(id) => {
-            if id.name == inner.name {
-                return;
-            }
-            tracing::info!(target: "troupe::cluster", node = %inner.name, peer = %id.name, "member down");
-            inner.members.write().remove(&id.name);
-            inner.down_at.insert(id.name.clone(), Instant::now());
-            inner.transport.disconnect(&id.name);
-            inner.fail_pending(&id.name);
-            tasks::on_member_down(inner, &id.name);
-            moves::mark_all_dirty(inner);
-            // A node declared down may be back at once under a renewed incarnation (it was
-            // only suspected, or a partition healed): fail over only if it stays down.
-            let weak = Arc::downgrade(inner);
-            let name = id.name.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(FAILOVER_DELAY).await;
-                let Some(inner) = weak.upgrade() else { return };
-                if !inner.is_live(&name) {
-                    moves::fail_over(&inner, &name);
-                }
-            });
-        }
-    }
-}
-
-/// Connects to a member until a session is up or it is no longer a member. One dialer per
-/// peer at a time; after a connection is opened it waits for the session to become ready
-/// before trying again, so it never races its own duplicate.
-async fn dial(inner: std::sync::Weak<Inner>, member: NodeIdentity) {
-    {
-        let Some(node) = inner.upgrade() else { return };
-        let mut fresh = false;
-        node.dialing
-            .entry(member.name.clone())
-            .and_modify(|inc| {
-                if *inc < member.incarnation {
-                    *inc = member.incarnation;
-                    fresh = true;
-                }
-            })
-            .or_insert_with(|| {
-                fresh = true;
-                member.incarnation
-            });
-        if !fresh {
-            return;
-        }
-    }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let Some(node) = inner.upgrade() else { return };
-        let current = node.members.read().get(&member.name).cloned();
-        let still_member = current.is_some_and(|m| m.incarnation == member.incarnation);
-        let superseded = node
-            .dialing
-            .get(&member.name)
-            .is_none_or(|inc| *inc != member.incarnation);
-        if superseded {
-            return;
-        }
-        if !still_member
-            || node.transport.is_linked(&member.name)
-            || node.stopping.load(Ordering::Relaxed)
-        {
-            node.dialing
-                .remove_if(&member.name, |_, inc| *inc == member.incarnation);
-            return;
-        }
-        let attempt = tokio::time::timeout(
-            Duration::from_secs(2),
-            node.transport.connect(member.transport),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(TransportError::Connect {
-                addr: member.transport,
-                reason: "timed out".into(),
-            })
-        });
-        match attempt {
-            Ok(()) => {
-                // Give the handshake time to finish before considering another attempt.
-                let deadline = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < deadline && !node.transport.is_linked(&member.name) {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-            Err(e) => {
-                tracing::debug!(target: "troupe::cluster", peer = %member.name, "connect failed: {e}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
 }

@@ -10,14 +10,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::Value;
 use troupe_runtime::AgentId;
 
+use super::core::failover::{self, Takeover};
+use super::core::moves::{self, Evacuate, Op, Owner};
+use super::core::ownership::{self, AfterMerge, Resident};
 use super::gate::Redirect;
-use super::inbound::unavailable;
-use super::Inner;
-use crate::registry::{NodeName, SlotState};
-use crate::wire::{AgentRecord, Control, Msg, WireError};
+use super::locals::LocalAgent;
+use super::state::{self, join_all, Inner};
+use crate::registry::NodeName;
+use crate::wire::{AgentRecord, Control, ControlReply, Msg, WireError};
 
 /// Migrates `agent` to `to` from whichever node runs it.
 pub(crate) async fn migrate_anywhere(
@@ -25,26 +27,25 @@ pub(crate) async fn migrate_anywhere(
     agent: AgentId,
     to: NodeName,
 ) -> Result<(), WireError> {
-    if inner.local.contains_key(&agent) {
-        return migrate_local(inner, agent, to).await;
+    match owner(inner, Op::Migrate, &agent) {
+        Owner::Here => migrate_local(inner, agent, to).await,
+        Owner::Ask(owner) => inner
+            .request_control(&owner, Control::Migrate { agent, to }, None)
+            .await
+            .map(|_| ()),
+        Owner::Tombstone | Owner::Missing => Err(WireError::NoSuchAgent),
     }
-    let owner = inner
-        .registry
-        .lock()
-        .winner(&agent)
-        .filter(|s| s.state == SlotState::Active)
-        .map(|s| s.node.clone());
-    match owner {
-        Some(owner) if owner != inner.name && inner.is_live(&owner) => {
-            let id = inner.next_id();
-            let op = Control::Migrate { agent, to };
-            inner
-                .request(&owner, id, Msg::Control { id, op }, None)
-                .await
-                .map(|_| ())
-        }
-        _ => Err(WireError::NoSuchAgent),
-    }
+}
+
+/// Who carries out `op` on `agent` ([`moves::owner_for`]).
+fn owner(inner: &Inner, op: Op, agent: &AgentId) -> Owner {
+    let local = inner.locals.contains(agent);
+    let slot = if local {
+        None
+    } else {
+        inner.registry.lock().winner(agent).cloned()
+    };
+    moves::owner_for(op, local, slot.as_ref(), &inner.name, |n| inner.is_live(n))
 }
 
 /// Moves a local agent to `to` with its state.
@@ -57,13 +58,15 @@ pub(crate) async fn migrate_local(
         return Ok(());
     }
     if !inner.is_live(&to) {
-        return Err(unavailable(format!("node {to} is not a live member")));
+        return Err(WireError::NotMember { node: to });
     }
-    let Some(local) = inner.local.get(&agent).map(|e| e.value().clone()) else {
+    let Some(local) = inner.locals.get(&agent) else {
         return Err(WireError::NoSuchAgent);
     };
     if !local.gate.close_and_drain().await {
-        return Err(unavailable(format!("agent {agent} is already moving")));
+        return Err(WireError::Moving {
+            agent: agent.clone(),
+        });
     }
     let record = match checkpoint_record(&local).await {
         Ok(r) => r,
@@ -76,7 +79,7 @@ pub(crate) async fn migrate_local(
     let id = inner.next_id();
     let spec = record.clone();
     match inner
-        .request(&to, id, Msg::Activate { id, spec }, None)
+        .request_value(&to, id, Msg::Activate { id, spec }, None)
         .await
     {
         Ok(_) => {
@@ -89,10 +92,11 @@ pub(crate) async fn migrate_local(
                 record.version,
                 stamp,
             );
+            inner.registry_changed();
             inner.push_entry(&agent);
-            inner.local.remove(&agent);
+            inner.locals.remove(&agent);
             let backups = std::mem::take(&mut *local.backups.lock());
-            for b in backups.iter().filter(|b| *b != &to) {
+            for b in &moves::drop_after_migration(backups, &to) {
                 let version = record.version;
                 let _ = inner.transport.send(
                     b,
@@ -102,6 +106,10 @@ pub(crate) async fn migrate_local(
                     },
                 );
             }
+            inner
+                .stats
+                .migrations
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let held = local.gate.release(Redirect::To(to.clone()));
             tracing::info!(target: "troupe::cluster", node = %inner.name, %agent, %to, held,
                 "migrated");
@@ -109,7 +117,7 @@ pub(crate) async fn migrate_local(
         }
         Err(e) => {
             // Resume here from the snapshot just taken; held calls retry against it.
-            inner.local.remove(&agent);
+            inner.locals.remove(&agent);
             let restored = inner.activate_local(record, true).await;
             local.gate.release(Redirect::Retry);
             tracing::warn!(target: "troupe::cluster", node = %inner.name, %agent, %to,
@@ -120,7 +128,7 @@ pub(crate) async fn migrate_local(
 }
 
 /// The agent's record with a fresh snapshot and a bumped version.
-async fn checkpoint_record(local: &super::LocalAgent) -> Result<AgentRecord, WireError> {
+async fn checkpoint_record(local: &LocalAgent) -> Result<AgentRecord, WireError> {
     let snapshot = local
         .agent
         .snapshot()
@@ -135,11 +143,13 @@ async fn checkpoint_record(local: &super::LocalAgent) -> Result<AgentRecord, Wir
 /// Snapshots a local agent, stops it and keeps the snapshot here; the next call re-activates
 /// it on this node.
 pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(), WireError> {
-    let Some(local) = inner.local.get(agent).map(|e| e.value().clone()) else {
+    let Some(local) = inner.locals.get(agent) else {
         return Err(WireError::NoSuchAgent);
     };
     if !local.gate.close_and_drain().await {
-        return Err(unavailable(format!("agent {agent} is already moving")));
+        return Err(WireError::Moving {
+            agent: agent.clone(),
+        });
     }
     let record = match checkpoint_record(&local).await {
         Ok(r) => r,
@@ -150,7 +160,7 @@ pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(),
     };
     inner.rt.stop_agent(agent.as_str()).await;
     let version = record.version;
-    inner.replicas.insert(agent.clone(), record.clone());
+    inner.checkpoints.put(record.clone());
     let backups = local.backups.lock().clone();
     for b in &backups {
         let record = record.clone();
@@ -164,8 +174,9 @@ pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(),
         version,
         stamp,
     );
+    inner.registry_changed();
     inner.push_entry(agent);
-    inner.local.remove(agent);
+    inner.locals.remove(agent);
     local.gate.release(Redirect::Retry);
     tracing::debug!(target: "troupe::cluster", node = %inner.name, %agent, "passivated");
     Ok(())
@@ -174,34 +185,27 @@ pub(crate) async fn passivate(inner: &Arc<Inner>, agent: &AgentId) -> Result<(),
 /// Stops `agent` for good wherever it runs: drains it, stops it, writes a tombstone to the
 /// registry and drops its checkpoints. Calls held meanwhile fail with `NoSuchAgent`.
 pub(crate) async fn stop(inner: &Arc<Inner>, agent: &AgentId) -> Result<(), WireError> {
-    let Some(local) = inner.local.get(agent).map(|e| e.value().clone()) else {
-        let owner = inner
-            .registry
-            .lock()
-            .winner(agent)
-            .filter(|s| s.state != SlotState::Removed)
-            .map(|s| s.node.clone());
-        return match owner {
-            Some(owner) if owner != inner.name && inner.is_live(&owner) => {
-                let id = inner.next_id();
-                let op = Control::Stop {
-                    agent: agent.clone(),
-                };
-                inner
-                    .request(&owner, id, Msg::Control { id, op }, None)
-                    .await
-                    .map(|_| ())
-            }
-            Some(_) => {
-                // Passivated here, or its node is gone: a tombstone is enough.
-                tombstone(inner, agent, 0);
-                Ok(())
-            }
-            None => Err(WireError::NoSuchAgent),
-        };
+    let local = match owner(inner, Op::Stop, agent) {
+        Owner::Here => inner.locals.get(agent),
+        Owner::Ask(owner) => {
+            let op = Control::Stop {
+                agent: agent.clone(),
+            };
+            return inner.request_control(&owner, op, None).await.map(|_| ());
+        }
+        Owner::Tombstone => {
+            tombstone(inner, agent, 0);
+            return Ok(());
+        }
+        Owner::Missing => None,
+    };
+    let Some(local) = local else {
+        return Err(WireError::NoSuchAgent);
     };
     if !local.gate.close_and_drain().await {
-        return Err(unavailable(format!("agent {agent} is moving; try again")));
+        return Err(WireError::Moving {
+            agent: agent.clone(),
+        });
     }
     inner.rt.stop_agent(agent.as_str()).await;
     let version = local.record.lock().version;
@@ -216,42 +220,41 @@ pub(crate) async fn stop(inner: &Arc<Inner>, agent: &AgentId) -> Result<(), Wire
             },
         );
     }
-    inner.local.remove(agent);
+    inner.locals.remove(agent);
     local.gate.release(Redirect::Retry);
     Ok(())
 }
 
 fn tombstone(inner: &Arc<Inner>, agent: &AgentId, _version: u64) {
-    inner.replicas.remove(agent);
+    inner.checkpoints.remove(agent);
     let stamp = inner.clock.now();
     inner
         .registry
         .lock()
         .remove(agent.clone(), inner.name.clone(), inner.incarnation, stamp);
+    inner.registry_changed();
     inner.push_entry(agent);
 }
 
 /// Stops a local agent that lost ownership after a registry merge (a partition healed and
 /// another node's activation won). Calls held meanwhile go to the winner.
 pub(crate) async fn yield_ownership(inner: &Arc<Inner>, agent: AgentId) {
-    let Some(local) = inner.local.get(&agent).map(|e| e.value().clone()) else {
+    let Some(local) = inner.locals.get(&agent) else {
         return;
     };
     if !local.gate.close_and_drain().await {
         return;
     }
     let slot = inner.registry.lock().winner(&agent).cloned();
-    if slot.as_ref().is_some_and(|s| s.is_active_on(&inner.name)) {
-        // Ownership came back here meanwhile (a newer write, e.g. a migration to this node
-        // recorded after the merge that made it look lost): keep serving.
-        local.gate.release(Redirect::Retry);
-        return;
-    }
-    let winner = slot
-        .filter(|s| s.state == SlotState::Active && s.node != inner.name)
-        .map(|s| s.node.clone());
+    let winner = match ownership::after_merge(slot.as_ref(), &inner.name) {
+        AfterMerge::Keep => {
+            local.gate.release(Redirect::Retry);
+            return;
+        }
+        AfterMerge::Yield { winner } => winner,
+    };
     inner.rt.stop_agent(agent.as_str()).await;
-    inner.local.remove(&agent);
+    inner.locals.remove(&agent);
     tracing::info!(target: "troupe::cluster", node = %inner.name, %agent, ?winner,
         "stopped a duplicate activation after a merge");
     local
@@ -261,48 +264,52 @@ pub(crate) async fn yield_ownership(inner: &Arc<Inner>, agent: AgentId) {
 
 /// Stores a checkpoint sent by an agent's owner (newest version wins).
 pub(crate) fn store_replica(inner: &Arc<Inner>, record: AgentRecord) {
-    if inner.local.contains_key(&record.agent) {
+    if inner.locals.contains(&record.agent) {
         return;
     }
-    let agent = record.agent.clone();
-    let newer = inner
-        .replicas
-        .get(&agent)
-        .is_none_or(|r| r.version <= record.version);
-    if newer {
-        inner.replicas.insert(agent, record);
+    if inner.checkpoints.put_if_newer(record) {
+        // A call waiting for this agent's failover may take over now.
+        inner.registry_changed();
     }
 }
 
 /// A member was declared down: re-activate here every agent it ran whose checkpoint we hold,
-/// when it is this node's turn ([`Inner::failover_turn`]: the first live holder in placement
-/// order at once, the others later and only if the agent is not active elsewhere by then).
+/// when it is this node's turn (decided by [`failover::plan`]: the first live holder in
+/// placement order at once, the others later and only if the agent is not active elsewhere
+/// by then).
 pub(crate) fn fail_over(inner: &Arc<Inner>, down: &NodeName) {
-    let orphans: Vec<AgentId> = inner
-        .registry
-        .lock()
-        .iter()
-        .filter(|(_, s)| &s.node == down && s.state != SlotState::Removed)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let orphans = failover::orphans(inner.registry.lock().iter(), down);
+    let now = state::now();
     for agent in orphans {
-        let Some(mut record) = inner.replicas.get(&agent).map(|r| r.value().clone()) else {
+        let Some(record) = inner.checkpoints.get(&agent) else {
             continue;
         };
-        record.version += 1;
         let turn = inner.failover_turn(&agent, &record.kind);
         let inner = inner.clone();
         let down = down.clone();
         tokio::spawn(async move {
-            if !turn.is_zero() {
-                tokio::time::sleep(turn).await;
-                if inner.local.contains_key(&agent) || taken_over(&inner, &agent, &down) {
-                    return;
+            let record = match failover::plan(record, turn, now) {
+                Takeover::Now(record) => record,
+                Takeover::At { at, record } => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                    let slot = inner.registry.lock().winner(&agent).cloned();
+                    if inner.locals.contains(&agent)
+                        || failover::taken_over(slot.as_ref(), &down, |n| inner.is_live(n))
+                    {
+                        return;
+                    }
+                    record
                 }
-            }
+            };
             match inner.activate_local(record, true).await {
-                Ok(()) => tracing::info!(target: "troupe::cluster", node = %inner.name, %agent,
-                    "re-activated from checkpoint after its node went down"),
+                Ok(()) => {
+                    inner
+                        .stats
+                        .failovers
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(target: "troupe::cluster", node = %inner.name, %agent,
+                        "re-activated from checkpoint after its node went down")
+                }
                 Err(e) => tracing::warn!(target: "troupe::cluster", node = %inner.name, %agent,
                     "failover activation failed: {e}"),
             }
@@ -310,20 +317,9 @@ pub(crate) fn fail_over(inner: &Arc<Inner>, down: &NodeName) {
     }
 }
 
-/// Whether the registry says `agent` (whose node `down` went down) is active on a live node
-/// again, or was stopped.
-pub(crate) fn taken_over(inner: &Inner, agent: &AgentId, down: &NodeName) -> bool {
-    inner.registry.lock().winner(agent).is_some_and(|s| {
-        s.state == SlotState::Removed
-            || (s.state == SlotState::Active && &s.node != down && inner.is_live(&s.node))
-    })
-}
-
 /// Marks every local agent for a checkpoint (membership changed: backups may have moved).
 pub(crate) fn mark_all_dirty(inner: &Arc<Inner>) {
-    for e in inner.local.iter() {
-        e.dirty.store(true, Ordering::Relaxed);
-    }
+    inner.locals.mark_all_dirty();
 }
 
 /// Checkpoints agents that handled requests to their backup node, every `checkpoint_every`.
@@ -340,15 +336,9 @@ pub(crate) async fn checkpoints(inner: Weak<Inner>) {
         if inner.stopping.load(Ordering::Relaxed) {
             return;
         }
-        let dirty: Vec<_> = inner
-            .local
-            .iter()
-            .filter(|e| e.dirty.swap(false, Ordering::Relaxed))
-            .map(|e| e.value().clone())
-            .collect();
-        for local in dirty {
+        for local in inner.locals.take_dirty() {
             if to_backups(&inner, &local).await.is_none() {
-                local.dirty.store(true, Ordering::Relaxed);
+                local.mark_dirty();
             }
         }
     }
@@ -358,7 +348,7 @@ pub(crate) async fn checkpoints(inner: Weak<Inner>) {
 /// in placement order) and drops it from nodes that are no longer backups; returns the
 /// backups that were sent it and the version. `None` if there is no other node, or no backup
 /// could be sent it.
-async fn to_backups(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(Vec<NodeName>, u64)> {
+async fn to_backups(inner: &Arc<Inner>, local: &LocalAgent) -> Option<(Vec<NodeName>, u64)> {
     let (agent, kind) = {
         let r = local.record.lock();
         (r.agent.clone(), r.kind.clone())
@@ -377,7 +367,7 @@ async fn to_backups(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(Ve
             inner.transport.send(b, Msg::Replica { record }).is_ok()
         })
         .collect();
-    for gone in old.iter().filter(|o| !sent.contains(o)) {
+    for gone in moves::stale_backups(&old, &sent) {
         let agent = agent.clone();
         let _ = inner
             .transport
@@ -390,43 +380,37 @@ async fn to_backups(inner: &Arc<Inner>, local: &super::LocalAgent) -> Option<(Ve
 /// `Locate` sent after the replica is answered only after the replica was handled (messages
 /// between two nodes arrive in order).
 pub(crate) async fn checkpoint_now(inner: &Arc<Inner>, agent: &AgentId) -> Result<u64, WireError> {
-    let Some(local) = inner.local.get(agent).map(|e| e.value().clone()) else {
-        let owner = inner
-            .registry
-            .lock()
-            .winner(agent)
-            .filter(|s| s.state == SlotState::Active && s.node != inner.name)
-            .map(|s| s.node.clone());
-        let Some(owner) = owner else {
-            return Err(WireError::NoSuchAgent);
-        };
-        let id = inner.next_id();
-        let op = Control::Checkpoint {
-            agent: agent.clone(),
-        };
-        let v = inner
-            .request(&owner, id, Msg::Control { id, op }, None)
-            .await?;
-        return v
-            .as_u64()
-            .ok_or_else(|| unavailable("bad checkpoint reply"));
+    let local = match owner(inner, Op::Checkpoint, agent) {
+        Owner::Here => inner.locals.get(agent),
+        Owner::Ask(owner) => {
+            let op = Control::Checkpoint {
+                agent: agent.clone(),
+            };
+            return match inner.request_control(&owner, op, None).await? {
+                ControlReply::Checkpointed { version } => Ok(version),
+                other => Err(WireError::UnexpectedReply {
+                    node: owner,
+                    request: "a checkpoint request".into(),
+                    got: other.name().into(),
+                }),
+            };
+        }
+        Owner::Tombstone | Owner::Missing => None,
+    };
+    let Some(local) = local else {
+        return Err(WireError::NoSuchAgent);
     };
     let Some((backups, version)) = to_backups(inner, &local).await else {
-        return Err(unavailable("no live node to hold a checkpoint"));
+        return Err(WireError::NoBackup);
     };
     let asks = backups.into_iter().map(|backup| {
         let inner = inner.clone();
         let op = Control::Locate {
             agent: agent.clone(),
         };
-        async move {
-            let id = inner.next_id();
-            inner
-                .request(&backup, id, Msg::Control { id, op }, None)
-                .await
-        }
+        async move { inner.request_control(&backup, op, None).await }
     });
-    for answer in super::route::futures_join_all(asks).await {
+    for answer in join_all(asks).await {
         answer?;
     }
     Ok(version)
@@ -445,34 +429,30 @@ pub(crate) async fn passivate_idle(inner: Weak<Inner>) {
         if inner.stopping.load(Ordering::Relaxed) {
             return;
         }
-        let idle: Vec<AgentId> = inner
-            .local
-            .iter()
-            .filter(|e| e.last_used.lock().elapsed() >= after)
-            .map(|e| e.key().clone())
-            .collect();
-        for agent in idle {
+        let now = state::now();
+        for agent in inner.locals.idle(after, now) {
             let _ = passivate(&inner, &agent).await;
         }
     }
 }
 
-/// A node joined: move the movable agents that placement now assigns to it.
+/// A node joined: move the movable agents that placement now assigns to it
+/// ([`ownership::movers`]).
 pub(crate) fn rebalance_towards(inner: &Arc<Inner>, peer: &NodeName) {
-    if !inner.config.rebalance_on_join || inner.stopping.load(Ordering::Relaxed) {
+    if inner.stopping.load(Ordering::Relaxed) {
         return;
     }
-    let movers: Vec<AgentId> = inner
-        .local
-        .iter()
-        .filter(|e| {
-            let r = e.record.lock();
-            r.movable && inner.place(&r.agent, Some(&r.kind), None).as_ref() == Some(peer)
-        })
-        .map(|e| e.key().clone())
-        .collect();
+    let residents = inner.locals.residents();
+    let movers = ownership::movers(
+        residents.iter().map(|(agent, kind, movable)| Resident {
+            agent,
+            kind,
+            movable: *movable,
+        }),
+        peer,
+        |agent, kind| inner.place(agent, Some(kind), None),
+    );
     tracing::debug!(target: "troupe::cluster", node = %inner.name, %peer, movers = movers.len(),
-        candidates = ?inner.candidates(None).iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
         "rebalance towards a new link");
     if movers.is_empty() {
         return;
@@ -490,49 +470,20 @@ pub(crate) fn rebalance_towards(inner: &Arc<Inner>, peer: &NodeName) {
 
 /// Moves every local agent away before this node leaves.
 pub(crate) async fn evacuate(inner: &Arc<Inner>) {
-    let agents: Vec<(AgentId, String)> = inner
-        .local
-        .iter()
-        .map(|e| (e.key().clone(), e.record.lock().kind.clone()))
-        .collect();
-    for (agent, kind) in agents {
-        match inner.place(&agent, Some(&kind), Some(&inner.name)) {
-            Some(to) => {
+    let agents = inner.locals.residents().into_iter().map(|(a, k, _)| (a, k));
+    let plan = moves::evacuation(agents, |agent, kind| {
+        inner.place(agent, Some(kind), Some(&inner.name))
+    });
+    for (agent, step) in plan {
+        match step {
+            Evacuate::To(to) => {
                 if let Err(e) = migrate_local(inner, agent.clone(), to).await {
                     tracing::warn!(target: "troupe::cluster", %agent, "could not move away: {e}");
                 }
             }
-            None => {
+            Evacuate::Passivate => {
                 let _ = passivate(inner, &agent).await;
             }
-        }
-    }
-}
-
-/// Node-level requests from peers. `None`: no reply expected.
-pub(crate) async fn control(
-    inner: &Arc<Inner>,
-    from: &NodeName,
-    op: Control,
-) -> Option<Result<Value, WireError>> {
-    match op {
-        Control::Migrate { agent, to } => {
-            Some(migrate_local(inner, agent, to).await.map(|()| Value::Null))
-        }
-        Control::Locate { agent } => {
-            let slot = inner.registry.lock().winner(&agent).cloned();
-            Some(Ok(serde_json::to_value(slot).unwrap_or(Value::Null)))
-        }
-        Control::Steal { max } => Some(Ok(super::tasks::on_steal(inner, from, max))),
-        Control::Stop { agent } => Some(stop(inner, &agent).await.map(|()| Value::Null)),
-        Control::Checkpoint { agent } => Some(checkpoint_now(inner, &agent).await.map(Value::from)),
-        Control::WorkAvailable => {
-            super::tasks::on_hint(inner, from);
-            None
-        }
-        Control::TaskDone { key, result } => {
-            super::tasks::on_task_done(inner, from, &key, result);
-            None
         }
     }
 }

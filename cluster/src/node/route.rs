@@ -1,34 +1,21 @@
 //! Location-transparent calls: serve locally, forward to the node the registry names, or
 //! activate the agent where placement says.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use parking_lot::Mutex;
 use serde_json::Value;
 use troupe_runtime::{AgentId, Snapshot, SpawnOptions};
 
-use super::gate::{Admission, Gate, Redirect};
-use super::{Inner, LocalAgent};
-use crate::registry::{NodeName, SlotState};
-use crate::wire::{AgentRecord, Msg, WireError};
+use super::core::route::{held_step, next_step, tell_step, HeldStep, Next, TellRefusal, TellStep};
+use super::gate::{Admission, Redirect};
+use super::locals::LocalAgent;
+use super::state::{self, join_all, unavailable, Inner};
+use crate::registry::NodeName;
+use crate::wire::{AgentRecord, Control, ControlReply, Msg, WireError};
 
-/// A call is forwarded at most this many times (an agent moving faster than calls chase it).
-pub(crate) const MAX_HOPS: u8 = 8;
-
-/// How long after a node is declared down calls for its agents wait for their backup to
-/// re-activate them, before activating them fresh (state lost) where the caller names a kind.
-const FAILOVER_GRACE: Duration = Duration::from_secs(3);
-
-/// What the registry says to do with a call that is not served locally.
-enum Next {
-    Forward(NodeName),
-    Activate(AgentRecord),
-    Wait,
-    Missing,
-}
+pub(crate) use super::core::route::MAX_HOPS;
 
 impl Inner {
     /// Serves a call on this node or sends it where the agent is.
@@ -43,7 +30,7 @@ impl Inner {
         let deadline = Instant::now() + timeout.unwrap_or(self.config.call_timeout);
         // One-way messages held here for the agent (not reachable yet) were sent before this
         // call: the call must not overtake them.
-        self.wait_for_held(&agent, deadline).await;
+        self.held.wait_released(&agent, deadline).await;
         let mut asked_peers = false;
         loop {
             if Instant::now() >= deadline {
@@ -51,13 +38,12 @@ impl Inner {
                     after_ms: timeout.unwrap_or(self.config.call_timeout).as_millis() as u64,
                 });
             }
-            let local = self.local.get(&agent).map(|e| e.value().clone());
+            let local = self.locals.get(&agent);
             if let Some(local) = local {
                 match local.gate.admit() {
                     Admission::Enter(pass) => {
                         let result = local.agent.ask_value(body, timeout).await;
-                        local.dirty.store(true, Ordering::Relaxed);
-                        *local.last_used.lock() = Instant::now();
+                        local.touched();
                         drop(pass);
                         return result.map_err(|e| WireError::from_call(&e));
                     }
@@ -76,16 +62,19 @@ impl Inner {
                     continue;
                 }
             }
-            match self.next_step(&agent, kind.as_deref()) {
+            match next_step(&**self, &agent, kind.as_deref(), state::now()) {
                 Next::Forward(node) => {
                     return self.forward(node, agent, kind, body, hops, timeout).await
                 }
                 Next::Activate(record) => {
                     self.activate_local(record, true).await?;
                 }
-                Next::Wait => {
-                    // The agent's node is gone and its backup has not taken over yet.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Next::Wait { .. } => {
+                    // The agent's node is gone and its backup has not taken over yet: decide
+                    // again when the registry or membership changes, or the decision's time
+                    // comes.
+                    self.wait_for_change(&agent, kind.as_deref(), deadline)
+                        .await;
                 }
                 Next::Missing => return Err(WireError::NoSuchAgent),
             }
@@ -100,28 +89,23 @@ impl Inner {
             let inner = self.clone();
             let agent = agent.clone();
             async move {
-                let id = inner.next_id();
-                let op = crate::wire::Control::Locate { agent };
+                let op = Control::Locate { agent };
                 inner
-                    .request(
-                        &peer,
-                        id,
-                        Msg::Control { id, op },
-                        Some(Duration::from_secs(2)),
-                    )
+                    .request_control(&peer, op, Some(Duration::from_secs(2)))
                     .await
             }
         });
         let mut found = false;
-        for answer in futures_join_all(asks).await {
-            let Ok(value) = answer else { continue };
-            let Ok(Some(slot)) = serde_json::from_value::<Option<crate::registry::Slot>>(value)
-            else {
+        for answer in join_all(asks).await {
+            let Ok(ControlReply::Slot { slot: Some(slot) }) = answer else {
                 continue;
             };
             let _ = self.clock.update(&slot.stamp);
             self.registry.lock().apply(agent.clone(), slot);
             found = true;
+        }
+        if found {
+            self.registry_changed();
         }
         found
     }
@@ -136,10 +120,9 @@ impl Inner {
         body: Value,
         hops: u8,
     ) -> Result<(), WireError> {
-        if let Some(mut held) = self.held.get_mut(&agent) {
-            held.push((body, hops));
+        let Some((body, hops)) = self.held.append(&agent, (body, hops)) else {
             return Ok(());
-        }
+        };
         match self.tell_now(&agent, body, hops) {
             Ok(None) => Ok(()),
             Ok(Some((body, hops))) => {
@@ -150,31 +133,34 @@ impl Inner {
         }
     }
 
-    /// Waits (at most until `deadline`) until no one-way message to `agent` is held here: its
-    /// resolver has handed them all on (to the agent, or to the transport queue, which a call
-    /// then follows).
-    async fn wait_for_held(&self, agent: &AgentId, deadline: Instant) {
-        let mut pause = Duration::from_millis(1);
-        while self.held.contains_key(agent) && Instant::now() < deadline {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(10));
-        }
+    /// After the core said [`Next::Wait`]: waits until the registry or membership changes,
+    /// but not past the time the decision may change by itself, nor `deadline`. Subscribes
+    /// first and decides again, so that no change between the decision and the wait is missed
+    /// (and the hot paths never touch the notifier).
+    async fn wait_for_change(&self, agent: &AgentId, kind: Option<&str>, deadline: Instant) {
+        let changed = self.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let Next::Wait { until } = next_step(self, agent, kind, state::now()) else {
+            return;
+        };
+        let limit = until.map_or(deadline, |u| Instant::from_std(u).min(deadline));
+        let _ = tokio::time::timeout_at(limit, changed).await;
     }
 
     /// Delivers one-way messages from a peer to `agent`, in order, as [`Inner::tell`] would
     /// one by one; a message that cannot be delivered is logged and dropped. When nothing is
     /// held for the agent and it runs here, the whole run goes in under one admission.
     pub(crate) fn tell_run(self: &Arc<Self>, agent: AgentId, run: Vec<(Value, u8)>) {
-        if run.len() > 1 && !self.held.contains_key(&agent) {
-            if let Some(local) = self.local.get(&agent).map(|e| e.value().clone()) {
+        if run.len() > 1 && !self.held.is_held(&agent) {
+            if let Some(local) = self.locals.get(&agent) {
                 if let Admission::Enter(pass) = local.gate.admit() {
                     for (body, _) in run {
                         if let Err(e) = local.agent.tell_value(body) {
                             tracing::debug!(target: "troupe::cluster", %agent, "tell dropped: {e}");
                         }
                     }
-                    local.dirty.store(true, Ordering::Relaxed);
-                    *local.last_used.lock() = Instant::now();
+                    local.touched();
                     drop(pass);
                     return;
                 }
@@ -195,24 +181,17 @@ impl Inner {
         body: Value,
         hops: u8,
     ) -> Result<Option<(Value, u8)>, WireError> {
-        if let Some(local) = self.local.get(agent).map(|e| e.value().clone()) {
+        if let Some(local) = self.locals.get(agent) {
             if let Admission::Enter(pass) = local.gate.admit() {
                 let r = local.agent.tell_value(body);
-                local.dirty.store(true, Ordering::Relaxed);
-                *local.last_used.lock() = Instant::now();
+                local.touched();
                 drop(pass);
                 return r.map(|()| None).map_err(|e| WireError::from_call(&e));
             }
             return Ok(Some((body, hops)));
         }
-        if self.registry.lock().winner(agent).is_none() {
-            return Ok(Some((body, hops)));
-        }
-        match self.next_step(agent, None) {
-            Next::Forward(_) if hops >= MAX_HOPS => Err(WireError::Unavailable {
-                reason: "forwarded too many times".into(),
-            }),
-            Next::Forward(node) => {
+        match tell_step(&**self, agent, hops, state::now()) {
+            TellStep::Forward(node) => {
                 let msg = Msg::Tell {
                     agent: agent.clone(),
                     body,
@@ -221,25 +200,16 @@ impl Inner {
                 self.transport
                     .send(&node, msg)
                     .map(|()| None)
-                    .map_err(|e| WireError::Unavailable {
-                        reason: e.to_string(),
-                    })
+                    .map_err(|e| unavailable(e.to_string()))
             }
-            Next::Activate(_) | Next::Wait => Ok(Some((body, hops))),
-            Next::Missing => Err(WireError::NoSuchAgent),
+            TellStep::Hold => Ok(Some((body, hops))),
+            TellStep::Refuse(TellRefusal::TooManyHops) => Err(WireError::TooManyHops { hops }),
+            TellStep::Refuse(TellRefusal::Missing) => Err(WireError::NoSuchAgent),
         }
     }
 
     fn hold(self: &Arc<Self>, agent: AgentId, body: Value, hops: u8) {
-        let mut first = false;
-        self.held
-            .entry(agent.clone())
-            .or_insert_with(|| {
-                first = true;
-                Vec::new()
-            })
-            .push((body, hops));
-        if first {
+        if self.held.hold(&agent, (body, hops)) {
             let inner = self.clone();
             tokio::spawn(async move { inner.resolve_held(agent).await });
         }
@@ -256,7 +226,7 @@ impl Inner {
                 if Instant::now() >= deadline {
                     break false;
                 }
-                if let Some(local) = self.local.get(&agent).map(|e| e.value().clone()) {
+                if let Some(local) = self.locals.get(&agent) {
                     match local.gate.admit() {
                         Admission::Enter(_) => break true,
                         Admission::Wait(rx) => {
@@ -265,32 +235,32 @@ impl Inner {
                         }
                     }
                 }
-                if self.registry.lock().winner(&agent).is_none() {
-                    if asked_peers {
-                        break false;
+                match held_step(&*self, &agent, asked_peers, state::now()) {
+                    HeldStep::Deliver => break true,
+                    HeldStep::Locate => {
+                        asked_peers = true;
+                        self.locate_from_peers(&agent).await;
                     }
-                    asked_peers = true;
-                    self.locate_from_peers(&agent).await;
-                    continue;
-                }
-                match self.next_step(&agent, None) {
-                    Next::Forward(_) => break true,
-                    Next::Activate(record) => {
-                        if self.activate_local(record, true).await.is_err() {
+                    HeldStep::Activate(record) => {
+                        if let Err(e) = self.activate_local(record, true).await {
+                            // A retry with a short backoff (bounded by the deadline): the
+                            // activation failed (the node lost its lock race, or the kind
+                            // failed to start), not a state to be told about.
+                            tracing::debug!(target: "troupe::cluster", %agent,
+                                "activation for held messages failed, retrying: {e}");
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                     }
-                    Next::Wait => tokio::time::sleep(Duration::from_millis(50)).await,
-                    Next::Missing => break false,
+                    HeldStep::Wait { .. } => self.wait_for_change(&agent, None, deadline).await,
+                    HeldStep::GiveUp => break false,
                 }
             };
             loop {
-                let batch: Vec<(Value, u8)> = match self.held.get_mut(&agent) {
-                    Some(mut held) => held.drain(..).collect(),
-                    None => return,
+                let Some(batch) = self.held.take(&agent) else {
+                    return;
                 };
                 if batch.is_empty() {
-                    if self.held.remove_if(&agent, |_, v| v.is_empty()).is_some() {
+                    if self.held.finish(&agent) {
                         return;
                     }
                     continue;
@@ -306,12 +276,7 @@ impl Inner {
                         Ok(None) => {}
                         Ok(Some(back)) => {
                             // Unreachable again (it started moving): keep order, wait again.
-                            if let Some(mut held) = self.held.get_mut(&agent) {
-                                let later = std::mem::take(&mut *held);
-                                held.push(back);
-                                held.extend(rest);
-                                held.extend(later);
-                            }
+                            self.held.put_back(&agent, back, rest);
                             continue 'wait;
                         }
                         Err(e) => {
@@ -320,81 +285,6 @@ impl Inner {
                     }
                 }
             }
-        }
-    }
-
-    fn next_step(&self, agent: &AgentId, kind: Option<&str>) -> Next {
-        let slot = self.registry.lock().winner(agent).cloned();
-        let replica = self.replicas.get(agent).map(|r| r.value().clone());
-        match slot {
-            Some(s)
-                if s.state != SlotState::Removed
-                    && s.node != self.name
-                    && self.is_live(&s.node) =>
-            {
-                Next::Forward(s.node)
-            }
-            Some(s) if s.state != SlotState::Removed && s.node == self.name => match replica {
-                // Passivated here, or failed over to here: resume from the checkpoint.
-                Some(r) => Next::Activate(r),
-                None => self.fresh(agent, kind),
-            },
-            Some(s) if s.state != SlotState::Removed => {
-                // Its node is down. A backup re-activates it from its checkpoint; if that is
-                // us and it is our turn, do it now; otherwise wait for the registry to say
-                // where it went.
-                match replica {
-                    Some(r) if self.failover_turn_came(agent, &r.kind, &s.node) => {
-                        Next::Activate(r)
-                    }
-                    Some(_) => Next::Wait,
-                    None if self.recently_down(&s.node) => Next::Wait,
-                    None => self.fresh(agent, kind),
-                }
-            }
-            _ => match replica {
-                Some(r) => Next::Activate(r),
-                None => self.fresh(agent, kind),
-            },
-        }
-    }
-
-    /// Whether this node, holding a checkpoint of `agent` whose node `down` is gone, may
-    /// re-activate it now: its failover turn is now, or has passed since `down` was declared
-    /// down.
-    fn failover_turn_came(&self, agent: &AgentId, kind: &str, down: &NodeName) -> bool {
-        let turn = self.failover_turn(agent, kind);
-        turn.is_zero()
-            || self
-                .down_at
-                .get(down)
-                .is_some_and(|at| at.elapsed() >= turn)
-    }
-
-    /// Whether `node` was declared down less than [`FAILOVER_GRACE`] ago (or is unknown to
-    /// membership but not yet reported down).
-    fn recently_down(&self, node: &NodeName) -> bool {
-        self.down_at
-            .get(node)
-            .is_none_or(|at| at.elapsed() < FAILOVER_GRACE)
-    }
-
-    /// A first activation of a virtual agent of `kind`, on the node placement picks.
-    fn fresh(&self, agent: &AgentId, kind: Option<&str>) -> Next {
-        let Some(kind) = kind else {
-            return Next::Missing;
-        };
-        match self.place(agent, Some(kind), None) {
-            Some(node) if node == self.name => Next::Activate(AgentRecord {
-                agent: agent.clone(),
-                kind: kind.into(),
-                config: Value::Null,
-                snapshot: None,
-                version: 0,
-                movable: true,
-            }),
-            Some(node) => Next::Forward(node),
-            None => Next::Missing,
         }
     }
 
@@ -408,9 +298,7 @@ impl Inner {
         timeout: Option<Duration>,
     ) -> Result<Value, WireError> {
         if hops >= MAX_HOPS {
-            return Err(WireError::Unavailable {
-                reason: format!("forwarded {hops} times without reaching agent {agent}"),
-            });
+            return Err(WireError::TooManyHops { hops });
         }
         let id = self.next_id();
         let msg = Msg::Call {
@@ -421,7 +309,7 @@ impl Inner {
             hops: hops + 1,
             timeout_ms: timeout.map(|t| t.as_millis() as u64),
         };
-        self.request(&node, id, msg, timeout).await
+        self.request_value(&node, id, msg, timeout).await
     }
 
     /// Starts an agent here (or finds it already running) and records it in the registry.
@@ -430,9 +318,9 @@ impl Inner {
         record: AgentRecord,
         announce: bool,
     ) -> Result<(), WireError> {
-        if self.stopping.load(Ordering::Relaxed) {
-            return Err(WireError::Unavailable {
-                reason: format!("node {} is shutting down", self.name),
+        if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(WireError::ShuttingDown {
+                node: self.name.clone(),
             });
         }
         if let Some(kinds) = &self.config.kinds {
@@ -442,13 +330,9 @@ impl Inner {
                 });
             }
         }
-        let lock = self
-            .activating
-            .entry(record.agent.clone())
-            .or_default()
-            .clone();
+        let lock = self.locals.activation_lock(&record.agent);
         let _guard = lock.lock().await;
-        if self.local.contains_key(&record.agent) {
+        if self.locals.contains(&record.agent) {
             return Ok(());
         }
         let mut options = SpawnOptions::default();
@@ -469,21 +353,14 @@ impl Inner {
             })?;
         let id = record.agent.clone();
         let version = record.version;
-        let local = Arc::new(LocalAgent {
-            agent,
-            record: Mutex::new(record),
-            gate: Gate::new(),
-            dirty: std::sync::atomic::AtomicBool::new(true),
-            last_used: Mutex::new(Instant::now()),
-            backups: Mutex::new(Vec::new()),
-        });
+        let local = Arc::new(LocalAgent::new(agent, record));
         let stamp = self.clock.now();
         // The agent becomes local and active in the registry under the registry's lock: a
         // merge (which decides under that lock which local agents lost ownership) never sees
         // it local while the registry still names its previous home.
         let change = {
             let mut registry = self.registry.lock();
-            self.local.insert(id.clone(), local);
+            self.locals.insert(id.clone(), local);
             registry.activate(
                 id.clone(),
                 self.name.clone(),
@@ -492,26 +369,11 @@ impl Inner {
                 stamp,
             )
         };
+        self.registry_changed();
         if announce && change.is_some() {
             self.push_entry(&id);
         }
         tracing::debug!(target: "troupe::cluster", node = %self.name, agent = %id, "activated");
         Ok(())
     }
-}
-
-/// Awaits all futures concurrently (a tiny `join_all` without the futures crate).
-pub(crate) async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use ractor::message::SerializedMessage;
-use ractor::{Actor, ActorProcessingErr, ActorRef, BytesConvertable, Message};
+use ractor::{Actor, ActorProcessingErr, ActorRef, BytesConvertable, Message, SupervisionEvent};
+use tokio::sync::Notify;
 
 /// Receives frames from the network.
 pub trait FrameSink: Send + Sync + 'static {
@@ -52,11 +53,19 @@ pub(crate) struct Gateway;
 pub(crate) struct GatewayArgs {
     pub node: String,
     pub sink: Arc<dyn FrameSink>,
+    /// Notified whenever a gateway (a peer's proxy included) joins or leaves a group of
+    /// [`SCOPE`]: a new session's transport waits on it for the peer's gateway proxy.
+    pub groups_changed: Arc<Notify>,
+}
+
+pub(crate) struct GatewayState {
+    sink: Arc<dyn FrameSink>,
+    groups_changed: Arc<Notify>,
 }
 
 impl Actor for Gateway {
     type Msg = GatewayMsg;
-    type State = Arc<dyn FrameSink>;
+    type State = GatewayState;
     type Arguments = GatewayArgs;
 
     async fn pre_start(
@@ -64,17 +73,38 @@ impl Actor for Gateway {
         myself: ActorRef<Self::Msg>,
         args: GatewayArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        ractor::pg::monitor_scope(SCOPE.into(), myself.get_cell());
         ractor::pg::join_scoped(SCOPE.into(), group(&args.node), vec![myself.get_cell()]);
-        Ok(args.sink)
+        Ok(GatewayState {
+            sink: args.sink,
+            groups_changed: args.groups_changed,
+        })
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         msg: GatewayMsg,
-        sink: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        sink.on_frame(msg.0);
+        state.sink.on_frame(msg.0);
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ProcessGroupChanged(_) => state.groups_changed.notify_waiters(),
+            // As ractor's default: a linked actor that ended ends the gateway (it has none).
+            SupervisionEvent::ActorTerminated(..) | SupervisionEvent::ActorFailed(..) => {
+                myself.stop(None);
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

@@ -40,14 +40,15 @@ const FLUSH_AT: usize = 512;
 
 /// Transport failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
-    /// The node server or gateway could not start (port taken, ...).
-    #[error("cannot start the transport on {addr}: {reason}")]
+    /// The node server or gateway could not start.
+    #[error("cannot start the transport on {addr}: {cause}")]
     Start {
         /// The listen address.
         addr: SocketAddr,
         /// Why.
-        reason: String,
+        cause: StartCause,
     },
     /// Connecting to a peer failed.
     #[error("cannot connect to {addr}: {reason}")]
@@ -62,8 +63,44 @@ pub enum TransportError {
     NotLinked(NodeName),
 }
 
+/// Why the transport could not start ([`TransportError::Start`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartCause {
+    /// Another socket holds the listen address.
+    #[error("the address is in use")]
+    AddressInUse,
+    /// The listen address could not be bound for another reason.
+    #[error("cannot bind: {0}")]
+    Bind(String),
+    /// The node server's listener was not accepting connections within 5 s.
+    #[error("the listener did not come up within 5 s")]
+    ListenerTimeout,
+    /// One of the transport's actors failed to start.
+    #[error("the {actor} actor did not start: {reason}")]
+    Actor {
+        /// Which (`node server` or `gateway`).
+        actor: &'static str,
+        /// What ractor said.
+        reason: String,
+    },
+    /// The node server refused the subscription to its session events.
+    #[error("cannot subscribe to the node server's session events: {0}")]
+    Subscribe(String),
+}
+
+impl StartCause {
+    fn bind(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::AddrInUse => Self::AddressInUse,
+            _ => Self::Bind(e.to_string()),
+        }
+    }
+}
+
 /// A session opened or closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LinkEvent {
     /// A session with the node is ready and its gateway found.
     Up(NodeName),
@@ -96,6 +133,11 @@ struct Inner {
     server: ActorRef<NodeServerMessage>,
     gateway: ActorRef<GatewayMsg>,
     links: DashMap<NodeName, PeerLink>,
+    /// Notified whenever a session comes up (waiters for a link check again).
+    linked: Notify,
+    /// Notified by the gateway whenever a group of its scope changes (a peer's gateway proxy
+    /// appeared).
+    groups_changed: Arc<Notify>,
     events: mpsc::UnboundedSender<LinkEvent>,
     /// The task that accepts streams for the node server, when it is not ractor_cluster's own
     /// listener (TLS, or an external network): ended when the transport stops.
@@ -157,9 +199,9 @@ impl Transport {
         net: Option<Arc<dyn StreamNet>>,
         tls: Option<TlsSetup>,
     ) -> Result<(Transport, mpsc::UnboundedReceiver<LinkEvent>), TransportError> {
-        let err = |reason: String| TransportError::Start {
+        let err = |cause: StartCause| TransportError::Start {
             addr: listen,
-            reason,
+            cause,
         };
         let tls = if net.is_some() { None } else { tls };
         // ractor_cluster's listener accepts only plain OS connections. With an external
@@ -177,7 +219,7 @@ impl Transport {
             Some(_) => Some(
                 tokio::net::TcpListener::bind(listen)
                     .await
-                    .map_err(|e| err(e.to_string()))?,
+                    .map_err(|e| err(StartCause::bind(&e)))?,
             ),
             None => None,
         };
@@ -194,9 +236,12 @@ impl Transport {
         )
         .with_listen_addr(os_listen.ip())
         .with_max_inbound_frame_size(MAX_FRAME_BYTES as u64 + 64 * 1024);
-        let (server, _) = Actor::spawn(None, server, ())
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let (server, _) = Actor::spawn(None, server, ()).await.map_err(|e| {
+            err(StartCause::Actor {
+                actor: "node server",
+                reason: e.to_string(),
+            })
+        })?;
         if server_accepts {
             // The listener binds in the background; make sure it did before reporting
             // success. (Ours, with TLS, is bound already.)
@@ -207,19 +252,26 @@ impl Transport {
             });
             if probe.await.is_err() {
                 server.stop(None);
-                return Err(err("the listener did not come up".into()));
+                return Err(err(StartCause::ListenerTimeout));
             }
         }
+        let groups_changed = Arc::new(Notify::new());
         let (gateway, _) = Actor::spawn(
             None,
             gateway::Gateway,
             gateway::GatewayArgs {
                 node: name.to_string(),
                 sink,
+                groups_changed: groups_changed.clone(),
             },
         )
         .await
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| {
+            err(StartCause::Actor {
+                actor: "gateway",
+                reason: e.to_string(),
+            })
+        })?;
         let (events, rx) = mpsc::unbounded_channel();
         let (stx, srx) = mpsc::unbounded_channel();
         server
@@ -227,7 +279,7 @@ impl Transport {
                 id: "troupe.transport".into(),
                 subscription: Box::new(Subscription(stx)),
             })
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(StartCause::Subscribe(e.to_string())))?;
         // Accepting starts after the subscription, so that no session's events are missed.
         let accept = match (&net, tls_listener, &tls) {
             (Some(net), _, _) => Some(tokio::spawn(accept_loop(net.clone(), server.clone()))),
@@ -245,6 +297,8 @@ impl Transport {
             server: server.clone(),
             gateway,
             links: DashMap::new(),
+            linked: Notify::new(),
+            groups_changed,
             events,
             accept: Mutex::new(accept),
         });
@@ -282,6 +336,26 @@ impl Transport {
     /// Whether a session with `peer` is up.
     pub fn is_linked(&self, peer: &NodeName) -> bool {
         self.inner.links.contains_key(peer)
+    }
+
+    /// Waits until a session with `peer` is up, at most `timeout`; returns whether it is.
+    /// Woken by the session coming up, never by polling.
+    pub async fn wait_linked(&self, peer: &NodeName, timeout: Duration) -> bool {
+        if self.is_linked(peer) {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let up = self.inner.linked.notified();
+            tokio::pin!(up);
+            up.as_mut().enable();
+            if self.is_linked(peer) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, up).await.is_err() {
+                return self.is_linked(peer);
+            }
+        }
     }
 
     /// The nodes with a session up.
@@ -381,16 +455,10 @@ async fn session_loop(
                 let Some(peer) = ses.peer_name.as_ref().map(|n| peer_node_name(&n.name)) else {
                     continue;
                 };
-                // The peer announced its gateway before declaring the session ready, so its
-                // proxy is already a child of the session; a few retries cover slow starts.
-                let mut remote = None;
-                for _ in 0..50 {
-                    remote = find_gateway(&ses.actor.get_cell(), &peer);
-                    if remote.is_some() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                // The peer announces its gateway around declaring the session ready; its proxy
+                // joins the gateway's group (after becoming a child of the session), which the
+                // gateway is told about: wait for that, a second at most.
+                let remote = wait_for_gateway(&inner, &ses.actor.get_cell(), &peer).await;
                 let Some(remote) = remote else {
                     tracing::warn!(target: "troupe::cluster", %peer, "peer has no gateway; dropping session");
                     ses.actor.stop(Some("no gateway".into()));
@@ -413,6 +481,7 @@ async fn session_loop(
                         session: ses.actor.clone(),
                     },
                 );
+                inner.linked.notify_waiters();
                 let _ = inner.events.send(LinkEvent::Up(peer));
             }
             SessionEvent::Closed(ses) => {
@@ -427,6 +496,27 @@ async fn session_loop(
                     let _ = inner.events.send(LinkEvent::Down(peer));
                 }
             }
+        }
+    }
+}
+
+/// The proxy of `peer`'s gateway in `session`, once it is there (woken by group changes;
+/// `None` after a second without it).
+async fn wait_for_gateway(
+    inner: &Inner,
+    session: &ActorCell,
+    peer: &NodeName,
+) -> Option<ActorRef<GatewayMsg>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let changed = inner.groups_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if let Some(remote) = find_gateway(session, peer) {
+            return Some(remote);
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return find_gateway(session, peer);
         }
     }
 }
@@ -533,4 +623,25 @@ async fn pump(out: Arc<Outbound>) {
 fn approx_size(m: &Msg) -> usize {
     // Counted generously for small messages: a frame stays well under the size limit.
     m.approx_size().max(256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StartCause;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_taken_address_is_told_apart_from_other_bind_failures() {
+        let taken = Error::from(ErrorKind::AddrInUse);
+        assert_eq!(StartCause::bind(&taken), StartCause::AddressInUse);
+        let denied = Error::new(ErrorKind::PermissionDenied, "port 80 needs privileges");
+        assert_eq!(
+            StartCause::bind(&denied),
+            StartCause::Bind("port 80 needs privileges".into())
+        );
+        // A real bind of a held port says the same.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let again = std::net::TcpListener::bind(held.local_addr().unwrap()).unwrap_err();
+        assert_eq!(StartCause::bind(&again), StartCause::AddressInUse);
+    }
 }

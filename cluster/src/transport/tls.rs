@@ -115,6 +115,7 @@ impl fmt::Display for TlsFile {
 
 /// Why the TLS files could not be used. Every variant names the file at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read (it is missing, unreadable, ...).
     #[error("cannot read the TLS {file} file {}: {error}", path.display())]

@@ -42,6 +42,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::task::JoinSet;
+use troupe_runtime::workflow::PatternAdapter;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{
     Agent, AgentContext, AgentError, CallError, DynAgentRef, KindLookup, KindRegistry, Snapshot,
 };
@@ -57,15 +59,37 @@ pub const KIND: &str = "pattern.custom";
 /// (as registered when an agent is spawned).
 pub fn register(registry: &KindRegistry) {
     let kinds = registry.clone();
-    registry.register(
-        KIND,
+    registry.register_pattern(
+        "custom",
         "a user-defined acyclic topology of agents and sub-patterns, routed by their replies",
         move |config: &Value| {
             let custom = Custom::from_config(config)?;
-            custom.validate(&kinds).map_err(|e| e.to_string())?;
+            custom
+                .validate(&kinds)
+                .map_err(|e| crate::member::config_error(KIND, e.to_string()))?;
             Ok(custom)
         },
+        nodes_adapter(),
     );
+    registry.nested_agents(KIND, |config| crate::member::nested_in(config, "nodes"));
+}
+
+/// A workflow file's pools become the topology's `nodes` (`type`, `config`: one agent per
+/// node), unless the `pattern:` block lists its own.
+fn nodes_adapter() -> PatternAdapter {
+    PatternAdapter::new(|mut block, pools| {
+        if !block.contains_key("nodes") {
+            let nodes: serde_json::Map<String, Value> = pools
+                .iter()
+                .map(|(name, p)| {
+                    let node = serde_json::json!({"type": p.kind, "config": p.config});
+                    (name.clone(), node)
+                })
+                .collect();
+            block.insert("nodes".into(), Value::Object(nodes));
+        }
+        Value::Object(block)
+    })
 }
 
 /// A route reply for a node with conditional edges: `{"route": route, "output": output}`.
@@ -147,9 +171,9 @@ impl Custom {
     }
 
     /// Decodes and checks a JSON config.
-    pub fn from_config(config: &Value) -> Result<Custom, String> {
+    pub fn from_config(config: &Value) -> Result<Custom, ConfigError> {
         let config: CustomConfig = member::decode_config(KIND, config)?;
-        Custom::new(config).map_err(|e| format!("{KIND} config: {e}"))
+        Custom::new(config).map_err(|e| crate::member::config_error(KIND, e.to_string()))
     }
 
     /// Starts a topology in code.
@@ -262,9 +286,7 @@ impl Agent for Custom {
                 )
             })
             .collect();
-        let (_team, members) = member::spawn_team(ctx, &members, &self.config.team)
-            .await
-            .map_err(AgentError::permanent)?;
+        let (_team, members) = member::spawn_team(ctx, &members, &self.config.team).await?;
         // Groups come in name order, one member each: member i is node i.
         let nodes = members.into_iter().map(|m| m.agent).collect();
         Ok(CustomState { nodes })

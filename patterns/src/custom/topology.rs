@@ -140,6 +140,19 @@ impl KindLookup for AnyKind {
     }
 }
 
+/// Names only: forwards "is there a kind" to the lookup, but not config validation (the planner
+/// sees the nodes as tasks on implicit pools, whose null configs are not the nodes' configs).
+struct NamesOf<'k, K: ?Sized>(&'k K);
+
+impl<K: KindLookup + ?Sized> KindLookup for NamesOf<'_, K> {
+    fn has_kind(&self, name: &str) -> bool {
+        self.0.has_kind(name)
+    }
+    fn kind_names(&self) -> Vec<String> {
+        self.0.kind_names()
+    }
+}
+
 impl Topology {
     /// Validates structure only (kinds are not checked).
     pub fn structure(config: &CustomConfig) -> Result<Topology, CustomErrors> {
@@ -261,7 +274,7 @@ fn planner_errors<K: KindLookup + ?Sized>(
         let deps = ps.iter().map(|&p| names[p].clone());
         spec = spec.task(TaskSpec::new(name.as_str(), node.kind.as_str()).after(deps));
     }
-    let Err(errors) = plan(spec.build(), kinds) else {
+    let Err(errors) = plan(spec.build(), &NamesOf(kinds)) else {
         return Vec::new();
     };
     errors

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::task::JoinSet;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{Agent, AgentContext, AgentError, DynAgentRef, Persistence, Snapshot};
 
 use super::config::HandoffConfig;
@@ -35,7 +36,7 @@ pub struct HandoffState {
 
 impl HandoffPattern {
     /// A pattern agent with `config` (validated).
-    pub fn new(config: HandoffConfig) -> Result<Self, String> {
+    pub fn new(config: HandoffConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let limits = Limits {
             members: config.members.keys().cloned().collect(),
@@ -47,7 +48,7 @@ impl HandoffPattern {
     }
 
     /// A pattern agent from its JSON config (the kind's factory).
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(HandoffConfig::from_value(config)?)
     }
 
@@ -182,9 +183,7 @@ impl Agent for HandoffPattern {
         let runtime = ctx
             .runtime()
             .ok_or_else(|| AgentError::permanent("the runtime is gone"))?;
-        let (_team, members) = spawn_team(ctx, &self.config.members, &self.config.team)
-            .await
-            .map_err(AgentError::permanent)?;
+        let (_team, members) = spawn_team(ctx, &self.config.members, &self.config.team).await?;
         let timeout = self
             .config
             .member_timeout_seconds
@@ -208,7 +207,8 @@ impl Agent for HandoffPattern {
         st: &mut HandoffState,
         request: Value,
     ) -> Result<Value, AgentError> {
-        let request = HandoffRequest::parse(request).map_err(HandoffError::BadRequest)?;
+        let request =
+            HandoffRequest::parse(request).map_err(|e| HandoffError::BadRequest(e.reason))?;
         let reply = match request {
             HandoffRequest::Turn {
                 conversation,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use troupe_runtime::ConfigError;
 
 use super::crash::CrashPolicy;
 use crate::member::{decode_config, MemberSpec, TeamPolicy};
@@ -38,7 +39,11 @@ pub struct HandoffConfig {
     #[serde(default = "ten_thousand")]
     pub max_conversations: usize,
     /// Deadline of each member call in seconds (default none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "troupe_runtime::config::seconds::option"
+    )]
     pub member_timeout_seconds: Option<f64>,
     /// What happens when a member crashes on a call.
     #[serde(default)]
@@ -111,7 +116,7 @@ impl HandoffConfig {
     }
 
     /// Decodes and validates a JSON config.
-    pub fn from_value(config: &Value) -> Result<Self, String> {
+    pub fn from_value(config: &Value) -> Result<Self, ConfigError> {
         let config: Self = decode_config(KIND, config)?;
         config.validate()?;
         Ok(config)
@@ -122,8 +127,13 @@ impl HandoffConfig {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// Checks the values; an error names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the values; the error names the field (its reason starts with the field's path).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check()
+            .map_err(|m| crate::member::dotted_config_error(KIND, m))
+    }
+
+    fn check(&self) -> Result<(), String> {
         let fail = |m: String| Err(format!("{KIND} config: {m}"));
         if let Err(m) = check_members(&self.members) {
             return fail(m);
@@ -143,7 +153,9 @@ impl HandoffConfig {
         }
         let checks = [
             check_seconds("member_timeout_seconds", self.member_timeout_seconds),
-            self.crash.validate("crash"),
+            self.crash
+                .validate("crash")
+                .map_err(|e| crate::member::dotted_message(&e)),
             check_team(&self.team),
         ];
         match checks.into_iter().find_map(Result::err) {

@@ -20,7 +20,7 @@ pub struct CrashPolicy {
     #[serde(default = "one")]
     pub retries: u32,
     /// How long to wait for the team to restart a crashed member, in seconds (default 5).
-    #[serde(default = "five")]
+    #[serde(default = "five", with = "troupe_runtime::config::seconds")]
     pub restart_timeout_seconds: f64,
 }
 
@@ -41,12 +41,20 @@ impl Default for CrashPolicy {
 }
 
 impl CrashPolicy {
-    /// Checks the values; an error names the field (prefixed by `field`).
-    pub fn validate(&self, field: &str) -> Result<(), String> {
+    /// Checks the values. `field` is where the policy sits in its pattern's config (`crash`, or
+    /// `a.crash`); the error's path is the offending field under it
+    /// (`/crash/restart_timeout_seconds`), its kind is empty (the pattern fills in its own).
+    pub fn validate(&self, field: &str) -> Result<(), troupe_runtime::ConfigError> {
         let t = self.restart_timeout_seconds;
         if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
-            return Err(format!(
-                "{field}.restart_timeout_seconds: must be a number of seconds in (0, 3600], got {t}"
+            let at = match field.is_empty() {
+                true => String::new(),
+                false => format!("/{}", field.replace('.', "/")),
+            };
+            return Err(troupe_runtime::ConfigError::new(
+                "",
+                format!("{at}/restart_timeout_seconds"),
+                format!("must be a number of seconds in (0, 3600], got {t}"),
             ));
         }
         Ok(())
@@ -55,6 +63,7 @@ impl CrashPolicy {
 
 /// Why a call to a member produced no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemberError {
     /// The call failed (the member's handler refused, a timeout, a bad request...).
     #[error("{0}")]

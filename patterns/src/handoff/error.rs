@@ -8,6 +8,7 @@ use super::turn::Merge;
 /// Why a request to a handoff pattern failed. A failed turn leaves its conversation as it was
 /// before the turn (active member, context, stack and history unchanged).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandoffError {
     /// The request is not a handoff request.
     #[error("bad request: {0}")]

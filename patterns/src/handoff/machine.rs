@@ -180,7 +180,7 @@ impl<'a> TurnMachine<'a> {
         let agent = self.current.clone();
         let turn = Turn::parse(answer).map_err(|reason| HandoffError::Protocol {
             agent: agent.clone(),
-            reason,
+            reason: reason.reason,
         })?;
         match turn {
             Turn::Reply { reply, context } => {
@@ -386,7 +386,7 @@ impl<'a> TurnMachine<'a> {
 /// A branch's answer: the reply of a [`Turn::Reply`] (its context is not merged), or why the
 /// branch failed.
 pub(crate) fn branch_reply(answer: Value) -> Result<Value, String> {
-    match Turn::parse(answer)? {
+    match Turn::parse(answer).map_err(|e| e.reason)? {
         Turn::Reply { reply, .. } => Ok(reply),
         Turn::Handoff { .. } => Err("a branch must reply, not hand off".into()),
         Turn::Handback { .. } => Err("a branch must reply, not hand back".into()),

@@ -121,13 +121,16 @@ pub(crate) use config::{check_members, check_seconds, check_team, names};
 pub(crate) use crash::MemberCaller;
 pub(crate) use protocol::describe;
 
+use troupe_runtime::workflow::PatternAdapter;
 use troupe_runtime::KindRegistry;
 
 /// Registers the `pattern.handoff` kind.
 pub fn register(registry: &KindRegistry) {
-    registry.register(
-        KIND,
+    registry.register_pattern(
+        "handoff",
         "passes a conversation and its context between member agents (handoff, hand back, fork)",
         HandoffPattern::from_config,
+        PatternAdapter::members(),
     );
+    registry.nested_agents(KIND, |config| crate::member::nested_in(config, "members"));
 }

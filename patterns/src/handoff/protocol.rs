@@ -157,17 +157,7 @@ pub struct ConversationView {
     pub history: Vec<HistoryEntry>,
 }
 
-/// "a string", "an array", ... for messages about a value of the wrong shape.
-pub(crate) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use troupe_runtime::config::describe;
 
 /// Applies a JSON Merge Patch (RFC 7396) to `target`: keys overwrite, nested objects merge,
 /// `null` deletes.

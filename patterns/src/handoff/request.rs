@@ -85,7 +85,11 @@ impl HandoffRequest {
     }
 
     /// Reads the JSON form, saying what is wrong with it.
-    pub fn parse(value: Value) -> Result<Self, String> {
+    pub fn parse(value: Value) -> Result<Self, crate::ProtocolError> {
+        Self::parse_text(value).map_err(crate::ProtocolError::from)
+    }
+
+    fn parse_text(value: Value) -> Result<Self, String> {
         let Value::Object(mut obj) = value else {
             return Err(format!(
                 "a handoff request is an object like {{\"conversation\": \"c1\", \"message\": ...}}, not {}",

@@ -11,7 +11,7 @@ use troupe_runtime::{
 };
 
 use super::agent::HandoffPattern;
-use super::config::{HandoffConfig, KIND};
+use super::config::HandoffConfig;
 use super::protocol::{ConversationView, TurnInput, TurnOutcome};
 use super::request::HandoffRequest;
 use super::turn::Turn;
@@ -75,10 +75,7 @@ impl HandoffClient {
         id: impl Into<AgentId>,
         config: HandoffConfig,
     ) -> Result<Self, SpawnError> {
-        let pattern = HandoffPattern::new(config).map_err(|reason| SpawnError::BadConfig {
-            kind: KIND.into(),
-            reason,
-        })?;
+        let pattern = HandoffPattern::new(config).map_err(SpawnError::BadConfig)?;
         Ok(runtime.spawn(id, pattern).await?.into())
     }
 

@@ -282,6 +282,7 @@ fn turns_round_trip_and_other_shapes_are_plain_replies() {
     assert!(
         Turn::parse(json!({"fork": {"to": ["a", "a"], "merge": "all"}}))
             .unwrap_err()
+            .reason
             .contains("twice")
     );
 }
@@ -316,6 +317,6 @@ fn requests_parse_strictly() {
         ),
     ] {
         let e = HandoffRequest::parse(bad.clone()).unwrap_err();
-        assert!(e.contains(error), "{bad}: {e}");
+        assert!(e.reason.contains(error), "{bad}: {e}");
     }
 }

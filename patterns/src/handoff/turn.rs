@@ -213,7 +213,11 @@ impl Turn {
     /// Reads a member's answer. An object whose keys are exactly one of `reply`, `handoff`,
     /// `handback`, `fork` (and `context` beside `reply`) is a turn, decoded strictly; anything
     /// else — another pattern's reply, say — is a plain reply.
-    pub fn parse(value: Value) -> Result<Self, String> {
+    pub fn parse(value: Value) -> Result<Self, crate::ProtocolError> {
+        Self::parse_text(value).map_err(crate::ProtocolError::from)
+    }
+
+    fn parse_text(value: Value) -> Result<Self, String> {
         let Value::Object(mut obj) = value else {
             return Ok(Self::reply(value));
         };

@@ -53,6 +53,15 @@ impl Child {
             Self::Function(_) => 0,
         }
     }
+
+    /// The child's "started again" notification (none for a function leaf).
+    pub(crate) fn watch_starts(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            Self::Agent(a) => a.watch_starts(),
+            Self::Team(t) => Some(t.watch_starts()),
+            Self::Function(_) => None,
+        }
+    }
 }
 
 impl TeamState {
@@ -170,9 +179,7 @@ async fn build_team(ctx: &AgentContext, spec: &TeamSpec) -> Result<TeamState, Ag
     let mut agent_members = Vec::new().into_iter();
     let mut sub_teams = Vec::new();
     if !agents.is_empty() || has_teams {
-        let (supervisor, members) = spawn_team(ctx, &agents, &spec.policy)
-            .await
-            .map_err(AgentError::permanent)?;
+        let (supervisor, members) = spawn_team(ctx, &agents, &spec.policy).await?;
         agent_members = members.into_iter();
         let runtime = ctx
             .runtime()

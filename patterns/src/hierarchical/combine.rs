@@ -5,14 +5,20 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
+use troupe_runtime::AgentError;
 
 use super::spec::ChildView;
 
 /// A user split: the job's input and the children, to one input per child (in child order).
-pub type SplitFn = Arc<dyn Fn(&Value, &[ChildView]) -> Result<Vec<Value>, String> + Send + Sync>;
+/// Its error fails the job with the error's kind: a [`AgentError::Transient`] one may be retried
+/// by the caller, a [`AgentError::Permanent`] one not.
+pub type SplitFn =
+    Arc<dyn Fn(&Value, &[ChildView]) -> Result<Vec<Value>, AgentError> + Send + Sync>;
 
-/// A user combine: the children and their results (in child order), to the team's result.
-pub type CombineFn = Arc<dyn Fn(&[ChildView], Vec<Value>) -> Result<Value, String> + Send + Sync>;
+/// A user combine: the children and their results (in child order), to the team's result. Its
+/// error fails the job with the error's kind, as [`SplitFn`]'s does.
+pub type CombineFn =
+    Arc<dyn Fn(&[ChildView], Vec<Value>) -> Result<Value, AgentError> + Send + Sync>;
 
 /// How a team's input becomes its children's inputs.
 #[derive(Clone, Default)]
@@ -47,13 +53,17 @@ pub enum Combine {
 impl Split {
     /// A split from a function.
     pub fn custom(
-        f: impl Fn(&Value, &[ChildView]) -> Result<Vec<Value>, String> + Send + Sync + 'static,
+        f: impl Fn(&Value, &[ChildView]) -> Result<Vec<Value>, AgentError> + Send + Sync + 'static,
     ) -> Self {
         Self::Custom(Arc::new(f))
     }
 
-    /// One input per child.
-    pub(crate) fn apply(&self, input: Value, children: &[ChildView]) -> Result<Vec<Value>, String> {
+    /// One input per child. The built-in splits' errors are permanent.
+    pub(crate) fn apply(
+        &self,
+        input: Value,
+        children: &[ChildView],
+    ) -> Result<Vec<Value>, AgentError> {
         let n = children.len();
         let inputs = match self {
             Self::Broadcast => {
@@ -65,42 +75,42 @@ impl Split {
             Self::Scatter => match input {
                 Value::Array(items) if items.len() == n => items,
                 Value::Array(items) => {
-                    return Err(format!(
+                    return Err(AgentError::permanent(format!(
                         "scatter: the input has {} elements for {n} children",
                         items.len()
-                    ))
+                    )))
                 }
                 other => {
-                    return Err(format!(
+                    return Err(AgentError::permanent(format!(
                         "scatter: the input must be an array (one element per child), not {}",
                         describe(&other)
-                    ))
+                    )))
                 }
             },
             Self::ByGroup => {
                 let Value::Object(by_group) = input else {
-                    return Err(format!(
+                    return Err(AgentError::permanent(format!(
                         "by_group: the input must be an object keyed by group, not {}",
                         describe(&input)
-                    ));
+                    )));
                 };
                 if let Some(extra) = by_group
                     .keys()
                     .find(|k| !children.iter().any(|c| &*c.group == k.as_str()))
                 {
-                    return Err(format!(
+                    return Err(AgentError::permanent(format!(
                         "by_group: the input names group {extra:?}, which the team does not have"
-                    ));
+                    )));
                 }
                 let mut out = Vec::with_capacity(n);
                 for child in children {
                     match by_group.get(&*child.group) {
                         Some(v) => out.push(v.clone()),
                         None => {
-                            return Err(format!(
+                            return Err(AgentError::permanent(format!(
                                 "by_group: the input has no key for group {:?}",
                                 &*child.group
-                            ))
+                            )))
                         }
                     }
                 }
@@ -109,7 +119,10 @@ impl Split {
             Self::Custom(f) => f(&input, children)?,
         };
         if inputs.len() != n {
-            return Err(format!("split: {} inputs for {n} children", inputs.len()));
+            return Err(AgentError::permanent(format!(
+                "split: {} inputs for {n} children",
+                inputs.len()
+            )));
         }
         Ok(inputs)
     }
@@ -118,20 +131,20 @@ impl Split {
 impl Combine {
     /// A combine from a function.
     pub fn custom(
-        f: impl Fn(&[ChildView], Vec<Value>) -> Result<Value, String> + Send + Sync + 'static,
+        f: impl Fn(&[ChildView], Vec<Value>) -> Result<Value, AgentError> + Send + Sync + 'static,
     ) -> Self {
         Self::Custom(Arc::new(f))
     }
 
-    /// The team's result.
+    /// The team's result. The built-in combines' errors are permanent.
     pub(crate) fn apply(
         &self,
         children: &[ChildView],
         results: Vec<Value>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, AgentError> {
         match self {
             Self::Array => Ok(Value::Array(results)),
-            Self::Sum => sum(children, &results),
+            Self::Sum => sum(children, &results).map_err(AgentError::permanent),
             Self::Concat => Ok(Value::Array(
                 results
                     .into_iter()
@@ -202,16 +215,7 @@ fn sum(children: &[ChildView], results: &[Value]) -> Result<Value, String> {
     }
 }
 
-pub(crate) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use troupe_runtime::config::describe;
 
 impl std::fmt::Debug for Split {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -315,7 +319,7 @@ mod tests {
         );
         assert_eq!(
             Split::Scatter.apply(json!([1]), &c).unwrap_err(),
-            "scatter: the input has 1 elements for 3 children"
+            AgentError::permanent("scatter: the input has 1 elements for 3 children")
         );
         assert_eq!(
             Split::ByGroup
@@ -326,16 +330,24 @@ mod tests {
         assert!(Split::ByGroup
             .apply(json!({"a": 1}), &c)
             .unwrap_err()
+            .to_string()
             .contains("no key for group \"b\""));
         assert!(Split::ByGroup
             .apply(json!({"a": 1, "b": 2, "z": 3}), &c)
             .unwrap_err()
+            .to_string()
             .contains("group \"z\", which the team does not have"));
         let bad = Split::custom(|_, _| Ok(vec![json!(1)]));
         assert_eq!(
             bad.apply(json!(0), &c).unwrap_err(),
-            "split: 1 inputs for 3 children"
+            AgentError::permanent("split: 1 inputs for 3 children")
         );
+        // A user split's error keeps its kind: a transient one stays worth retrying.
+        let busy = Split::custom(|_, _| Err(AgentError::transient("index busy")));
+        let err = busy.apply(json!(0), &c).unwrap_err();
+        assert_eq!(err, AgentError::transient("index busy"));
+        let job = AgentError::from(super::super::HierarchicalError::Split(err));
+        assert!(job.is_retryable());
     }
 
     #[test]
@@ -360,7 +372,7 @@ mod tests {
             Combine::Sum
                 .apply(&c, vec![json!(1), json!("x"), json!(2)])
                 .unwrap_err(),
-            "sum: child a/1 answered a string, not a number"
+            AgentError::permanent("sum: child a/1 answered a string, not a number")
         );
         assert_eq!(
             Combine::Concat

@@ -13,6 +13,27 @@ use crate::supervisor::culprit;
 
 const TEAM_FIELDS: &str = "members, team, split, combine, max_retries";
 
+/// The agents a team config starts, its sub-teams' included (a group with a `type` is
+/// agents, one with `members` a sub-team), for validation
+/// ([`troupe_runtime::KindRegistry::nested_agents`]).
+pub(crate) fn nested_agents(config: &Value) -> Vec<troupe_runtime::NestedAgent> {
+    let mut out = Vec::new();
+    nested_in_team("", config, &mut out);
+    out
+}
+
+fn nested_in_team(path: &str, team: &Value, out: &mut Vec<troupe_runtime::NestedAgent>) {
+    out.extend(crate::member::nested_at(path, team, "members"));
+    if let Some(Value::Object(groups)) = team.get("members") {
+        for (group, member) in groups {
+            if member.get("type").is_none() && member.get("members").is_some() {
+                let at = format!("{path}/members/{}", crate::member::pointer_token(group));
+                nested_in_team(&at, member, out);
+            }
+        }
+    }
+}
+
 /// Decodes (not yet validates) the root team.
 pub(crate) fn decode(config: &Value) -> Result<TeamSpec, String> {
     match config {
@@ -151,6 +172,24 @@ mod tests {
             err(json!({"members": {"a": leaf}, "team": {"max_restarts": "x"}}))
                 .starts_with("field `team.max_restarts`: invalid type")
         );
+    }
+
+    #[test]
+    fn a_config_error_carries_the_path_of_its_field() {
+        use crate::hierarchical::{HierarchicalError, HierarchicalPattern};
+        let config =
+            json!({"members": {"s": {"count": 0, "members": {"a": {"type": "util.echo"}}}}});
+        let Err(HierarchicalError::Config(e)) = HierarchicalPattern::from_config(&config) else {
+            panic!("count 0 must be refused as a config error");
+        };
+        assert_eq!(e.kind, "pattern.hierarchical");
+        assert_eq!(e.path, "/members/s/count");
+        assert_eq!(e.reason, "must be at least 1");
+        let Err(HierarchicalError::Config(e)) = HierarchicalPattern::from_config(&json!(null))
+        else {
+            panic!("a null tree must be refused as a config error");
+        };
+        assert_eq!(e.path, "/members");
     }
 
     #[test]

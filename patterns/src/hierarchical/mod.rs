@@ -118,6 +118,7 @@ mod spec;
 use std::sync::Arc;
 
 use serde_json::Value;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{Agent, AgentContext, AgentError, KindRegistry, Snapshot};
 
 pub use build::{SubTeam, SubTeamRequest, TeamState};
@@ -131,30 +132,33 @@ pub const KIND: &str = "pattern.hierarchical";
 
 /// Registers the `pattern.hierarchical` kind.
 pub fn register(registry: &KindRegistry) {
-    registry.register(
-        KIND,
+    registry.register_pattern(
+        "hierarchical",
         "teams of teams to any depth: a job is split down the tree and the results combined up; failures escalate per each level's policy",
         |config| {
             HierarchicalPattern::from_config(config).map_err(|e| match e {
-                HierarchicalError::Config(msg) => msg,
-                other => other.to_string(),
+                HierarchicalError::Config(e) => e,
+                other => ConfigError::new(KIND, "", other.to_string()),
             })
         },
+        troupe_runtime::workflow::PatternAdapter::members(),
     );
+    registry.nested_agents(KIND, config::nested_agents);
 }
 
 /// Why the hierarchical pattern could not be built or could not finish a job.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HierarchicalError {
-    /// The tree is invalid (the message gives the field's path).
-    #[error("pattern.hierarchical config: {0}")]
-    Config(String),
-    /// The input cannot be split among the children.
+    /// The tree is invalid: the error's `path` names the field (`/members/sub/count`).
+    #[error("{} config: {}", .0.kind, crate::member::field_message(.0))]
+    Config(ConfigError),
+    /// The input cannot be split among the children (the error's kind is kept).
     #[error("{0}")]
-    Split(String),
-    /// The results cannot be combined.
+    Split(AgentError),
+    /// The results cannot be combined (the error's kind is kept).
     #[error("{0}")]
-    Combine(String),
+    Combine(AgentError),
     /// A child answered with an error a retry cannot fix.
     #[error("child {child} failed: {reason}")]
     ChildRejected {
@@ -183,6 +187,7 @@ pub enum HierarchicalError {
 impl From<HierarchicalError> for AgentError {
     fn from(e: HierarchicalError) -> AgentError {
         match e {
+            HierarchicalError::Split(e) | HierarchicalError::Combine(e) => e,
             HierarchicalError::ChildFailed { .. } | HierarchicalError::TeamGaveUp(_) => {
                 AgentError::transient(e.to_string())
             }
@@ -208,7 +213,7 @@ impl HierarchicalPattern {
 
     /// The root of a tree from a JSON config.
     pub fn from_config(config: &Value) -> Result<Self, HierarchicalError> {
-        Self::new(config::decode(config).map_err(HierarchicalError::Config)?)
+        Self::new(config::decode(config).map_err(spec::invalid)?)
     }
 
     /// The tree.

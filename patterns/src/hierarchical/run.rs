@@ -122,9 +122,13 @@ impl Job<'_> {
             match failure {
                 Failure::Crashed(_) if view.kind != ChildKind::Function => {
                     let back = || child.is_running() && child.starts() > incarnation;
-                    self.await_restart(view, back).await?
+                    self.await_restart(view, back, child.watch_starts()).await?
                 }
-                Failure::Down(_) => self.await_restart(view, || child.is_running()).await?,
+                Failure::Down(_) => {
+                    let started = child.watch_starts();
+                    self.await_restart(view, || child.is_running(), started)
+                        .await?
+                }
                 _ => {}
             }
         }
@@ -134,10 +138,11 @@ impl Job<'_> {
         &self,
         view: &ChildView,
         is_back: impl Fn() -> bool,
+        started: Option<tokio::sync::watch::Receiver<u64>>,
     ) -> Result<(), HierarchicalError> {
         let team = self.team().await?;
         let id = self.id(view);
-        match until_running(is_back, &team, id.as_str()).await {
+        match until_running(is_back, started, &team, id.as_str()).await {
             Ok(()) => Ok(()),
             Err(NotBack::TeamGaveUp) => Err(self.gave_up(&team).await),
             Err(NotBack::Gone) => Err(HierarchicalError::ChildRejected {
@@ -163,7 +168,7 @@ impl Job<'_> {
 
     /// The error of a job whose team gave up (after the team has fully stopped).
     async fn gave_up(&self, team: &SupervisorRef) -> HierarchicalError {
-        crate::supervisor::team::team_gave_up(team).await;
+        team.stopped().await;
         let last = self.last_failure.lock().clone();
         HierarchicalError::TeamGaveUp(team_gave_up_message(&self.spec.policy, last.as_deref()))
     }

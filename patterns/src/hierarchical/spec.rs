@@ -247,7 +247,7 @@ impl TeamSpec {
     /// Checks the whole tree: every team has members, counts are at least 1, policies are
     /// sound.
     pub fn validate(&self) -> Result<(), HierarchicalError> {
-        self.check("").map_err(HierarchicalError::Config)
+        self.check("").map_err(invalid)
     }
 
     fn check(&self, path: &str) -> Result<(), String> {
@@ -279,6 +279,11 @@ impl TeamSpec {
         }
         Ok(())
     }
+}
+
+/// A config error of the hierarchical pattern from a check's message (`field `a.b`: what`).
+pub(crate) fn invalid(message: String) -> HierarchicalError {
+    HierarchicalError::Config(crate::member::config_error("pattern.hierarchical", message))
 }
 
 /// `a.b` from `a` and `b` (`b` alone at the top).

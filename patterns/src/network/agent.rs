@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{Agent, AgentContext, AgentError, ChildSpec, Restart, Snapshot};
 
 use super::config::NetworkConfig;
@@ -30,13 +31,13 @@ pub struct NetworkState {
 
 impl NetworkPattern {
     /// A pattern agent with `config` (validated).
-    pub fn new(config: NetworkConfig) -> Result<Self, String> {
+    pub fn new(config: NetworkConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self { config })
     }
 
     /// A pattern agent from its JSON config (the kind's factory).
-    pub fn from_config(config: &Value) -> Result<Self, String> {
+    pub fn from_config(config: &Value) -> Result<Self, ConfigError> {
         Self::new(NetworkConfig::from_value(config)?)
     }
 
@@ -59,9 +60,7 @@ impl Agent for NetworkPattern {
         let runtime = ctx
             .runtime()
             .ok_or_else(|| AgentError::permanent("the runtime is gone"))?;
-        let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team)
-            .await
-            .map_err(AgentError::permanent)?;
+        let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team).await?;
         let timeout = self
             .config
             .member_timeout_seconds

@@ -8,6 +8,7 @@ use crate::handoff::MemberError;
 /// itself; the request fails with the first branch error once every branch has ended without
 /// a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetworkError {
     /// A path used up the hop budget: the message would have travelled once more.
     #[error("hop budget of {budget} spent: {path} (refused: {from} -> {to})")]

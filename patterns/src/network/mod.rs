@@ -95,13 +95,16 @@ pub use error::NetworkError;
 pub use protocol::{Answer, PeerInput, Send, Step};
 pub use sdk::{register_member, FnMember, NetworkClient};
 
+use troupe_runtime::workflow::PatternAdapter;
 use troupe_runtime::KindRegistry;
 
 /// Registers the `pattern.network` kind.
 pub fn register(registry: &KindRegistry) {
-    registry.register(
-        KIND,
+    registry.register_pattern(
+        "network",
         "members message each other by name under a hop budget (decentralised peers)",
         NetworkPattern::from_config,
+        PatternAdapter::members(),
     );
+    registry.nested_agents(KIND, |config| crate::member::nested_in(config, "members"));
 }

@@ -162,7 +162,7 @@ impl Peer {
         match Step::parse(answer) {
             Err(reason) => envelope.branch.fail(NetworkError::Protocol {
                 agent: self.name.to_string(),
-                reason,
+                reason: reason.reason,
             }),
             Ok(Step::Reply(answer)) => envelope.branch.answer(Answer {
                 answer,

@@ -101,7 +101,11 @@ impl Step {
 
     /// Reads a member's answer. An object whose only key is `reply` or `send` is a step,
     /// decoded strictly; anything else — another pattern's reply, say — is a plain reply.
-    pub fn parse(value: Value) -> Result<Self, String> {
+    pub fn parse(value: Value) -> Result<Self, crate::ProtocolError> {
+        Self::parse_text(value).map_err(crate::ProtocolError::from)
+    }
+
+    fn parse_text(value: Value) -> Result<Self, String> {
         let Value::Object(mut obj) = value else {
             return Ok(Self::Reply(value));
         };

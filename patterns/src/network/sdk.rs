@@ -8,7 +8,7 @@ use troupe_runtime::{
 };
 
 use super::agent::NetworkPattern;
-use super::config::{NetworkConfig, KIND};
+use super::config::NetworkConfig;
 use super::protocol::{Answer, PeerInput, Step};
 use crate::handoff::PatternHandle;
 
@@ -25,10 +25,7 @@ impl NetworkClient {
         id: impl Into<AgentId>,
         config: NetworkConfig,
     ) -> Result<Self, SpawnError> {
-        let pattern = NetworkPattern::new(config).map_err(|reason| SpawnError::BadConfig {
-            kind: KIND.into(),
-            reason,
-        })?;
+        let pattern = NetworkPattern::new(config).map_err(SpawnError::BadConfig)?;
         Ok(runtime.spawn(id, pattern).await?.into())
     }
 

@@ -32,7 +32,7 @@ pub struct SupervisorPatternConfig {
     pub max_reroutes: u32,
     /// A deadline per call to a worker, in seconds; a call past it counts as a failed attempt
     /// (default: none).
-    #[serde(default)]
+    #[serde(default, with = "troupe_runtime::config::seconds::option")]
     pub unit_timeout_seconds: Option<f64>,
     /// Rounds per job (default 1): each round's results are the next round's inputs, each
     /// unit keeping its capability; the answer is the last round's results.
@@ -70,10 +70,8 @@ impl SupervisorPatternConfig {
     /// Decodes and checks a JSON config.
     pub fn from_value(config: &Value) -> Result<Self, SupervisorError> {
         let parsed: Self = decode_config("pattern.supervisor", config).map_err(|e| {
-            let e = e
-                .trim_start_matches("pattern.supervisor config: ")
-                .to_string();
-            SupervisorError::Config(locate::<Self>(config, &e).unwrap_or(e))
+            let e = crate::member::field_message(&e);
+            invalid(locate::<Self>(config, &e).unwrap_or(e))
         })?;
         parsed.validate()?;
         Ok(parsed)
@@ -81,14 +79,14 @@ impl SupervisorPatternConfig {
 
     /// Checks the values serde cannot: counts, bounds, durations.
     pub fn validate(&self) -> Result<(), SupervisorError> {
-        let bad = |msg: String| Err(SupervisorError::Config(msg));
+        let bad = |msg: String| Err(invalid(msg));
         if self.members.is_empty() {
             return bad("field `members`: at least one worker group is needed".into());
         }
         for (group, spec) in &self.members {
-            check_member(&format!("members.{group}"), spec).map_err(SupervisorError::Config)?;
+            check_member(&format!("members.{group}"), spec).map_err(invalid)?;
         }
-        check_team("team", &self.team).map_err(SupervisorError::Config)?;
+        check_team("team", &self.team).map_err(invalid)?;
         if self.max_in_flight == Some(0) {
             return bad("field `max_in_flight`: must be at least 1".into());
         }
@@ -112,6 +110,11 @@ impl SupervisorPatternConfig {
         }
         Ok(())
     }
+}
+
+/// A config error of the supervisor pattern from a check's message (`field `a.b`: what`).
+pub(crate) fn invalid(message: String) -> SupervisorError {
+    SupervisorError::Config(crate::member::config_error("pattern.supervisor", message))
 }
 
 /// Checks a member group (shared with the hierarchical pattern).
@@ -224,6 +227,23 @@ mod tests {
         assert!(
             err(json!({"members": w, "unit_timeout_seconds": -1})).contains("unit_timeout_seconds")
         );
+    }
+
+    #[test]
+    fn a_config_error_is_a_config_error_with_the_path_of_its_field() {
+        let config = json!({"members": {"w": {"type": "util.echo", "count": 0}}});
+        let Err(SupervisorError::Config(e)) = SupervisorPatternConfig::from_value(&config) else {
+            panic!("count 0 must be refused as a config error");
+        };
+        assert_eq!(e.kind, "pattern.supervisor");
+        assert_eq!(e.path, "/members/w/count");
+        assert_eq!(e.reason, "must be at least 1");
+        let typed = json!({"members": {"w": {"type": "util.echo"}}, "max_in_flight": "many"});
+        let Err(SupervisorError::Config(e)) = SupervisorPatternConfig::from_value(&typed) else {
+            panic!("a string max_in_flight must be refused as a config error");
+        };
+        assert_eq!(e.path, "/max_in_flight");
+        assert!(e.reason.starts_with("invalid type"), "{e}");
     }
 
     #[test]

@@ -74,16 +74,7 @@ pub(crate) fn decode_job(request: Value) -> Result<Vec<Unit>, SupervisorError> {
     }
 }
 
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use troupe_runtime::config::describe;
 
 /// What a [`Decider`] wants after a round.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,10 +102,11 @@ pub struct UnitReport {
 
 /// Why the supervisor pattern could not be built or could not finish a job.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SupervisorError {
-    /// The configuration is invalid (the message names the field).
-    #[error("pattern.supervisor config: {0}")]
-    Config(String),
+    /// The configuration is invalid: the error's `path` names the field (`/members/w/count`).
+    #[error("{} config: {}", .0.kind, crate::member::field_message(.0))]
+    Config(troupe_runtime::ConfigError),
     /// The request is not a job.
     #[error("bad job: {0}")]
     BadJob(String),

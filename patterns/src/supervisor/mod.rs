@@ -109,18 +109,20 @@ pub const KIND: &str = "pattern.supervisor";
 
 /// Registers the `pattern.supervisor` kind.
 pub fn register(registry: &KindRegistry) {
-    registry.register(
-        KIND,
+    registry.register_pattern(
+        "supervisor",
         "a coordinator routes units of work to its supervised worker team (re-routing the units of crashed workers) and collects the results",
         |config| SupervisorPattern::from_config(config).map_err(config_message),
+        troupe_runtime::workflow::PatternAdapter::members(),
     );
+    registry.nested_agents(KIND, |config| crate::member::nested_in(config, "members"));
 }
 
 /// The message of a config error without the kind prefix (the registry adds its own).
-fn config_message(e: SupervisorError) -> String {
+fn config_message(e: SupervisorError) -> troupe_runtime::ConfigError {
     match e {
-        SupervisorError::Config(msg) => msg,
-        other => other.to_string(),
+        SupervisorError::Config(e) => e,
+        other => troupe_runtime::ConfigError::new(KIND, "", other.to_string()),
     }
 }
 
@@ -245,9 +247,7 @@ impl Agent for SupervisorPattern {
         ctx: &AgentContext,
         _restored: Option<Snapshot>,
     ) -> Result<Crew, AgentError> {
-        let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team)
-            .await
-            .map_err(AgentError::permanent)?;
+        let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team).await?;
         let metas = members
             .iter()
             .map(|m| WorkerMeta {
@@ -261,7 +261,7 @@ impl Agent for SupervisorPattern {
         // the first job's routing sees every worker.
         for worker in &workers {
             let id = worker.id().as_str();
-            if team::until_running(|| worker.is_running(), &team, id)
+            if team::until_running(|| worker.is_running(), worker.watch_starts(), &team, id)
                 .await
                 .is_err()
             {
@@ -374,8 +374,8 @@ impl SupervisorPatternBuilder {
             Routing::RoundRobin | Routing::Custom(_) => RoutingName::RoundRobin,
         };
         if let Some((0, _)) = self.decider {
-            return Err(SupervisorError::Config(
-                "max_rounds must be at least 1".into(),
+            return Err(config::invalid(
+                "field `max_rounds`: must be at least 1".into(),
             ));
         }
         self.config.validate()?;

@@ -9,7 +9,7 @@ use troupe_runtime::{DynAgentRef, SupervisorRef};
 use super::dispatch::{Dispatch, Limits, Step, WorkerMeta};
 use super::job::{SupervisorError, Unit, UnitReport};
 use super::routing::Routing;
-use super::team::{members, team_gave_up, team_gave_up_message, Failure, InFlight, Poller};
+use super::team::{team_gave_up_message, Failure, InFlight};
 use crate::member::TeamPolicy;
 
 /// The state of a supervisor pattern agent: its running worker team (opaque).
@@ -53,7 +53,13 @@ pub(crate) async fn run_round(
 ) -> Result<(Vec<Value>, Vec<UnitReport>), SupervisorError> {
     let mut dispatch = Dispatch::new(units, &crew.metas, rules.limits, rules.routing)?;
     let mut flight: InFlight<'static, Outcome> = InFlight::new();
-    let mut poll = Poller::new();
+    // While units wait for a worker: its "started again" notifications (taken on the first
+    // wait, then the workers are looked at once more), the team's removals (looked at once,
+    // then on each), and the team's stop. Nothing is polled.
+    let mut restarts: Option<InFlight<'static, ()>> = None;
+    let mut removals = None;
+    let stopped = crew.team.stopped();
+    tokio::pin!(stopped);
     while !dispatch.is_finished() {
         let waiting = loop {
             let (workers, crashed) = (&crew.workers, &crew.crashed);
@@ -80,17 +86,25 @@ pub(crate) async fn run_round(
         let outcome = if waiting {
             // Units wait for a worker the team supervisor is restarting, or for the team to
             // give up.
-            if team_gave_up(&crew.team).await {
-                return Err(SupervisorError::TeamGaveUp(team_gave_up_message(
-                    &crew.policy,
-                    dispatch.last_failure(),
-                )));
-            }
-            if poll.is_slow() {
+            let Some(wait_restarts) = restarts.as_mut() else {
+                restarts = Some(watch_restarts(&crew.workers));
+                continue; // a worker back before the watch was taken is seen now
+            };
+            let removed = match removals.as_mut() {
+                None => {
+                    removals = Some(crew.team.watch_removals());
+                    true
+                }
+                Some(rx) => rx.has_changed().unwrap_or(false),
+            };
+            // (A team that stopped is the stop's news, below.)
+            if removed && crew.team.is_running() {
+                if let Some(rx) = removals.as_mut() {
+                    rx.borrow_and_update();
+                }
                 // Workers stopped for good never come back: a unit only they could take fails.
-                let present = members(&crew.team).await;
                 for (w, meta) in crew.metas.iter().enumerate() {
-                    if !present.iter().any(|id| id == meta.id.as_str()) {
+                    if !crew.team.has_child(meta.id.as_str()) {
                         crew.crashed[w] = GONE;
                     }
                 }
@@ -99,13 +113,30 @@ pub(crate) async fn run_round(
                     return Err(SupervisorError::WorkersGone { unit });
                 }
             }
+            let removal = async {
+                match removals.as_mut() {
+                    Some(rx) => {
+                        let _ = rx.changed().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 Some(outcome) = flight.next() => outcome,
-                _ = poll.tick() => continue,
+                Some(()) = wait_restarts.next() => {
+                    restarts = None; // taken afresh on the next wait
+                    continue;
+                }
+                _ = &mut stopped => {
+                    return Err(SupervisorError::TeamGaveUp(team_gave_up_message(
+                        &crew.policy,
+                        dispatch.last_failure(),
+                    )));
+                }
+                _ = removal => continue,
             }
         } else {
-            poll.reset();
             match flight.next().await {
                 Some(outcome) => outcome,
                 None => continue,
@@ -126,6 +157,19 @@ pub(crate) async fn run_round(
         }
     }
     Ok(dispatch.finish(&crew.metas, rules.report))
+}
+
+/// The workers' "started again" notifications as one set: its next output is the first start.
+fn watch_restarts(workers: &[DynAgentRef]) -> InFlight<'static, ()> {
+    let mut set = InFlight::new();
+    for mut started in workers.iter().filter_map(|w| w.watch_starts()) {
+        set.push(async move {
+            if started.changed().await.is_err() {
+                std::future::pending::<()>().await; // that worker is gone: wait on the others
+            }
+        });
+    }
+    set
 }
 
 /// One call to a worker. A failure comes with the worker's start count before the call: the

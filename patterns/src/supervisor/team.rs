@@ -10,17 +10,16 @@
 //!
 //! Escalation works through the runtime: a team that exceeds its restart intensity stops and
 //! fails to its pattern agent. While the agent is busy with a job it cannot take that failure,
-//! so the job notices the team is gone, waits until the team actor has fully stopped (its
-//! failure is then queued for the agent, ahead of any request), and answers the caller with the
-//! cause ([`team_gave_up_message`]). The agent then takes the queued failure and fails to its
+//! so the job is told the team actor has fully stopped ([`SupervisorRef::stopped`]: its failure
+//! is then queued for the agent, ahead of any request), and answers the caller with the cause
+//! ([`team_gave_up_message`]). The agent then takes the queued failure and fails to its
 //! own supervisor: the same escalation as an idle agent's.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Duration;
 
-use troupe_runtime::ractor::ActorStatus;
+use tokio::sync::watch;
 use troupe_runtime::{AgentError, CallError, SupervisorRef};
 
 use crate::member::TeamPolicy;
@@ -119,60 +118,6 @@ impl Failure {
     }
 }
 
-/// Waits between checks of a team's state: a few yields (a state change already under way
-/// lands within them), then 1 ms doubling to 16 ms.
-pub(crate) struct Poller {
-    yields: u32,
-    next: Duration,
-}
-
-impl Poller {
-    const YIELDS: u32 = 16;
-    const FIRST: Duration = Duration::from_millis(1);
-    const MAX: Duration = Duration::from_millis(16);
-
-    pub(crate) fn new() -> Self {
-        Self {
-            yields: 0,
-            next: Self::FIRST,
-        }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        *self = Self::new();
-    }
-
-    /// Whether the waits have reached their longest: time for the rarer, costlier checks.
-    pub(crate) fn is_slow(&self) -> bool {
-        self.next >= Self::MAX
-    }
-
-    pub(crate) async fn tick(&mut self) {
-        if self.yields < Self::YIELDS {
-            self.yields += 1;
-            tokio::task::yield_now().await;
-            return;
-        }
-        tokio::time::sleep(self.next).await;
-        self.next = (self.next * 2).min(Self::MAX);
-    }
-}
-
-/// Whether the team gave up: its actor is stopping or stopped (a team still starting has
-/// not). When it has, first waits until the actor has fully stopped: its failure is then
-/// queued for the pattern agent (see the module docs).
-pub(crate) async fn team_gave_up(team: &SupervisorRef) -> bool {
-    let status = || team.cell().map_or(ActorStatus::Stopped, |c| c.get_status());
-    if status() < ActorStatus::Draining {
-        return false;
-    }
-    let mut poll = Poller::new();
-    while status() != ActorStatus::Stopped {
-        poll.tick().await;
-    }
-    true
-}
-
 /// Why a member did not come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotBack {
@@ -183,30 +128,62 @@ pub(crate) enum NotBack {
 }
 
 /// Waits until `is_back` holds (e.g. the team supervisor restarted member `id`), the team gave
-/// up, or the member left the team for good.
+/// up, or the member left the team for good. Nothing is polled: the member's `started`
+/// notification ([`troupe_runtime::DynAgent::watch_starts`], taken before the member went down
+/// or before this call) says when it runs again, the team's [`SupervisorRef::stopped`] when it
+/// gave up, its [`SupervisorRef::watch_removals`] when a member may have left
+/// ([`SupervisorRef::has_child`] says whether it did).
 pub(crate) async fn until_running(
     is_back: impl Fn() -> bool,
+    started: Option<watch::Receiver<u64>>,
     team: &SupervisorRef,
     id: &str,
 ) -> Result<(), NotBack> {
-    let mut poll = Poller::new();
+    if is_back() {
+        return Ok(());
+    }
+    let mut started = started;
+    let mut removals = team.watch_removals();
+    let stopped = team.stopped();
+    tokio::pin!(stopped);
+    let mut look_at_members = true;
     loop {
         if is_back() {
             return Ok(());
         }
-        if team_gave_up(team).await {
-            return Err(NotBack::TeamGaveUp);
+        if look_at_members {
+            look_at_members = false;
+            // Not a child of a team that still runs: it left. (A team that stopped is the
+            // stop's news, below.)
+            if !team.has_child(id) && team.is_running() {
+                return if is_back() {
+                    Ok(())
+                } else {
+                    Err(NotBack::Gone)
+                };
+            }
         }
-        if poll.is_slow() && !members(team).await.iter().any(|m| m == id) {
-            return Err(NotBack::Gone);
+        tokio::select! {
+            biased;
+            changed = changed(&mut started) => {
+                if changed.is_err() {
+                    started = None; // the agent is gone: the team's news still comes
+                }
+            }
+            _ = &mut stopped => return Err(NotBack::TeamGaveUp),
+            _ = removals.changed() => look_at_members = true,
         }
-        poll.tick().await;
     }
 }
 
-/// The ids of the team's children now.
-pub(crate) async fn members(team: &SupervisorRef) -> Vec<String> {
-    team.children().await.into_iter().map(|c| c.id).collect()
+/// The next change of an optional `started` notification (never, without one).
+pub(crate) async fn changed(
+    started: &mut Option<watch::Receiver<u64>>,
+) -> Result<(), watch::error::RecvError> {
+    match started {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The answer of a job whose team gave up: the team's intensity and the last failure the job

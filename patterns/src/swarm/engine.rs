@@ -365,7 +365,7 @@ impl PeerCore {
                 let directive = if self.s.replies_are_results {
                     Ok(Directive::result(reply))
                 } else {
-                    Directive::from_reply(reply)
+                    Directive::from_reply(reply).map_err(|e| e.reason)
                 };
                 match directive.and_then(|d| self.resolve(d)) {
                     Ok((result, children)) => self.complete(item, result, children, out),

@@ -59,6 +59,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use troupe_runtime::workflow::PatternAdapter;
+use troupe_runtime::ConfigError;
 use troupe_runtime::{Agent, AgentContext, AgentError, KindRegistry, Snapshot};
 
 pub use self::engine::{CallOutcome, PeerCommand, PeerCore, PeerInput, PeerSettings, PeerStats};
@@ -73,11 +75,13 @@ pub const KIND: &str = "pattern.swarm";
 
 /// Registers the `pattern.swarm` kind.
 pub fn register(registry: &KindRegistry) {
-    registry.register(
-        KIND,
+    registry.register_pattern(
+        "swarm",
         "peers share a pool of work, steal from each other, and detect termination",
         Swarm::from_config,
+        PatternAdapter::members(),
     );
+    registry.nested_agents(KIND, |config| crate::member::nested_in(config, "members"));
 }
 
 /// A swarm request seeding `items` round-robin over the peers.
@@ -129,11 +133,11 @@ pub struct SwarmConfig {
     /// Member calls per item before a crashing (or retryably failing) item fails.
     #[serde(default = "three")]
     pub max_attempts: u32,
-    /// Seconds per member call.
-    #[serde(default)]
+    /// Seconds per member call (a number, or a duration like `"30s"`).
+    #[serde(default, with = "troupe_runtime::config::seconds::option")]
     pub item_timeout: Option<f64>,
     /// Seconds to wait for a crashed member to restart.
-    #[serde(default = "ten")]
+    #[serde(default = "ten", with = "troupe_runtime::config::seconds")]
     pub member_wait: f64,
     /// How member replies are read.
     #[serde(default)]
@@ -235,9 +239,9 @@ impl Swarm {
     }
 
     /// The kind's factory: decodes and validates a JSON config.
-    pub fn from_config(config: &Value) -> Result<Swarm, String> {
+    pub fn from_config(config: &Value) -> Result<Swarm, ConfigError> {
         let config: SwarmConfig = member::decode_config(KIND, config)?;
-        Swarm::new(config).map_err(|e| e.to_string())
+        Swarm::new(config).map_err(|e| member::config_error(KIND, e.to_string()))
     }
 
     /// Starts a definition in code.

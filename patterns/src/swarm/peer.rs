@@ -4,20 +4,17 @@
 //! completions go to the entry's channel.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
-use tokio::sync::{broadcast::error::RecvError, mpsc::UnboundedSender};
-use troupe_runtime::{CallError, DynAgentRef, EventKind, SupervisorRef, WeakRuntime};
+use tokio::sync::mpsc::UnboundedSender;
+use troupe_runtime::{CallError, DynAgentRef, SupervisorRef};
 
 use super::credit::Credit;
 use super::engine::{CallOutcome, PeerCommand, PeerCore, PeerInput, PeerSettings, PeerStats};
 use super::item::{ItemFailure, ItemId};
-
-/// How often a peer waiting for its member to restart looks again, besides listening for the
-/// member's start event.
-const MEMBER_POLL: Duration = Duration::from_millis(20);
+use crate::supervisor::team::changed;
 
 /// Messages of a peer. Local only.
 pub(crate) enum PeerMsg {
@@ -55,7 +52,6 @@ pub(crate) enum EntryMsg {
 pub(crate) struct MemberLink {
     pub(crate) member: DynAgentRef,
     pub(crate) team: SupervisorRef,
-    pub(crate) runtime: WeakRuntime,
     pub(crate) timeout: Option<Duration>,
     pub(crate) wait: Duration,
 }
@@ -223,42 +219,33 @@ async fn call_member(link: &MemberLink, payload: Value) -> CallOutcome {
     }
 }
 
-/// Waits until the member runs again: its start event, or a look every [`MEMBER_POLL`].
+/// Waits until the member runs again (its "started again" notification), its team gave up
+/// (the team's stop), or `link.wait` passed (the configured limit: a real timer). Nothing is
+/// polled.
 async fn wait_for_member(link: &MemberLink) -> Result<(), String> {
-    let id = link.member.id().clone();
-    let mut events = match link.runtime.upgrade() {
-        Some(rt) => rt.subscribe(),
-        None => return Err(format!("member {id} is down and the runtime is gone")),
-    };
-    let deadline = Instant::now() + link.wait;
+    let id = link.member.id();
+    let mut started = link.member.watch_starts();
+    let stopped = link.team.stopped();
+    let deadline = tokio::time::sleep(link.wait);
+    tokio::pin!(stopped, deadline);
     loop {
         if link.member.is_running() {
             return Ok(());
         }
-        if !link.team.is_running() {
-            return Err(format!("member {id} is down and its team gave up"));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!(
-                "member {id} is down and did not restart within {:?}",
-                link.wait
-            ));
-        }
-        match tokio::time::timeout(left.min(MEMBER_POLL), events.recv()).await {
-            Ok(Ok(e))
-                if e.agent.as_ref() == Some(&id)
-                    && matches!(
-                        e.kind,
-                        EventKind::AgentStarted | EventKind::AgentRestarted { .. }
-                    ) =>
-            {
-                return Ok(());
+        tokio::select! {
+            biased;
+            changed = changed(&mut started) => {
+                if changed.is_err() {
+                    started = None;
+                }
             }
-            Ok(Err(RecvError::Closed)) => {
-                return Err(format!("member {id} is down and the runtime is gone"))
+            _ = &mut stopped => return Err(format!("member {id} is down and its team gave up")),
+            _ = &mut deadline => {
+                return Err(format!(
+                    "member {id} is down and did not restart within {:?}",
+                    link.wait
+                ))
             }
-            _ => {}
         }
     }
 }

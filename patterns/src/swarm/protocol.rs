@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use troupe_runtime::AgentError;
 
 /// A member's reply for one work item, as JSON:
 ///
@@ -165,7 +166,11 @@ impl Directive {
     }
 
     /// Reads a member's reply. The error says what a directive looks like.
-    pub fn from_reply(reply: Value) -> Result<Directive, String> {
+    pub fn from_reply(reply: Value) -> Result<Directive, crate::ProtocolError> {
+        Self::from_reply_text(reply).map_err(crate::ProtocolError::from)
+    }
+
+    fn from_reply_text(reply: Value) -> Result<Directive, String> {
         const SHAPE: &str =
             r#"expected {"result": v}, {"spawn": [items]} and/or {"handoff": {"to", "item"}}"#;
         if reply.as_object().is_none_or(|m| m.is_empty()) {
@@ -184,8 +189,9 @@ impl From<Directive> for Value {
     }
 }
 
-/// A reducer closure: item results in item order to the swarm's reply.
-pub type ReduceFn = dyn Fn(Vec<Value>) -> Result<Value, String> + Send + Sync;
+/// A reducer closure: item results in item order to the swarm's reply. Its error fails the run
+/// with the error's kind (a [`AgentError::Transient`] one may be retried by the caller).
+pub type ReduceFn = dyn Fn(Vec<Value>) -> Result<Value, AgentError> + Send + Sync;
 
 /// How the entry combines item results into the swarm's reply. Results come in item order:
 /// seed items in request order, each item's sub-items (spawned, then handed off) right after
@@ -205,17 +211,22 @@ pub enum Reducer {
 
 impl Reducer {
     /// A reducer from a closure.
-    pub fn custom(f: impl Fn(Vec<Value>) -> Result<Value, String> + Send + Sync + 'static) -> Self {
+    pub fn custom(
+        f: impl Fn(Vec<Value>) -> Result<Value, AgentError> + Send + Sync + 'static,
+    ) -> Self {
         Reducer::Custom(Arc::new(f))
     }
 
-    /// Combines `results` (in item order; `labels` name the items for messages).
-    pub fn reduce(&self, results: Vec<Value>, labels: &[String]) -> Result<Value, String> {
+    /// Combines `results` (in item order; `labels` name the items for messages). The built-in
+    /// reducers' errors are permanent; a custom one's keep their kind.
+    pub fn reduce(&self, results: Vec<Value>, labels: &[String]) -> Result<Value, AgentError> {
         match self {
             Reducer::Collect => Ok(Value::Array(results)),
             Reducer::Count => Ok(Value::from(results.len())),
-            Reducer::Sum => sum(&results, labels),
-            Reducer::Custom(f) => f(results).map_err(|e| format!("custom reducer: {e}")),
+            Reducer::Sum => sum(&results, labels).map_err(AgentError::permanent),
+            Reducer::Custom(f) => {
+                f(results).map_err(|e| e.map_message(|m| format!("custom reducer: {m}")))
+            }
         }
     }
 }
@@ -261,4 +272,22 @@ fn sum(results: &[Value], labels: &[String]) -> Result<Value, String> {
             .or_else(|_| u64::try_from(int).map(Value::from))
             .unwrap_or(Value::from(int as f64)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_custom_reducer_keeps_its_error_kind() {
+        let busy = Reducer::custom(|_| Err(AgentError::transient("store busy")));
+        let err = busy
+            .reduce(vec![Value::from(1)], &["0".into()])
+            .unwrap_err();
+        assert_eq!(err, AgentError::transient("custom reducer: store busy"));
+        let err = Reducer::Sum
+            .reduce(vec![Value::from("x")], &["0".into()])
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+    }
 }

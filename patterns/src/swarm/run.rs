@@ -44,7 +44,11 @@ pub struct PeerReport {
 
 impl SwarmReport {
     /// Reads a swarm reply made with `report: true`.
-    pub fn from_value(value: Value) -> Result<SwarmReport, String> {
+    pub fn from_value(value: Value) -> Result<SwarmReport, crate::ProtocolError> {
+        Self::from_value_text(value).map_err(crate::ProtocolError::from)
+    }
+
+    fn from_value_text(value: Value) -> Result<SwarmReport, String> {
         serde_json::from_value(value).map_err(|e| format!("not a swarm report: {e}"))
     }
 }
@@ -58,15 +62,15 @@ pub struct SwarmState {
     tx: UnboundedSender<EntryMsg>,
     rx: UnboundedReceiver<EntryMsg>,
     run: u64,
-    runtime: troupe_runtime::WeakRuntime,
 }
 
 impl SwarmState {
     /// Spawns the team and one peer per member.
     pub(crate) async fn start(ctx: &AgentContext, config: &SwarmConfig) -> Result<Self, String> {
-        let (team, members) = member::spawn_team(ctx, &config.members, &config.team).await?;
+        let (team, members) = member::spawn_team(ctx, &config.members, &config.team)
+            .await
+            .map_err(|e| e.to_string())?;
         let (tx, rx) = unbounded_channel();
-        let runtime = ctx.runtime().ok_or("the runtime is gone")?.downgrade();
         let mut st = SwarmState {
             team,
             members,
@@ -75,7 +79,6 @@ impl SwarmState {
             tx,
             rx,
             run: 0,
-            runtime,
         };
         st.spawn_peers(config).await?;
         Ok(st)
@@ -95,7 +98,6 @@ impl SwarmState {
             let link = MemberLink {
                 member: m.agent.clone(),
                 team: self.team.clone(),
-                runtime: self.runtime.clone(),
                 timeout: config.item_timeout.map(Duration::from_secs_f64),
                 wait: Duration::from_secs_f64(config.member_wait),
             };
@@ -195,9 +197,7 @@ impl SwarmState {
             .map(|(id, _)| id.to_string())
             .collect();
         let values = outcome.results.into_iter().map(|(_, v)| v).collect();
-        let result = reducer
-            .reduce(values, &labels)
-            .map_err(AgentError::permanent)?;
+        let result = reducer.reduce(values, &labels)?;
         if config.report {
             let report = SwarmReport {
                 result,

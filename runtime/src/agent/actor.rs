@@ -15,9 +15,16 @@ use crate::snapshot::Snapshot;
 
 /// Messages of an agent actor. Local only: they never cross a node.
 pub(crate) enum AgentMsg<A: Agent> {
-    Ask(A::Request, RpcReplyPort<Result<A::Reply, AgentError>>),
+    /// A request, with the caller's idempotency key if it has one.
+    Ask(
+        A::Request,
+        Option<std::sync::Arc<str>>,
+        RpcReplyPort<Result<A::Reply, AgentError>>,
+    ),
     Tell(A::Request),
     Snapshot(RpcReplyPort<Result<Option<Snapshot>, AgentError>>),
+    /// The period of [`Persistence::Every`] has passed since the first unsaved request.
+    Flush,
 }
 
 impl<A: Agent> ractor::Message for AgentMsg<A> {}
@@ -33,6 +40,13 @@ pub(crate) struct AgentSlot<A: Agent> {
     pub(crate) last_snapshot: Mutex<Option<Snapshot>>,
     pub(crate) runtime: WeakRuntime,
     pub(crate) events: EventBus,
+    /// The number of starts, sent each time an actor of the agent is running (after its
+    /// `init`): the "agent started again" notification.
+    /// Made on the first `watch_starts` (a watch channel is ~0.5 KB: most agents never have a
+    /// watcher, and memory per agent is a budget).
+    pub(crate) started: std::sync::OnceLock<tokio::sync::watch::Sender<u64>>,
+    /// The runtime's store, for agents that persist (see [`super::persist`]).
+    pub(crate) store: super::persist::SlotStore,
 }
 
 impl<A: Agent> AgentSlot<A> {
@@ -49,6 +63,8 @@ pub(crate) struct AgentActor<A: Agent> {
 pub(crate) struct AgentActorState<A: Agent> {
     ctx: AgentContext,
     state: A::State,
+    /// Requests served since the last periodic snapshot ([`Persistence::Every`]).
+    unsaved: bool,
 }
 
 impl<A: Agent> Actor for AgentActor<A> {
@@ -69,9 +85,16 @@ impl<A: Agent> Actor for AgentActor<A> {
             runtime: slot.runtime.clone(),
             starts,
             cell: Some(myself.get_cell()),
+            call_key: None,
         };
-        let restored = slot.last_snapshot.lock().clone();
-        let state = slot.agent.init(&ctx, restored).await?;
+        let mut restored = slot.last_snapshot.lock().clone();
+        if starts == 1 && slot.agent.persistence() != Persistence::Never {
+            // First start: the store has the state of an earlier process (and the version
+            // to continue from), unless the spawn gave a snapshot itself.
+            let stored = slot.store.load(&slot.id).await?;
+            restored = restored.or(stored);
+        }
+        let state = crate::crash::as_agent(&slot.id, slot.agent.init(&ctx, restored)).await?;
         *slot.current.write() = Some(myself);
         let kind = if starts == 1 {
             EventKind::AgentStarted
@@ -81,27 +104,61 @@ impl<A: Agent> Actor for AgentActor<A> {
             }
         };
         slot.events.agent(&slot.id, kind);
-        Ok(AgentActorState { ctx, state })
+        Ok(AgentActorState {
+            ctx,
+            state,
+            unsaved: false,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // The actor is current and takes requests (`is_running`): whoever waits for the agent
+        // to be back sees it running.
+        if let Some(started) = self.slot.started.get() {
+            started.send_replace(st.ctx.starts);
+        }
+        Ok(())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let agent = &self.slot.agent;
         match message {
-            AgentMsg::Ask(request, reply) => {
-                let result = agent.handle(&st.ctx, &mut st.state, request).await;
+            AgentMsg::Ask(request, key, reply) => {
+                st.ctx.call_key = key;
+                let result = crate::crash::as_agent(
+                    &self.slot.id,
+                    agent.handle(&st.ctx, &mut st.state, request),
+                )
+                .await;
+                st.ctx.call_key = None;
                 if result.is_ok() {
-                    self.persist(st);
+                    // With a store, the reply waits for the snapshot to be durable.
+                    if let Some(reply) = self.persist(&myself, st, Some((reply, result))) {
+                        // The caller may have given up (timeout): nothing to do then.
+                        let _ = reply.0.send(reply.1);
+                    }
+                } else {
+                    let _ = reply.send(result);
                 }
-                // The caller may have given up (timeout): nothing to do then.
-                let _ = reply.send(result);
             }
-            AgentMsg::Tell(request) => match agent.handle(&st.ctx, &mut st.state, request).await {
-                Ok(_) => self.persist(st),
+            AgentMsg::Tell(request) => match crate::crash::as_agent(
+                &self.slot.id,
+                agent.handle(&st.ctx, &mut st.state, request),
+            )
+            .await
+            {
+                Ok(_) => {
+                    self.persist(&myself, st, None);
+                }
                 Err(error) => {
                     tracing::warn!(agent = %self.slot.id, %error, "agent rejected a one-way message")
                 }
@@ -109,6 +166,7 @@ impl<A: Agent> Actor for AgentActor<A> {
             AgentMsg::Snapshot(reply) => {
                 let _ = reply.send(agent.snapshot(&st.state));
             }
+            AgentMsg::Flush => self.flush(st, None),
         }
         Ok(())
     }
@@ -136,6 +194,16 @@ impl<A: Agent> Actor for AgentActor<A> {
         st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         self.clear_if_current(&myself);
+        if st.unsaved {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.flush(
+                st,
+                Some(Box::new(move |_| {
+                    let _ = tx.send(());
+                })),
+            );
+            let _ = rx.await;
+        }
         self.slot.agent.stopped(&st.ctx, &mut st.state).await;
         self.slot
             .events
@@ -144,15 +212,76 @@ impl<A: Agent> Actor for AgentActor<A> {
     }
 }
 
+/// A reply held back until the snapshot after its request is durable.
+type HeldReply<A> = (
+    RpcReplyPort<Result<<A as Agent>::Reply, AgentError>>,
+    Result<<A as Agent>::Reply, AgentError>,
+);
+
 impl<A: Agent> AgentActor<A> {
-    fn persist(&self, st: &AgentActorState<A>) {
-        if self.slot.agent.persistence() != Persistence::AfterEachRequest {
-            return;
+    /// After a request served without error: snapshots as the agent's [`Persistence`] says.
+    /// Returns the reply when it may be sent now; keeps it when it waits for the store.
+    fn persist(
+        &self,
+        myself: &ActorRef<AgentMsg<A>>,
+        st: &mut AgentActorState<A>,
+        reply: Option<HeldReply<A>>,
+    ) -> Option<HeldReply<A>> {
+        match self.slot.agent.persistence() {
+            Persistence::Never => reply,
+            Persistence::Every(period) => {
+                if !st.unsaved {
+                    st.unsaved = true;
+                    myself.send_after(period, || AgentMsg::Flush);
+                }
+                reply
+            }
+            Persistence::AfterEachRequest => {
+                let snapshot = match self.slot.agent.snapshot(&st.state) {
+                    Ok(Some(snapshot)) => snapshot,
+                    Ok(None) => return reply,
+                    Err(error) => {
+                        tracing::warn!(agent = %self.slot.id, %error, "snapshot failed");
+                        return reply;
+                    }
+                };
+                *self.slot.last_snapshot.lock() = Some(snapshot.clone());
+                if !self.slot.store.is_enabled() {
+                    return reply;
+                }
+                let done = reply.map(|(port, result)| {
+                    let agent = self.slot.id.clone();
+                    let location = self.slot.store.location().to_string();
+                    Box::new(move |stored: Result<(), crate::store::StoreError>| {
+                        let answer = match stored {
+                            Ok(()) => result,
+                            Err(e) => Err(AgentError::transient(format!(
+                                "agent {agent}: its state could not be stored in {location}: {e}"
+                            ))),
+                        };
+                        let _ = port.send(answer);
+                    }) as super::persist::Done
+                });
+                self.slot.store.write(&self.slot.id, snapshot, done);
+                None
+            }
         }
+    }
+
+    /// Takes and writes the periodic snapshot ([`Persistence::Every`]); `done` when durable.
+    fn flush(&self, st: &mut AgentActorState<A>, done: Option<super::persist::Done>) {
+        st.unsaved = false;
         match self.slot.agent.snapshot(&st.state) {
-            Ok(Some(snapshot)) => *self.slot.last_snapshot.lock() = Some(snapshot),
+            Ok(Some(snapshot)) => {
+                *self.slot.last_snapshot.lock() = Some(snapshot.clone());
+                self.slot.store.write(&self.slot.id, snapshot, done);
+                return;
+            }
             Ok(None) => {}
             Err(error) => tracing::warn!(agent = %self.slot.id, %error, "snapshot failed"),
+        }
+        if let Some(done) = done {
+            done(Ok(()));
         }
     }
 

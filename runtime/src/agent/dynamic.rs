@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Agent, AgentRef};
@@ -26,6 +26,18 @@ pub trait DynAgent: Send + Sync + 'static {
         request: Value,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<Value, CallError>>;
+    /// Like [`Self::ask_value`], with an idempotency key the agent sees in
+    /// [`AgentContext::idempotency_key`](super::AgentContext::idempotency_key) (implementations
+    /// that cannot pass it on ignore it).
+    fn ask_value_keyed(
+        &self,
+        request: Value,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Value, CallError>> {
+        let _ = key;
+        self.ask_value(request, timeout)
+    }
     /// Sends a JSON request one way (the reply, if any, is dropped). Fails only when the
     /// request does not fit the agent or no actor serves it right now.
     fn tell_value(&self, request: Value) -> Result<(), CallError>;
@@ -35,6 +47,11 @@ pub trait DynAgent: Send + Sync + 'static {
     fn is_running(&self) -> bool;
     /// How many times the agent has been started (restarts + 1).
     fn starts(&self) -> u64;
+    /// The "agent started again" notification (see [`AgentRef::watch_starts`]). `None` when
+    /// the implementation has none (then poll [`DynAgent::is_running`]).
+    fn watch_starts(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
     /// The typed handle, for downcasting with [`DynAgentRef::typed`].
     fn as_any(&self) -> &dyn Any;
 }
@@ -51,6 +68,33 @@ pub(crate) struct TypedDyn<A: Agent> {
 impl<A: Agent> TypedDyn<A> {
     pub(crate) fn new(inner: AgentRef<A>, kind: Arc<str>) -> Self {
         Self { inner, kind }
+    }
+}
+
+impl<A> TypedDyn<A>
+where
+    A: Agent,
+    A::Request: DeserializeOwned,
+    A::Reply: Serialize,
+{
+    fn ask_with(
+        &self,
+        request: Value,
+        key: Option<Arc<str>>,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Value, CallError>> {
+        Box::pin(async move {
+            let request: A::Request =
+                serde_json::from_value(request).map_err(|e| CallError::BadRequest {
+                    agent: self.inner.id().clone(),
+                    reason: format!("request does not fit kind {}: {e}", self.kind),
+                })?;
+            let reply = self.inner.call(request, key, timeout).await?;
+            serde_json::to_value(reply).map_err(|e| CallError::BadRequest {
+                agent: self.inner.id().clone(),
+                reason: format!("reply is not representable as JSON: {e}"),
+            })
+        })
     }
 }
 
@@ -73,30 +117,31 @@ where
         request: Value,
         timeout: Option<Duration>,
     ) -> BoxFuture<'_, Result<Value, CallError>> {
-        Box::pin(async move {
-            let request: A::Request =
-                serde_json::from_value(request).map_err(|e| CallError::BadRequest {
-                    agent: self.inner.id().clone(),
-                    reason: format!("request does not fit kind {}: {e}", self.kind),
-                })?;
-            let reply = match timeout {
-                Some(t) => self.inner.ask_timeout(request, t).await?,
-                None => self.inner.ask(request).await?,
-            };
-            serde_json::to_value(reply).map_err(|e| CallError::BadRequest {
-                agent: self.inner.id().clone(),
-                reason: format!("reply is not representable as JSON: {e}"),
-            })
-        })
+        self.ask_with(request, None, timeout)
+    }
+
+    fn ask_value_keyed(
+        &self,
+        request: Value,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Value, CallError>> {
+        self.ask_with(request, Some(Arc::from(key)), timeout)
     }
 
     fn tell_value(&self, request: Value) -> Result<(), CallError> {
-        let request: A::Request =
-            serde_json::from_value(request).map_err(|e| CallError::BadRequest {
+        // Decoded from a reference: a message that cannot be delivered is kept as it came.
+        let result = match A::Request::deserialize(&request) {
+            Ok(typed) => self.inner.tell(typed),
+            Err(e) => Err(CallError::BadRequest {
                 agent: self.inner.id().clone(),
                 reason: format!("request does not fit kind {}: {e}", self.kind),
-            })?;
-        self.inner.tell(request)
+            }),
+        };
+        if let Err(error) = &result {
+            super::undelivered::keep(&self.inner.slot.runtime, self.inner.id(), request, error);
+        }
+        result
     }
 
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>> {
@@ -105,6 +150,10 @@ where
 
     fn is_running(&self) -> bool {
         self.inner.is_running()
+    }
+
+    fn watch_starts(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.inner.watch_starts())
     }
 
     fn starts(&self) -> u64 {

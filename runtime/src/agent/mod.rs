@@ -38,14 +38,18 @@ mod actor;
 mod dynamic;
 mod function;
 mod kind;
+mod persist;
 mod reference;
+mod undelivered;
 
 use std::future::Future;
 
+use crate::supervision::SupervisionError;
 pub(crate) use actor::{AgentActor, AgentSlot};
 pub use dynamic::{DynAgent, DynAgentExt, DynAgentRef};
 pub use function::FnAgent;
-pub use kind::{AgentKind, KindLookup, KindRegistry};
+pub use kind::{AgentKind, KindLookup, KindRegistry, NestedAgent, PATTERN_PREFIX};
+pub(crate) use persist::SlotStore;
 pub use reference::AgentRef;
 
 use crate::error::AgentError;
@@ -114,8 +118,16 @@ pub enum Persistence {
     #[default]
     Never,
     /// After every request that the handler served without error, so a restart resumes from the
-    /// state as of the last served request.
+    /// state as of the last served request. When the runtime has a store
+    /// ([`RuntimeConfig::store`](crate::RuntimeConfig::store)) the snapshot is also written
+    /// there, and the request's reply is sent only once it is durable: a runtime started on the
+    /// same store later re-activates the agent (same id) from it.
     AfterEachRequest,
+    /// At most once per period, after requests that the handler served without error, and when
+    /// the agent stops cleanly; replies do not wait. Cheaper than `AfterEachRequest` for a busy
+    /// agent; a crash loses at most the requests of the last period. In memory (for restarts)
+    /// and in the runtime's store, when it has one.
+    Every(std::time::Duration),
 }
 
 /// What an agent knows about itself and where it runs.
@@ -126,6 +138,8 @@ pub struct AgentContext {
     pub(crate) runtime: WeakRuntime,
     pub(crate) starts: u64,
     pub(crate) cell: Option<ractor::ActorCell>,
+    /// The idempotency key of the request being handled, if its caller gave one.
+    pub(crate) call_key: Option<std::sync::Arc<str>>,
 }
 
 impl AgentContext {
@@ -137,6 +151,13 @@ impl AgentContext {
     /// The agent's kind name.
     pub fn kind(&self) -> &str {
         &self.kind
+    }
+
+    /// The idempotency key of the request being handled, when its caller gave one: a workflow
+    /// task's calls carry `run/task/attempt[/item]`, the same when a resumed run repeats an
+    /// attempt that was in flight (so an agent with side effects can recognise the repeat).
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.call_key.as_deref()
     }
 
     /// How many times this agent has been started (1 on the first start, 2 after one restart...).
@@ -152,11 +173,14 @@ impl AgentContext {
     /// Links a raw ractor actor to this agent, as its child: if it fails, the agent fails (and
     /// its supervisor decides); if it stops cleanly, nothing happens. For helper actors a
     /// pattern or agent runs itself. The actor must not be linked elsewhere.
-    pub fn link(&self, child: &ractor::ActorCell) -> Result<(), String> {
+    pub fn link(&self, child: &ractor::ActorCell) -> Result<(), SupervisionError> {
         let cell = self
             .cell
             .as_ref()
-            .ok_or("only a running agent can link actors")?;
+            .ok_or_else(|| SupervisionError::NotAnAgent {
+                agent: self.id.to_string(),
+                what: "linking an actor",
+            })?;
         child.link(cell.clone());
         Ok(())
     }
@@ -169,14 +193,18 @@ impl AgentContext {
         &self,
         config: crate::supervision::SupervisorConfig,
         children: Vec<crate::supervision::ChildSpec>,
-    ) -> Result<crate::supervision::SupervisorRef, String> {
-        let runtime = self.runtime().ok_or("the runtime is gone")?;
-        let cell = self
-            .cell
-            .clone()
-            .ok_or("a team can only be started by a running agent")?;
+    ) -> Result<crate::supervision::SupervisorRef, SupervisionError> {
+        let not_an_agent = || SupervisionError::NotAnAgent {
+            agent: self.id.to_string(),
+            what: "starting a team",
+        };
+        let runtime = self.runtime().ok_or_else(not_an_agent)?;
+        let cell = self.cell.clone().ok_or_else(not_an_agent)?;
+        let child = config.name.clone();
         let (spec, team) = runtime.supervisor_spec(config.name.clone(), config, children);
-        (spec.start)(cell).await?;
+        (spec.start)(cell)
+            .await
+            .map_err(|reason| SupervisionError::StartFailed { child, reason })?;
         Ok(team)
     }
 }

@@ -49,7 +49,7 @@ impl<A: Agent> AgentRef<A> {
 
     /// Sends a request and waits for the reply, without a deadline.
     pub async fn ask(&self, request: A::Request) -> Result<A::Reply, CallError> {
-        self.call(request, None).await
+        self.call(request, None, None).await
     }
 
     /// Sends a request and waits at most `timeout` for the reply.
@@ -58,7 +58,7 @@ impl<A: Agent> AgentRef<A> {
         request: A::Request,
         timeout: Duration,
     ) -> Result<A::Reply, CallError> {
-        self.call(request, Some(timeout)).await
+        self.call(request, None, Some(timeout)).await
     }
 
     /// Sends a request without waiting for (or receiving) the reply.
@@ -87,11 +87,13 @@ impl<A: Agent> AgentRef<A> {
         self.slot.last_snapshot.lock().clone()
     }
 
-    /// Whether an actor currently serves the agent.
+    /// Whether an actor currently serves the agent: one has finished its `init` and takes
+    /// requests (it may still be finishing its start; requests then wait in its mailbox). The
+    /// [`Self::watch_starts`] notification comes once this holds for a new start.
     pub fn is_running(&self) -> bool {
         self.slot
             .current()
-            .is_some_and(|a| a.get_status() == ractor::ActorStatus::Running)
+            .is_some_and(|a| a.get_status() < ractor::ActorStatus::Draining)
     }
 
     /// How many times the agent has been started (restarts + 1).
@@ -99,14 +101,33 @@ impl<A: Agent> AgentRef<A> {
         self.slot.starts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    async fn call(
+    /// The "agent started again" notification: the receiver sees the number of starts change
+    /// each time an actor of the agent runs (after its `init`: [`Self::is_running`] holds), so a caller waiting for a
+    /// crashed agent to come back is told instead of polling. Take it before checking
+    /// [`Self::is_running`], so that a start in between is not missed.
+    pub fn watch_starts(&self) -> tokio::sync::watch::Receiver<u64> {
+        // A watcher that comes first makes the channel with the starts so far; a start after
+        // that is sent by `post_start` (which marks the value changed even when equal).
+        self.slot
+            .started
+            .get_or_init(|| {
+                let starts = self.slot.starts.load(std::sync::atomic::Ordering::Relaxed);
+                tokio::sync::watch::channel(starts).0
+            })
+            .subscribe()
+    }
+
+    /// Sends a request with an idempotency key (the agent sees it in
+    /// [`AgentContext::idempotency_key`](super::AgentContext::idempotency_key)).
+    pub(crate) async fn call(
         &self,
         request: A::Request,
+        key: Option<std::sync::Arc<str>>,
         timeout: Option<Duration>,
     ) -> Result<A::Reply, CallError> {
         let actor = self.actor()?;
         match actor
-            .call(|reply| AgentMsg::Ask(request, reply), timeout)
+            .call(|reply| AgentMsg::Ask(request, key, reply), timeout)
             .await
         {
             Ok(CallResult::Success(Ok(reply))) => Ok(reply),

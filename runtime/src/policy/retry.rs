@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use super::Backoff;
+use crate::config::ConfigError;
+
 /// Which failures a [`RetryPolicy`] retries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RetryOn {
@@ -86,14 +89,16 @@ impl RetryPolicy {
 
     /// The wait after failed attempt number `attempt` (1-based), before jitter is applied.
     pub fn base_delay(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(64) as i32;
-        let secs = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
-        let capped = secs.min(
-            self.max_backoff
-                .as_secs_f64()
-                .max(self.initial_backoff.as_secs_f64()),
-        );
-        Duration::from_secs_f64(capped.max(0.0))
+        self.backoff().delay(attempt)
+    }
+
+    /// The policy's waits as a [`Backoff`] (before jitter).
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.initial_backoff,
+            max: self.max_backoff,
+            multiplier: self.multiplier,
+        }
     }
 
     /// The wait after failed attempt number `attempt`, with jitter drawn from `rng`.
@@ -108,15 +113,19 @@ impl RetryPolicy {
     }
 
     /// Checks the numbers, naming the first that is off.
-    pub fn validate(&self) -> Result<(), String> {
+    /// The error's `kind` is `retry_policy`, its path the field, its reason names the field too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |path: &str, reason: String| Err(ConfigError::new("retry_policy", path, reason));
         if self.max_attempts == 0 {
-            return Err("max_attempts must be at least 1".into());
+            return bad("/max_attempts", "max_attempts must be at least 1".into());
         }
         if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(format!("multiplier must be >= 1, got {}", self.multiplier));
+            let reason = format!("multiplier must be >= 1, got {}", self.multiplier);
+            return bad("/multiplier", reason);
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(format!("jitter must be within 0..=1, got {}", self.jitter));
+            let reason = format!("jitter must be within 0..=1, got {}", self.jitter);
+            return bad("/jitter", reason);
         }
         Ok(())
     }
@@ -183,6 +192,8 @@ mod tests {
             jitter: 2.0,
             ..RetryPolicy::exponential_backoff()
         };
-        assert!(p.validate().unwrap_err().contains("jitter"));
+        let err = p.validate().unwrap_err();
+        assert_eq!(err.path, "/jitter");
+        assert!(err.reason.contains("jitter"), "{err}");
     }
 }

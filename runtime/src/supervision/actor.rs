@@ -2,7 +2,8 @@
 //! out its directives.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -10,10 +11,12 @@ use ractor::rpc::CallResult;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
+use tokio::sync::watch;
 
 use super::child::ChildSpec;
 use super::policy::{Directive, Exit, SupervisorConfig, SupervisorCore};
 use super::table::ChildTable;
+use super::SupervisionError;
 use crate::events::{EventBus, EventKind};
 use crate::ids::AgentId;
 
@@ -31,11 +34,13 @@ pub(crate) struct Supervisor {
 pub(crate) struct SupervisorArgs {
     pub(crate) config: SupervisorConfig,
     pub(crate) specs: Arc<Mutex<ChildTable<ChildSpec>>>,
+    /// The handle whose watchers hear of this supervisor's removals.
+    pub(crate) handle: SupervisorRef,
 }
 
 /// Requests to a supervisor.
 pub(crate) enum SupervisorMsg {
-    Add(ChildSpec, RpcReplyPort<Result<(), String>>),
+    Add(ChildSpec, RpcReplyPort<Result<(), SupervisionError>>),
     Terminate(String, RpcReplyPort<bool>),
     /// A child the caller already started linked to this supervisor: take it over.
     Adopt(ChildSpec, ActorCell),
@@ -59,6 +64,7 @@ pub struct ChildInfo {
 pub(crate) struct SupervisorState {
     core: SupervisorCore,
     specs: Arc<Mutex<ChildTable<ChildSpec>>>,
+    handle: SupervisorRef,
     cells: HashMap<String, ActorCell>,
     by_actor: HashMap<ActorId, String>,
     /// Exits of linked actors not adopted yet: a child started by a caller can fail before its
@@ -83,13 +89,15 @@ impl Actor for Supervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut st = SupervisorState {
             core: SupervisorCore::new(args.config),
-            specs: args.specs,
+            specs: args.specs.clone(),
+            handle: args.handle,
             cells: HashMap::new(),
             by_actor: HashMap::new(),
             orphans: HashMap::new(),
             orphan_order: Default::default(),
             dismissed: Default::default(),
         };
+        let _ = st.handle.slot.specs.set(Arc::downgrade(&args.specs));
         let specs: Vec<ChildSpec> = st.specs.lock().iter().map(|(_, s)| s.clone()).collect();
         for spec in &specs {
             st.core.add(&spec.id, spec.restart);
@@ -117,7 +125,7 @@ impl Actor for Supervisor {
             SupervisorMsg::Add(spec, reply) => {
                 let id = spec.id.clone();
                 if st.specs.lock().contains(&id) {
-                    let _ = reply.send(Err(format!("child {id} already exists")));
+                    let _ = reply.send(Err(SupervisionError::AlreadyExists { child: id }));
                     return Ok(());
                 }
                 st.core.add(&id, spec.restart);
@@ -126,6 +134,8 @@ impl Actor for Supervisor {
                 if result.is_err() {
                     st.forget(&id);
                 }
+                let result =
+                    result.map_err(|reason| SupervisionError::StartFailed { child: id, reason });
                 let _ = reply.send(result);
             }
             SupervisorMsg::Terminate(id, reply) => {
@@ -239,17 +249,42 @@ impl Supervisor {
             return Ok(());
         };
         st.cells.remove(&id);
-        if let Exit::Failed(reason) = &exit {
-            self.events.agent(
-                &AgentId::new(id.as_str()),
-                EventKind::AgentFailed {
-                    supervisor: st.core.config().name.clone(),
-                    reason: reason.clone(),
-                },
-            );
-        }
+        let failed = match &exit {
+            Exit::Failed(reason) => Some(reason.clone()),
+            _ => None,
+        };
         let directives = st.core.on_exit(&id, exit, Instant::now());
+        if let Some(reason) = failed {
+            self.crash_report(st, &id, reason, &directives);
+        }
         self.apply(myself, st, directives).await
+    }
+
+    /// The crash report of child `id`: one `AgentFailed` event (and `tracing` line) saying
+    /// which child, why, and what `directives` do about it.
+    fn crash_report(
+        &self,
+        st: &SupervisorState,
+        id: &str,
+        reason: String,
+        directives: &[Directive],
+    ) {
+        let supervisor = st.core.config().name.clone();
+        let action = super::policy::describe_action(id, directives);
+        tracing::warn!(
+            target: "troupe::crash",
+            agent = id,
+            supervisor = %supervisor,
+            "agent {id} crashed: {reason}; {action}"
+        );
+        self.events.agent(
+            &AgentId::new(id),
+            EventKind::AgentFailed {
+                supervisor,
+                reason,
+                action,
+            },
+        );
     }
 
     /// Carries out directives; an escalation becomes this actor's failure.
@@ -277,7 +312,9 @@ impl Supervisor {
                             continue; // removed meanwhile, or already running
                         }
                         if let Err(reason) = st.start(myself, &id).await {
-                            let more = st.core.on_exit(&id, Exit::Failed(reason), Instant::now());
+                            let failed = Exit::Failed(reason.clone());
+                            let more = st.core.on_exit(&id, failed, Instant::now());
+                            self.crash_report(st, &id, reason, &more);
                             queue.extend(more);
                             break; // the failure's directives restart the rest as needed
                         }
@@ -341,33 +378,91 @@ impl SupervisorState {
         if let Some(hook) = removed.and_then(|s| s.on_remove) {
             hook();
         }
+        self.handle.removed();
     }
 }
 
 /// A handle to a supervisor. It follows the supervisor across its restarts.
 #[derive(Clone, Debug, Default)]
 pub struct SupervisorRef {
-    pub(crate) slot: Arc<parking_lot::RwLock<Option<ActorRef<SupervisorMsg>>>>,
+    pub(crate) slot: Arc<Shared>,
+}
+
+/// What every clone of a [`SupervisorRef`] shares.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    actor: parking_lot::RwLock<Option<ActorRef<SupervisorMsg>>>,
+    /// Children forgotten for good so far.
+    removed: AtomicU64,
+    /// The number of removals, sent on each: made on the first [`SupervisorRef::watch_removals`]
+    /// (most supervisors never have a watcher).
+    removals: OnceLock<watch::Sender<u64>>,
+    /// The supervisor's child table (the same across its restarts), once it ran. Weak: the
+    /// table (and what its specs hold) goes with the supervisor, not with its last handle.
+    specs: OnceLock<std::sync::Weak<Mutex<ChildTable<ChildSpec>>>>,
 }
 
 impl SupervisorRef {
     pub(crate) fn set(&self, actor: ActorRef<SupervisorMsg>) {
-        *self.slot.write() = Some(actor);
+        *self.slot.actor.write() = Some(actor);
     }
 
     fn actor(&self) -> Option<ActorRef<SupervisorMsg>> {
-        self.slot.read().clone()
+        self.slot.actor.read().clone()
+    }
+
+    /// The supervisor forgot a child for good (after it left the child table).
+    fn removed(&self) {
+        let n = self.slot.removed.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(removals) = self.slot.removals.get() {
+            removals.send_replace(n);
+        }
+    }
+
+    /// Whether `id` is one of the supervisor's children: started, or waiting for a restart, not
+    /// removed for good. No call: it reads the child table the supervisor shares with its
+    /// handles (false before the supervisor ran, and once it is gone for good).
+    pub fn has_child(&self, id: &str) -> bool {
+        self.slot
+            .specs
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .is_some_and(|specs| specs.lock().contains(id))
+    }
+
+    /// The "a child left for good" notification: the receiver sees the number of children the
+    /// supervisor forgot (stopped on request, a temporary child's exit, a transient child's
+    /// normal exit) change each time one is. Take it before looking at [`Self::has_child`] or
+    /// [`Self::children`], so that a removal in between is not missed.
+    pub fn watch_removals(&self) -> watch::Receiver<u64> {
+        self.slot
+            .removals
+            .get_or_init(|| watch::channel(self.slot.removed.load(Ordering::Acquire)).0)
+            .subscribe()
+    }
+
+    /// Waits until the supervisor actor this handle points at now has fully stopped (at once
+    /// when none runs). A supervisor that gave up has then already failed to its parent: the
+    /// parent has its failure queued.
+    pub async fn stopped(&self) {
+        if let Some(actor) = self.actor() {
+            let _ = actor.get_cell().wait(None).await;
+        }
     }
 
     /// Adds a child and starts it. Fails when the id is taken or the child fails to start (it
     /// is then not kept).
-    pub async fn start_child(&self, spec: ChildSpec) -> Result<(), String> {
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<(), SupervisionError> {
         let Some(actor) = self.actor() else {
-            return Err("supervisor is not running".into());
+            let supervisor = "(not started)".to_string();
+            return Err(SupervisionError::NotRunning { supervisor });
         };
+        let supervisor = actor
+            .get_name()
+            .unwrap_or_else(|| actor.get_id().to_string());
         match actor.call(|r| SupervisorMsg::Add(spec, r), None).await {
             Ok(CallResult::Success(result)) => result,
-            _ => Err("supervisor is not running".into()),
+            _ => Err(SupervisionError::NotRunning { supervisor }),
         }
     }
 

@@ -35,16 +35,21 @@ impl std::fmt::Debug for ChildSpec {
 
 impl ChildSpec {
     /// A child started by `start`, which receives the supervisor's cell and must spawn the
-    /// child linked to it (e.g. `Actor::spawn_linked(None, actor, args, supervisor)`).
+    /// child linked to it (e.g. `Actor::spawn_linked(None, actor, args, supervisor)`). Its
+    /// error is any error (`?` converts a [`ractor::SpawnErr`] or a message), boxed as an
+    /// actor's own errors are ([`ractor::ActorProcessingErr`]); the supervisor reports its text.
     pub fn new<F, Fut>(id: impl Into<String>, restart: Restart, start: F) -> Self
     where
         F: Fn(ActorCell) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<ActorCell, String>> + Send + 'static,
+        Fut: Future<Output = Result<ActorCell, ractor::ActorProcessingErr>> + Send + 'static,
     {
         Self {
             id: id.into(),
             restart,
-            start: Arc::new(move |sup| Box::pin(start(sup))),
+            start: Arc::new(move |sup| {
+                let started = start(sup);
+                Box::pin(async move { started.await.map_err(|e| e.to_string()) })
+            }),
             on_remove: None,
         }
     }
@@ -62,7 +67,7 @@ impl ChildSpec {
                 Actor::spawn_linked(None, actor, args, sup)
                     .await
                     .map(|(r, _)| r.get_cell())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| crate::supervision::startup_reason(e).into())
             }
         })
     }
@@ -84,6 +89,7 @@ impl ChildSpec {
             let args = SupervisorArgs {
                 config: config.clone(),
                 specs: specs.clone(),
+                handle: slot.clone(),
             };
             let actor = Supervisor {
                 events: events.clone(),
@@ -92,7 +98,7 @@ impl ChildSpec {
             async move {
                 let (actor, _) = Actor::spawn_linked(None, actor, args, sup)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(crate::supervision::startup_reason)?;
                 slot.set(actor.clone());
                 Ok(actor.get_cell())
             }

@@ -5,9 +5,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::table::ChildTable;
+pub use crate::policy::Backoff;
 
-/// Which children restart when one fails (as in OTP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which children restart when one fails (as in OTP). In configs: `one_for_one`,
+/// `one_for_all`, `rest_for_one`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Only the failed child restarts.
     #[default]
@@ -37,37 +40,6 @@ pub struct Intensity {
     pub max_restarts: u32,
     /// The sliding window.
     pub within: Duration,
-}
-
-/// Exponential restart backoff: the n-th restart within the intensity window waits
-/// `initial * multiplier^(n-1)`, at most `max`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
-    /// Wait before the first restart.
-    pub initial: Duration,
-    /// Upper bound.
-    pub max: Duration,
-    /// Growth per restart.
-    pub multiplier: f64,
-}
-
-impl Backoff {
-    /// Restart at once.
-    pub const NONE: Backoff = Backoff {
-        initial: Duration::ZERO,
-        max: Duration::ZERO,
-        multiplier: 1.0,
-    };
-
-    /// The wait before the `n`-th (1-based) restart in the window.
-    pub fn delay(&self, n: u32) -> Duration {
-        if self.initial.is_zero() {
-            return Duration::ZERO;
-        }
-        let exp = n.saturating_sub(1).min(63) as i32;
-        let secs = self.initial.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
-        Duration::from_secs_f64(secs.min(self.max.as_secs_f64().max(self.initial.as_secs_f64())))
-    }
 }
 
 /// A supervisor's settings.
@@ -148,6 +120,29 @@ pub enum Directive {
     Remove(String),
     /// Give up: stop every child and fail to the parent with this reason.
     Escalate(String),
+}
+
+/// What `directives` do about child `id`, in words for a crash report.
+pub(crate) fn describe_action(id: &str, directives: &[Directive]) -> String {
+    for d in directives {
+        match d {
+            Directive::Escalate(reason) => return format!("the supervisor gave up: {reason}"),
+            Directive::Start { ids, after } if ids.iter().any(|i| i == id) => {
+                return match after.is_zero() {
+                    true => "restarted by its supervisor".into(),
+                    false => format!("restarting in {after:?}"),
+                };
+            }
+            _ => {}
+        }
+    }
+    if directives
+        .iter()
+        .any(|d| matches!(d, Directive::Remove(r) if r == id))
+    {
+        return "not restarted (its restart type says so)".into();
+    }
+    "not restarted".into()
 }
 
 #[derive(Debug, Clone)]

@@ -11,15 +11,24 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::durable::Recorder;
 use super::engine::{Command, Engine, Outcome, TaskError, TaskStatus};
 use super::plan::{critical_path, Plan};
 use super::pool::Pool;
 use super::report::{TaskReport, WorkflowReport};
 use super::task::{TaskActor, TaskArgs};
+use crate::error::SpawnError;
 use crate::events::{EventBus, EventKind};
 use crate::ids::{AgentId, RunId};
 use crate::runtime::{Runtime, SpawnOptions};
 use crate::supervision::{ChildSpec, SupervisorConfig, SupervisorRef};
+
+#[path = "actor_saga.rs"]
+mod saga;
+
+/// How long a finished run waits for its pools to stop (their agents' own shutdown policy
+/// bounds each; this bounds the whole).
+const POOL_STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// Messages of a workflow actor.
 pub(crate) enum WorkflowMsg {
@@ -30,7 +39,19 @@ pub(crate) enum WorkflowMsg {
         elapsed: Duration,
     },
     RetryDue(usize),
+    /// A saga compensation attempt ended.
+    CompensationDone {
+        task: usize,
+        attempt: u32,
+        result: Result<Value, TaskError>,
+    },
+    /// The backoff of a failed compensation attempt is over.
+    CompensationRetryDue(usize),
     Cancel,
+    /// Something outside the tasks broke (the journal could not be written): the run fails.
+    Abort(String),
+    /// Pause, resume, signals, a waiting task's timer (see `actor_control.rs`).
+    Control(ControlMsg),
 }
 
 impl ractor::Message for WorkflowMsg {}
@@ -41,9 +62,25 @@ pub(crate) struct WorkflowArgs {
     pub(crate) run: RunId,
     pub(crate) done: oneshot::Sender<WorkflowReport>,
     pub(crate) seed: u64,
+    /// Where a pool that fails to start leaves its name and error, for a typed submit error.
+    pub(crate) failure: Arc<parking_lot::Mutex<Option<(String, crate::error::SpawnError)>>>,
+    /// The journal recorder (and replayed state) of a durable run.
+    pub(crate) durable: Option<DurableArgs>,
+}
+
+/// A durable run's recorder, and the replayed journal when it resumes.
+pub(crate) struct DurableArgs {
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) replayed: Option<super::durable::Replayed>,
+    /// How often the run's inbox is read.
+    pub(crate) inbox_poll: Duration,
 }
 
 pub(crate) struct WorkflowActor;
+
+#[path = "actor_control.rs"]
+mod control;
+pub(crate) use control::ControlMsg;
 
 pub(crate) struct WorkflowState {
     runtime: Runtime,
@@ -62,6 +99,13 @@ pub(crate) struct WorkflowState {
     started: Instant,
     span: tracing::Span,
     done: Option<oneshot::Sender<WorkflowReport>>,
+    recorder: Option<Arc<Recorder>>,
+    resumed: Option<Vec<Command>>,
+    /// The poller of a durable run's inbox, and how often it reads.
+    inbox: Option<tokio::task::AbortHandle>,
+    inbox_poll: Duration,
+    /// The compensation call in flight (a saga rolls back one task at a time).
+    compensating: Option<tokio::task::AbortHandle>,
 }
 
 impl Actor for WorkflowActor {
@@ -75,11 +119,24 @@ impl Actor for WorkflowActor {
         args: WorkflowArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let n = args.plan.len();
+        let failure = args.failure.clone();
         let events = args.runtime.events().clone();
         let span = tracing::info_span!("workflow", node = args.runtime.name(), run = %args.run, name = %args.plan.spec.name);
+        let (recorder, replayed, inbox_poll) = match args.durable {
+            Some(d) => (Some(d.recorder), d.replayed, d.inbox_poll),
+            None => (None, None, Duration::ZERO),
+        };
+        let (engine, resumed) = match replayed {
+            Some(r) => (r.engine, Some(r.commands)),
+            None => (Engine::new(args.plan.clone(), args.seed), None),
+        };
         let mut st = WorkflowState {
             events,
-            engine: Engine::new(args.plan.clone(), args.seed),
+            engine,
+            recorder,
+            resumed,
+            inbox: None,
+            inbox_poll,
             runtime: args.runtime,
             plan: args.plan,
             run: args.run,
@@ -94,9 +151,12 @@ impl Actor for WorkflowActor {
             started: Instant::now(),
             span,
             done: Some(args.done),
+            compensating: None,
         };
-        if let Err(reason) = st.start_pools(&myself).await {
+        if let Err((pool, error)) = st.start_pools(&myself).await {
             st.forget_agents();
+            let reason = format!("pool {pool:?}: {error}");
+            *failure.lock() = Some((pool, error));
             return Err(reason.into());
         }
         Ok(st)
@@ -114,8 +174,30 @@ impl Actor for WorkflowActor {
                 tasks: st.plan.len(),
             },
         );
-        let commands = st.engine.start();
-        st.apply(&myself, commands).await;
+        // A resumed run continues from its journal (already recorded), a new one starts.
+        match st.resumed.take() {
+            Some(commands) => {
+                // Everything replay asks for was journaled, except an end the journal lacks
+                // (the last result was durable, the finish not yet): record that one.
+                let ends: Vec<Command> = commands
+                    .iter()
+                    .filter(|c| matches!(c, Command::Finish(_)))
+                    .cloned()
+                    .collect();
+                if let (false, Some(recorder)) = (ends.is_empty(), &st.recorder) {
+                    if let Err(e) = recorder.record(&ends).await {
+                        tracing::warn!(run = %st.run, error = %e, "the end of a resumed run could not be journaled");
+                    }
+                }
+                st.apply_batches(&myself, commands, false).await
+            }
+            None => {
+                let commands = st.engine.start();
+                st.apply(&myself, commands).await;
+            }
+        }
+        // Before any result comes in: the requests posted while nobody drove the run.
+        st.start_inbox(&myself).await;
         Ok(())
     }
 
@@ -148,6 +230,7 @@ impl Actor for WorkflowActor {
                                     duration: elapsed,
                                 },
                             );
+                            st.publish_output(task, attempt, &output);
                         }
                         st.engine.succeeded(task, attempt, output)
                     }
@@ -155,7 +238,22 @@ impl Actor for WorkflowActor {
                 }
             }
             WorkflowMsg::RetryDue(task) => st.engine.retry_due(task),
-            WorkflowMsg::Cancel => st.engine.cancel(),
+            WorkflowMsg::CompensationDone {
+                task,
+                attempt,
+                result,
+            } => st.compensation_done(task, attempt, result),
+            WorkflowMsg::CompensationRetryDue(task) => st.engine.compensation_retry_due(task),
+            WorkflowMsg::Cancel => {
+                st.request(&myself, crate::store::RequestKind::Cancel, None, None, None)
+                    .await;
+                return Ok(());
+            }
+            WorkflowMsg::Abort(cause) => st.engine.abort(&cause),
+            WorkflowMsg::Control(msg) => {
+                st.control(&myself, msg).await;
+                return Ok(());
+            }
         };
         st.apply(&myself, commands).await;
         Ok(())
@@ -168,7 +266,12 @@ impl Actor for WorkflowActor {
         myself: ActorRef<WorkflowMsg>,
         st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        st.stop_inbox();
         if st.done.is_some() {
+            // A durable run is interrupted, not cancelled: it can be resumed.
+            if let Some(recorder) = &st.recorder {
+                recorder.interrupted().await;
+            }
             let commands = st.engine.cancel();
             st.apply(&myself, commands).await;
         }
@@ -212,13 +315,23 @@ impl Actor for WorkflowActor {
 }
 
 impl WorkflowState {
-    async fn start_pools(&mut self, myself: &ActorRef<WorkflowMsg>) -> Result<(), String> {
+    /// Starts the run's pools; `Err` names the pool that did not start, and why.
+    async fn start_pools(
+        &mut self,
+        myself: &ActorRef<WorkflowMsg>,
+    ) -> Result<(), (String, SpawnError)> {
         let config = SupervisorConfig::new(format!("{}/agents", self.run))
             .intensity(10, Duration::from_secs(10));
         let (spec, handle): (ChildSpec, SupervisorRef) =
             self.runtime
                 .supervisor_spec(format!("{}/agents", self.run), config, vec![]);
-        let cell = (spec.start)(myself.get_cell()).await?;
+        let cell = (spec.start)(myself.get_cell()).await.map_err(|reason| {
+            let agent = AgentId::new(format!("{}/agents", self.run));
+            (
+                "(the pools' supervisor)".to_string(),
+                SpawnError::StartFailed { agent, reason },
+            )
+        })?;
         self.pool_supervisor = Some(cell);
         let breaker = self.plan.spec.fault_tolerance.circuit_breaker;
         let pools = self.plan.pools.clone();
@@ -236,7 +349,8 @@ impl WorkflowState {
                     breaker,
                     self.events.clone(),
                     self.run.clone(),
-                );
+                )
+                .with_metrics(self.runtime.metrics().cloned());
                 self.pools.insert(name, Arc::new(p));
                 continue;
             }
@@ -248,25 +362,60 @@ impl WorkflowState {
                     .runtime
                     .spawn_kind_with(&pool.kind, id.clone(), pool.config.clone(), options)
                     .await
-                    .map_err(|e| format!("pool {name}: {e}"))?;
+                    .map_err(|e| (name.clone(), e))?;
                 self.agents.push(id);
                 members.push(agent);
             }
+            self.publish_assigned(&name, pool.count);
             let p = Pool::new(
                 name.clone(),
                 members,
                 breaker,
                 self.events.clone(),
                 self.run.clone(),
-            );
+            )
+            .with_metrics(self.runtime.metrics().cloned());
             self.pools.insert(name, Arc::new(p));
         }
         Ok(())
     }
 
     async fn apply(&mut self, myself: &ActorRef<WorkflowMsg>, commands: Vec<Command>) {
-        let mut queue: std::collections::VecDeque<Command> = commands.into();
-        while let Some(command) = queue.pop_front() {
+        self.apply_batches(myself, commands, true).await;
+    }
+
+    /// Carries out `commands` batch by batch (commands that a batch causes form the next one);
+    /// a durable run journals each batch first (`record`: also the first one).
+    async fn apply_batches(
+        &mut self,
+        myself: &ActorRef<WorkflowMsg>,
+        commands: Vec<Command>,
+        record: bool,
+    ) {
+        let mut batch = commands;
+        let mut record = record;
+        while !batch.is_empty() {
+            if let (true, Some(recorder)) = (record, &self.recorder) {
+                if let Err(e) = recorder.record(&batch).await {
+                    let cause = format!("the run's journal could not be written: {e}");
+                    batch = self.engine.abort(&cause);
+                    // A run over its journal cap still journals how it ended.
+                    record = matches!(e, super::journal::JournalError::Cap(_));
+                    continue;
+                }
+            }
+            record = true;
+            batch = self.apply_one(myself, batch).await;
+        }
+    }
+
+    async fn apply_one(
+        &mut self,
+        myself: &ActorRef<WorkflowMsg>,
+        commands: Vec<Command>,
+    ) -> Vec<Command> {
+        let mut next = Vec::new();
+        for command in commands {
             match command {
                 Command::Start {
                     task,
@@ -274,7 +423,7 @@ impl WorkflowState {
                     input,
                 } => {
                     if let Err(error) = self.start_task(myself, task, attempt, input).await {
-                        queue.extend(self.engine.failed(task, attempt, error));
+                        next.extend(self.engine.failed(task, attempt, error));
                     }
                 }
                 Command::Retry {
@@ -287,6 +436,7 @@ impl WorkflowState {
                         Some(task),
                         EventKind::TaskFailed {
                             attempt,
+                            class: error.class.clone(),
                             error: error.message,
                             final_attempt: false,
                         },
@@ -310,10 +460,12 @@ impl WorkflowState {
                         Some(task),
                         EventKind::TaskFailed {
                             attempt,
-                            error: error.message,
+                            error: error.message.clone(),
+                            class: error.class.clone(),
                             final_attempt: true,
                         },
                     );
+                    self.dead_letter(task, None, &error, attempt).await;
                 }
                 Command::Skip { task, reason } => {
                     self.emit(
@@ -325,8 +477,18 @@ impl WorkflowState {
                     self.notes[task] = Some(reason);
                 }
                 Command::Finish(outcome) => self.finish(myself, outcome),
+                wait @ (Command::Sleep { .. }
+                | Command::AwaitSignal { .. }
+                | Command::Completed { .. }) => self.apply_wait(myself, wait),
+                saga @ (Command::Compensate { .. }
+                | Command::CompensationRetry { .. }
+                | Command::Compensated { .. }
+                | Command::CompensationFailed { .. }) => {
+                    next.extend(self.apply_saga(myself, saga).await)
+                }
             }
         }
+        next
     }
 
     async fn start_task(
@@ -356,7 +518,8 @@ impl WorkflowState {
             attempt,
             input,
             pool,
-            key: format!("{}/{}/{}", self.run, spec.id, attempt),
+            key: super::durable::idempotency_key(&self.run, &spec.id, attempt),
+            recorder: self.recorder.clone(),
             timeout: spec.timeout,
             parallel: spec.parallel,
             span,
@@ -375,8 +538,12 @@ impl WorkflowState {
     }
 
     fn finish(&mut self, myself: &ActorRef<WorkflowMsg>, outcome: Outcome) {
+        self.stop_inbox();
         for (_, cell) in self.running.drain() {
             cell.kill();
+        }
+        if let Some(call) = self.compensating.take() {
+            call.abort();
         }
         let duration = self.started.elapsed();
         let now = Instant::now();
@@ -422,15 +589,27 @@ impl WorkflowState {
             critical_path,
             duration,
             warnings: self.plan.spec.warnings.clone(),
+            compensations: self.compensation_reports(),
         };
-        if let Some(done) = self.done.take() {
-            let _ = done.send(report);
-        }
-        if let Some(sup) = self.pool_supervisor.take() {
-            sup.stop(Some("workflow finished".into()));
-        }
+        // The run is over once its pools have stopped: agents clean up in their stop (a
+        // `cmd.run` worktree is removed there), and a caller that exits on the report must not
+        // cut that short.
+        // The workflow actor stops only after them: ractor terminates an actor's children when
+        // it exits, which would cut their stop short.
+        let done = self.done.take();
+        let pools = self.pool_supervisor.take();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            if let Some(sup) = pools {
+                let reason = Some("workflow finished".into());
+                let _ = sup.stop_and_wait(reason, Some(POOL_STOP_WAIT)).await;
+            }
+            if let Some(done) = done {
+                let _ = done.send(report);
+            }
+            myself.stop(None);
+        });
         self.forget_agents();
-        myself.stop(None);
     }
 
     fn forget_agents(&mut self) {
@@ -441,6 +620,8 @@ impl WorkflowState {
 
     fn emit(&self, task: Option<usize>, kind: EventKind) {
         let task_id = task.map(|t| &self.plan.spec.tasks[t].id);
+        // The event's log line is inside the run's span (JSON logs list it: the run id).
+        let _span = self.span.enter();
         self.events.emit(Some(&self.run), task_id, None, kind);
     }
 }

@@ -121,6 +121,75 @@ pub enum Command {
     },
     /// The run is over.
     Finish(Outcome),
+    /// Attempt `attempt` of the sleep task `task` started: call [`Engine::timer_fired`] once
+    /// `duration` has passed (journal the due time so a resumed run keeps it).
+    Sleep {
+        /// Task index.
+        task: usize,
+        /// 1-based attempt.
+        attempt: u32,
+        /// How long until the timer fires.
+        duration: Duration,
+    },
+    /// Attempt `attempt` of `task` waits for the signal `signal` (fed in with
+    /// [`Engine::signal`]); with a timeout, call [`Engine::signal_timed_out`] once it passes.
+    AwaitSignal {
+        /// Task index.
+        task: usize,
+        /// 1-based attempt.
+        attempt: u32,
+        /// The signal's name.
+        signal: String,
+        /// How long the wait may last.
+        timeout: Option<Duration>,
+    },
+    /// A waiting task completed inside the engine (its signal arrived, its timer fired):
+    /// nothing to run, journal and report it.
+    Completed {
+        /// Task index.
+        task: usize,
+        /// The attempt that completed.
+        attempt: u32,
+        /// Its output (the signal's value; a sleep's input).
+        output: Value,
+    },
+    /// Saga rollback: start attempt `attempt` of `task`'s compensation with `input`
+    /// (see [`crate::workflow::saga`]).
+    Compensate {
+        /// Task index (the task being compensated).
+        task: usize,
+        /// 1-based attempt of the compensation.
+        attempt: u32,
+        /// The compensation's resolved input.
+        input: Value,
+    },
+    /// A compensation attempt failed; call [`Engine::compensation_retry_due`] after `delay`.
+    CompensationRetry {
+        /// Task index.
+        task: usize,
+        /// The failed attempt.
+        attempt: u32,
+        /// Why it failed.
+        error: TaskError,
+        /// Backoff before the next attempt.
+        delay: Duration,
+    },
+    /// `task`'s compensation succeeded (the rollback goes on).
+    Compensated {
+        /// Task index.
+        task: usize,
+        /// The attempt that succeeded.
+        attempt: u32,
+    },
+    /// `task`'s compensation failed for good (the rollback goes on).
+    CompensationFailed {
+        /// Task index.
+        task: usize,
+        /// The last attempt.
+        attempt: u32,
+        /// Why.
+        error: TaskError,
+    },
 }
 
 /// The state of one run.
@@ -137,6 +206,17 @@ pub struct Engine {
     cancelled: bool,
     finished: bool,
     rng: fastrand::Rng,
+    /// Paused: launches wait in `held` until resumed.
+    paused: bool,
+    held: Vec<usize>,
+    /// The signals received, by name (the latest value of each).
+    signals: std::collections::HashMap<String, Value>,
+    /// Signal waits whose signal is there: completed by `deliver`.
+    ready: Vec<usize>,
+    /// Tasks in the order they succeeded (a saga rolls back in reverse).
+    completed: Vec<usize>,
+    /// The saga rollback, once a failed run started it.
+    rollback: Option<super::saga::Rollback>,
 }
 
 impl Engine {
@@ -156,6 +236,12 @@ impl Engine {
             cancelled: false,
             finished: false,
             rng: fastrand::Rng::with_seed(seed),
+            paused: false,
+            held: Vec::new(),
+            signals: std::collections::HashMap::new(),
+            ready: Vec::new(),
+            completed: Vec::new(),
+            rollback: None,
         }
     }
 
@@ -168,6 +254,7 @@ impl Engine {
         for task in roots {
             self.launch(task, &mut out);
         }
+        self.deliver(&mut out);
         self.check_finished(&mut out);
         out
     }
@@ -178,11 +265,17 @@ impl Engine {
         if !self.is_current(task, attempt) {
             return out;
         }
-        self.status[task] = TaskStatus::Succeeded;
-        self.outputs[task] = Some(output);
-        self.resolve(task, &mut out);
+        self.succeed(task, output, &mut out);
+        self.deliver(&mut out);
         self.check_finished(&mut out);
         out
+    }
+
+    fn succeed(&mut self, task: usize, output: Value, out: &mut Vec<Command>) {
+        self.status[task] = TaskStatus::Succeeded;
+        self.outputs[task] = Some(output);
+        self.completed.push(task);
+        self.resolve(task, out);
     }
 
     /// Attempt `attempt` of `task` failed.
@@ -220,6 +313,7 @@ impl Engine {
             // The run goes on; dependents see `null` for this task's output.
             self.outputs[task] = Some(Value::Null);
             self.resolve(task, &mut out);
+            self.deliver(&mut out);
         } else {
             self.unresolved -= 1;
             if self.failure.is_none() {
@@ -240,6 +334,7 @@ impl Engine {
             return out;
         }
         self.launch(task, &mut out);
+        self.deliver(&mut out);
         out
     }
 
@@ -305,6 +400,11 @@ impl Engine {
         self.errors[task].as_ref()
     }
 
+    /// The plan this engine runs.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
     /// Whether the run is over.
     pub fn is_finished(&self) -> bool {
         self.finished
@@ -315,18 +415,29 @@ impl Engine {
     }
 
     fn launch(&mut self, task: usize, out: &mut Vec<Command>) {
+        if self.paused {
+            // No new attempt while paused: it starts on resume.
+            if !self.held.contains(&task) {
+                self.held.push(task);
+            }
+            return;
+        }
         self.attempts[task] += 1;
         self.status[task] = TaskStatus::Running;
-        out.push(Command::Start {
-            task,
-            attempt: self.attempts[task],
-            input: self.input_of(task),
-        });
+        let attempt = self.attempts[task];
+        match &self.plan.spec.tasks[task].wait {
+            None => out.push(Command::Start {
+                task,
+                attempt,
+                input: self.input_of(task),
+            }),
+            Some(wait) => self.launch_wait(task, attempt, wait.clone(), out),
+        }
     }
 
     /// The input of a task: its static input (no dependencies), its one dependency's output,
     /// or an object of its dependencies' outputs keyed by task id.
-    fn input_of(&self, task: usize) -> Value {
+    pub(crate) fn input_of(&self, task: usize) -> Value {
         let deps = &self.plan.deps[task];
         match deps.len() {
             0 => self.plan.spec.tasks[task]
@@ -377,6 +488,14 @@ impl Engine {
         if self.finished || self.unresolved > 0 {
             return;
         }
+        if self.rollback.is_some() {
+            return; // the rollback finishes the run
+        }
+        if let Some(mut rollback) = self.saga_rollback() {
+            rollback.advance(out);
+            self.rollback = Some(rollback);
+            return;
+        }
         self.finished = true;
         let outcome = match &self.failure {
             Some(cause) => Outcome::Failed {
@@ -388,6 +507,15 @@ impl Engine {
     }
 }
 
+#[path = "engine_control.rs"]
+mod control;
+#[path = "engine_saga.rs"]
+mod saga_hooks;
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "engine_control_tests.rs"]
+mod control_tests;

@@ -8,22 +8,41 @@
 //! fails, its dependents are skipped, independent branches run to their end, and the run fails
 //! with the first failure as its cause — unless the task is `optional`: then its dependents see
 //! `null` and the run goes on.
+//!
+//! A task may wait instead of calling an agent: for a named signal (`await_signal`, delivered
+//! with [`WorkflowHandle::signal`] or [`durable::signal`]; its value is the output) or on a
+//! durable timer (`sleep`). A run can be paused and resumed ([`RunControl`]): paused, no new
+//! attempt starts and running ones finish.
+//!
+//! A run whose `fault_tolerance.saga_pattern` rolls back compensates its completed tasks when it
+//! fails ([`saga`]); pools may declare `resources`, checked against the runtime's capacity
+//! ([`resources`]); `coordination` says which event topics a run publishes ([`coordination`]).
+//!
+//! A run submitted with a store ([`Runtime::submit_durable`](crate::Runtime::submit_durable))
+//! is journaled ([`journal`]) and can be resumed after a crash ([`durable`]).
 
 mod actor;
+pub mod coordination;
 mod dispatch;
+pub mod durable;
 pub mod engine;
 pub mod file;
+pub mod journal;
+mod pattern;
 pub mod plan;
 mod pool;
 mod report;
+pub mod resources;
 mod run;
+pub mod saga;
 pub mod spec;
 mod task;
 
 pub use dispatch::{DispatchedCall, TaskDispatcher};
 pub use engine::{Outcome, TaskError, TaskStatus};
 pub use file::{load_workflow, parse_workflow, FileError};
+pub use pattern::PatternAdapter;
 pub use plan::{critical_path, CriticalPath, Plan, PlanError, PlanErrors};
-pub use report::{TaskReport, WorkflowReport};
-pub use run::{Canceller, WorkflowError, WorkflowHandle};
-pub use spec::{PoolSpec, SourcePos, TaskSpec, WorkflowBuilder, WorkflowSpec};
+pub use report::{CompensationReport, TaskReport, WorkflowReport};
+pub use run::{Canceller, RunControl, RunGone, WorkflowError, WorkflowHandle};
+pub use spec::{PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowBuilder, WorkflowSpec};

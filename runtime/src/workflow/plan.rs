@@ -13,13 +13,17 @@ use std::time::Duration;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::spec::{PoolSpec, SourcePos, TaskSpec, WorkflowSpec, KNOWN_PATTERNS, PATTERN_POOL};
-use crate::agent::KindLookup;
+use super::spec::{PoolSpec, SourcePos, TaskSpec, WorkflowSpec, PATTERN_POOL};
+use crate::agent::{KindLookup, PATTERN_PREFIX};
+use crate::config::ConfigError;
 use crate::ids::TaskId;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+/// The runtime's own orchestration: tasks as a DAG, no pattern pool.
+pub const DAG: &str = "dag";
 
 /// Cycles longer than this are shortened in messages (the full path stays in the error).
 const CYCLE_DISPLAY_MAX: usize = 32;
@@ -93,24 +97,29 @@ pub enum PlanError {
         /// Where it is defined.
         pos: SourcePos,
     },
-    /// The orchestration pattern is known, but its kind is not registered on this runtime.
-    PatternUnavailable {
-        /// The pattern.
-        pattern: String,
-        /// The kind it needs.
-        kind: String,
+    /// A pool's config is refused by its kind's decoder (checked without starting agents).
+    BadConfig {
+        /// The pool ([`PATTERN_POOL`] for the orchestration pattern's own config).
+        pool: String,
+        /// What the kind says: where in the config, and why.
+        error: ConfigError,
+        /// Where the pool (or the pattern) is defined.
+        pos: SourcePos,
     },
     /// A pool uses the name reserved for the orchestration pattern's pool.
     ReservedPool {
         /// Where it was defined.
         pos: SourcePos,
     },
-    /// The orchestration pattern is not one of [`KNOWN_PATTERNS`].
+    /// The orchestration pattern is neither `dag` nor a registered pattern kind
+    /// (`pattern.<name>`).
     UnknownPattern {
         /// The name given.
         pattern: String,
-        /// The known names.
+        /// The patterns that are registered (and `dag`).
         known: Vec<String>,
+        /// Where the pattern is named.
+        pos: SourcePos,
     },
     /// A task's retry policy does not validate.
     BadRetry {
@@ -123,6 +132,25 @@ pub enum PlanError {
     },
     /// The workflow has no tasks.
     NoTasks,
+    /// A waiting task (`await_signal`, `sleep`) that also names an agent, is parallel, or
+    /// waits zero time.
+    BadWait {
+        /// The task.
+        task: TaskId,
+        /// What is wrong.
+        reason: String,
+        /// Where the task is defined.
+        pos: SourcePos,
+    },
+    /// A task's `compensate.agent` is neither a pool of the workflow nor a registered kind.
+    UnknownCompensationAgent {
+        /// The task.
+        task: TaskId,
+        /// The name it gives.
+        agent: String,
+        /// Where the compensation is defined.
+        pos: SourcePos,
+    },
 }
 
 /// ` at line L, column C` when the position is known, nothing otherwise.
@@ -194,25 +222,38 @@ impl fmt::Display for PlanError {
                 "task {task:?}{}: has both `input` and `depends_on`; a static input is only allowed on tasks without dependencies",
                 At(pos)
             ),
-            PlanError::PatternUnavailable { pattern, kind } => write!(
-                f,
-                "orchestration pattern {pattern:?} needs the agent kind {kind:?}, which is not \
-                 registered (register the patterns: troupe_patterns::register_all)"
-            ),
+            PlanError::BadConfig { pool, error, pos } => {
+                write!(f, "pool {pool:?}{}: {error}", At(pos))
+            }
             PlanError::ReservedPool { pos } => write!(
                 f,
                 "pool {PATTERN_POOL:?}{}: the name is reserved for the orchestration pattern",
                 At(pos)
             ),
-            PlanError::UnknownPattern { pattern, known } => write!(
+            PlanError::UnknownPattern {
+                pattern,
+                known,
+                pos,
+            } => write!(
                 f,
-                "unknown orchestration pattern {pattern:?}; known patterns: {}",
+                "unknown orchestration pattern {pattern:?}{}; registered patterns: {} \
+                 (a pattern is an agent kind named \"pattern.<name>\"; troupe_patterns::register_all \
+                 registers the built-in ones)",
+                At(pos),
                 known.join(", ")
             ),
             PlanError::BadRetry { task, reason, pos } => {
                 write!(f, "task {task:?}{}: bad retry policy: {reason}", At(pos))
             }
             PlanError::NoTasks => f.write_str("the workflow has no tasks"),
+            PlanError::BadWait { task, reason, pos } => {
+                write!(f, "task {task:?}{}: {reason}", At(pos))
+            }
+            PlanError::UnknownCompensationAgent { task, agent, pos } => write!(
+                f,
+                "task {task:?}: compensate{}: agent {agent:?} is neither a pool under `agents` nor a registered agent kind",
+                At(pos)
+            ),
         }
     }
 }
@@ -295,6 +336,34 @@ impl Plan {
     }
 }
 
+/// What is wrong with a waiting task, if anything: it calls no agent, fans nothing out, and a
+/// sleep waits some time.
+fn wait_problem(t: &TaskSpec, wait: &super::spec::TaskWait) -> Option<String> {
+    let what = match wait {
+        super::spec::TaskWait::Signal(name) if name.trim().is_empty() => {
+            return Some("await_signal needs a signal name".into())
+        }
+        super::spec::TaskWait::Signal(_) => "await_signal",
+        super::spec::TaskWait::Sleep(d) if d.is_zero() => {
+            return Some("sleep must wait longer than zero".into())
+        }
+        super::spec::TaskWait::Sleep(_) => "sleep",
+    };
+    if !t.agent.is_empty() {
+        return Some(format!(
+            "a task with {what} waits instead of calling an agent; remove `agent: {}`",
+            t.agent
+        ));
+    }
+    if t.parallel {
+        return Some(format!("a task with {what} cannot be parallel"));
+    }
+    if what == "sleep" && t.timeout.is_some() {
+        return Some("a sleep has no timeout (it waits for its own duration)".into());
+    }
+    None
+}
+
 /// Validates `spec` against the agent kinds of `kinds` and resolves it into a [`Plan`], or
 /// reports every problem found. `kinds` may be a [`crate::KindRegistry`], a `&dyn KindLookup`,
 /// or a plain list of names (`&["text.split", "text.count"][..]`).
@@ -308,14 +377,20 @@ where
     if n == 0 {
         errors.push(PlanError::NoTasks);
     }
-    if let Some(p) = &spec.pattern {
-        if !KNOWN_PATTERNS.contains(&p.as_str()) {
+    let pattern = spec.pattern.as_deref().filter(|p| *p != DAG);
+    let pattern = match pattern {
+        Some(p) if !kinds.has_kind(&format!("{PATTERN_PREFIX}{p}")) => {
+            let mut known = kinds.pattern_names();
+            known.push(DAG.to_string());
             errors.push(PlanError::UnknownPattern {
-                pattern: p.clone(),
-                known: KNOWN_PATTERNS.iter().map(|s| s.to_string()).collect(),
+                pattern: p.to_string(),
+                known,
+                pos: spec.pattern_pos,
             });
+            None
         }
-    }
+        other => other,
+    };
     let mut known_kinds: Option<Vec<String>> = None;
     for (name, pool) in &spec.agents {
         if pool.count == 0 {
@@ -351,38 +426,47 @@ where
     }
 
     let mut pools = spec.agents.clone();
-    if let Some(p) = spec
-        .pattern
-        .as_deref()
-        .filter(|p| *p != "dag" && KNOWN_PATTERNS.contains(p))
-    {
-        let kind = format!("pattern.{p}");
-        if !kinds.has_kind(&kind) {
-            errors.push(PlanError::PatternUnavailable {
-                pattern: p.to_string(),
-                kind: kind.clone(),
-            });
-        }
+    if let Some(p) = pattern {
         if let Some(pool) = pools.get(PATTERN_POOL) {
             errors.push(PlanError::ReservedPool { pos: pool.pos });
         }
         let named: std::collections::BTreeSet<&str> =
             tasks.iter().map(|t| t.agent.as_str()).collect();
-        let config = pattern_pool_config(&spec, &named);
-        pools.insert(
-            PATTERN_POOL.to_string(),
-            PoolSpec::new(kind, 1).config(config),
-        );
+        let members: BTreeMap<String, PoolSpec> = spec
+            .agents
+            .iter()
+            .filter(|(name, _)| !named.contains(name.as_str()))
+            .map(|(name, pool)| (name.clone(), pool.clone()))
+            .collect();
+        let block = match &spec.pattern_config {
+            Some(serde_json::Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let config = kinds.pattern_adapter(p).adapt(block, &members);
+        let mut pool = PoolSpec::new(format!("{PATTERN_PREFIX}{p}"), 1).config(config);
+        pool.pos = spec.pattern_pos;
+        pools.insert(PATTERN_POOL.to_string(), pool);
     }
     let mut task_pool = Vec::with_capacity(n);
     let mut deps = Vec::with_capacity(n);
     // seen[j] == i: task j is already among the dependencies of task i.
     let mut seen = vec![usize::MAX; n];
     for (i, t) in tasks.iter().enumerate() {
-        if !pools.contains_key(&t.agent) {
+        if let Some(wait) = &t.wait {
+            if let Some(reason) = wait_problem(t, wait) {
+                errors.push(PlanError::BadWait {
+                    task: t.id.clone(),
+                    reason,
+                    pos: t.pos,
+                });
+            }
+        } else if !pools.contains_key(&t.agent) {
             if kinds.has_kind(&t.agent) {
                 pools.insert(t.agent.clone(), PoolSpec::new(t.agent.clone(), 1));
-            } else {
+            } else if !(t.agent == PATTERN_POOL
+                && spec.pattern.as_deref().is_some_and(|p| p != DAG))
+            {
+                // (Tasks on an unknown pattern are covered by its error.)
                 errors.push(PlanError::UnknownAgent {
                     task: t.id.clone(),
                     agent: t.agent.clone(),
@@ -391,10 +475,10 @@ where
             }
         }
         task_pool.push(t.agent.clone());
-        if let Err(reason) = t.retry.validate() {
+        if let Err(e) = t.retry.validate() {
             errors.push(PlanError::BadRetry {
                 task: t.id.clone(),
-                reason,
+                reason: e.reason,
                 pos: t.pos,
             });
         }
@@ -432,6 +516,39 @@ where
         }
         deps.push(ds);
     }
+    // Compensations run on pools too (an implicit one for a kind named directly).
+    for t in tasks {
+        let Some(c) = &t.compensate else { continue };
+        if let Err(e) = c.retry.validate() {
+            errors.push(PlanError::BadRetry {
+                task: t.id.clone(),
+                reason: format!("compensate: {}", e.reason),
+                pos: c.pos,
+            });
+        }
+        if pools.contains_key(&c.agent) {
+            continue;
+        }
+        if kinds.has_kind(&c.agent) {
+            pools.insert(c.agent.clone(), PoolSpec::new(c.agent.clone(), 1));
+        } else {
+            errors.push(PlanError::UnknownCompensationAgent {
+                task: t.id.clone(),
+                agent: c.agent.clone(),
+                pos: c.pos,
+            });
+        }
+    }
+    // Every config is decoded by its kind now, so a bad one is refused before anything starts.
+    for (name, pool) in &pools {
+        if let Err(error) = kinds.validate_config(&pool.kind, &pool.config) {
+            errors.push(PlanError::BadConfig {
+                pool: name.clone(),
+                error,
+                pos: pool.pos,
+            });
+        }
+    }
 
     // Sized first, so each list is allocated once, exactly.
     let mut fan_out = vec![0usize; n];
@@ -454,7 +571,28 @@ where
         return Err(PlanErrors(errors));
     }
     // Only pools that tasks use are started; with a pattern, the others are its members.
-    let used: std::collections::BTreeSet<&str> = task_pool.iter().map(String::as_str).collect();
+    let compensating = spec.tasks.iter().filter_map(|t| t.compensate.as_ref());
+    let mut used: std::collections::BTreeSet<&str> = task_pool
+        .iter()
+        .map(String::as_str)
+        .chain(compensating.map(|c| c.agent.as_str()))
+        .collect();
+    // A used pool whose config lists `tools:` (an `llm.chat` agent calls other pools as tools:
+    // a name, or `{agent: name}`) uses those pools too.
+    let mut todo: Vec<&str> = used.iter().copied().collect();
+    while let Some(name) = todo.pop() {
+        let tools = pools.get(name).and_then(|p| p.config.get("tools"));
+        for t in tools.and_then(|t| t.as_array()).into_iter().flatten() {
+            let tool = t
+                .as_str()
+                .or_else(|| t.get("agent").and_then(|a| a.as_str()));
+            if let Some((key, _)) = tool.and_then(|n| pools.get_key_value(n)) {
+                if used.insert(key.as_str()) {
+                    todo.push(key.as_str());
+                }
+            }
+        }
+    }
     let unused: Vec<String> = pools
         .keys()
         .filter(|k| !used.contains(k.as_str()))
@@ -463,7 +601,7 @@ where
     let mut spec = spec;
     for name in unused {
         pools.remove(&name);
-        if spec.pattern.as_deref().is_none_or(|p| p == "dag") {
+        if spec.pattern.as_deref().is_none_or(|p| p == DAG) {
             spec.warnings.push(format!(
                 "pool {name:?} is not used by any task: it is not started"
             ));
@@ -478,50 +616,6 @@ where
         task_pool,
         pools,
     })
-}
-
-/// The config of the pattern pool: the file's `pattern:` block, with its members defaulting to
-/// the workflow's pools that no task names: `members` (same shape: `type`, `count`, `config`, `capabilities`), or
-/// for `custom`, `nodes` (`type`, `config`: one agent per node).
-fn pattern_pool_config(
-    spec: &WorkflowSpec,
-    named_by_tasks: &std::collections::BTreeSet<&str>,
-) -> serde_json::Value {
-    use serde_json::{json, Map, Value};
-    let mut config = match &spec.pattern_config {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
-    };
-    if spec.pattern.as_deref() == Some("custom") {
-        if !config.contains_key("nodes") {
-            let nodes: Map<String, Value> = spec
-                .agents
-                .iter()
-                .filter(|(name, _)| !named_by_tasks.contains(name.as_str()))
-                .map(|(name, p)| (name.clone(), json!({"type": p.kind, "config": p.config})))
-                .collect();
-            config.insert("nodes".into(), Value::Object(nodes));
-        }
-        return Value::Object(config);
-    }
-    if !config.contains_key("members") {
-        let members: Map<String, Value> = spec
-            .agents
-            .iter()
-            .filter(|(name, _)| !named_by_tasks.contains(name.as_str()))
-            .map(|(name, p)| {
-                let member = json!({
-                    "type": p.kind,
-                    "count": p.count,
-                    "config": p.config,
-                    "capabilities": p.capabilities,
-                });
-                (name.clone(), member)
-            })
-            .collect();
-        config.insert("members".into(), Value::Object(members));
-    }
-    Value::Object(config)
 }
 
 /// Kahn's algorithm; tasks on or behind a cycle are left out.

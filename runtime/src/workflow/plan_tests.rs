@@ -269,7 +269,7 @@ fn unknown_pattern_bad_retry_and_no_tasks() {
         errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         vec![
             "the workflow has no tasks".to_string(),
-            "unknown orchestration pattern \"mesh\"; known patterns: supervisor, hierarchical, handoff, swarm, network, custom, dag".to_string(),
+            "unknown orchestration pattern \"mesh\"; registered patterns: dag (a pattern is an agent kind named \"pattern.<name>\"; troupe_patterns::register_all registers the built-in ones)".to_string(),
         ]
     );
 
@@ -428,8 +428,13 @@ fn a_pattern_becomes_an_implicit_pool_with_the_agents_as_members() {
 
     let err = plan(spec, &["k"][..]).unwrap_err().to_string();
     assert!(
-        err.contains("orchestration pattern \"handoff\" needs the agent kind \"pattern.handoff\""),
+        err.starts_with("unknown orchestration pattern \"handoff\"; registered patterns: dag"),
         "{err}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "tasks on the unknown pattern are not reported again: {err}"
     );
 }
 
@@ -446,4 +451,180 @@ fn unused_pools_are_not_started_and_a_dag_warns_about_them() {
         planned.spec.warnings,
         vec!["pool \"idle\" is not used by any task: it is not started".to_string()]
     );
+}
+
+#[test]
+fn pools_named_by_a_used_pools_tools_are_started() {
+    let tools = serde_json::json!({"tools": ["search", {"agent": "notes"}, "absent"]});
+    let spec = WorkflowSpec::builder("d")
+        .pool("model", PoolSpec::new("k", 1).config(tools))
+        .pool("search", PoolSpec::new("k", 1))
+        .pool(
+            "notes",
+            PoolSpec::new("k", 1).config(serde_json::json!({"tools": ["deep"]})),
+        )
+        .pool("deep", PoolSpec::new("k", 1))
+        .pool("idle", PoolSpec::new("k", 1))
+        .task(TaskSpec::new("a", "model"))
+        .build();
+    let planned = plan(spec, &["k"][..]).unwrap();
+    let started: Vec<_> = planned.pools.keys().map(String::as_str).collect();
+    assert_eq!(
+        started,
+        ["deep", "model", "notes", "search"],
+        "tools of tools too"
+    );
+    assert_eq!(
+        planned.spec.warnings.len(),
+        1,
+        "{:?}",
+        planned.spec.warnings
+    );
+}
+
+/// A registry with `needs.url` (refuses a config without a string `url`) and a pattern
+/// `pattern.nodes` whose adapter lists the member pools under `nodes`.
+fn registry() -> crate::KindRegistry {
+    use crate::config::{decode_config, ConfigError};
+    use crate::FnAgent;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct NeedsUrl {
+        url: String,
+    }
+    let echo = FnAgent::new(|v: serde_json::Value| Ok::<_, crate::AgentError>(v));
+    let kinds = crate::KindRegistry::new();
+    let e = echo.clone();
+    kinds.register("needs.url", "wants a url", move |config| {
+        decode_config::<NeedsUrl>("needs.url", config).map(|_| e.clone())
+    });
+    let e = echo.clone();
+    let adapter = crate::workflow::PatternAdapter::new(|mut block, pools| {
+        let names: Vec<_> = pools.keys().cloned().collect();
+        block.entry("nodes").or_insert(json!(names));
+        serde_json::Value::Object(block)
+    });
+    kinds.register_pattern(
+        "nodes",
+        "lists its nodes",
+        move |config| match config.get("nodes") {
+            Some(serde_json::Value::Array(_)) => Ok(e.clone()),
+            _ => Err(ConfigError::new("", "/nodes", "must be a list")),
+        },
+        adapter,
+    );
+    kinds
+}
+
+#[test]
+fn bad_pool_configs_are_reported_with_the_pool_position_without_starting_agents() {
+    let text = "workflow:\n  name: w\n  agents:\n    fetch: { type: needs.url, config: { uri: x } }\n  tasks:\n    - { id: a, agent: fetch }\n    - { id: b, agent: needs.url }\n";
+    let spec = parse_workflow(text, "wf.yaml").unwrap();
+    let errs = plan(spec, &registry()).unwrap_err().0;
+    let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "pool \"fetch\" at line 4, column 5: needs.url config at /uri: unknown field `uri`"
+        ),
+        "{shown:?}"
+    );
+    // A task naming a kind directly gets a pool with a null config, decoded the same way.
+    assert!(
+        shown[1].starts_with("pool \"needs.url\": needs.url config: missing field `url`"),
+        "{shown:?}"
+    );
+    let PlanError::BadConfig { pool, error, pos } = &errs[0] else {
+        panic!("{errs:?}")
+    };
+    assert_eq!(
+        (pool.as_str(), error.kind.as_str(), pos.line),
+        ("fetch", "needs.url", 4)
+    );
+
+    let good = text
+        .replace("uri: x", "url: x")
+        .replace("agent: needs.url", "agent: fetch");
+    assert!(plan(parse_workflow(&good, "wf.yaml").unwrap(), &registry()).is_ok());
+}
+
+#[test]
+fn a_pattern_registers_its_own_pool_adapter_and_validation() {
+    let text = "workflow:\n  name: w\n  orchestration_pattern: nodes\n  agents:\n    one: { type: needs.url, config: { url: a } }\n    two: { type: needs.url, config: { url: b } }\n  tasks: [{ id: a }]\n";
+    let planned = plan(parse_workflow(text, "wf.yaml").unwrap(), &registry()).unwrap();
+    let pool = &planned.pools[PATTERN_POOL];
+    assert_eq!(pool.kind, "pattern.nodes");
+    assert_eq!(pool.config, json!({"nodes": ["one", "two"]}));
+
+    // The pattern's own decoder sees the adapted config; its error points at the pattern.
+    let bad = text.replace(
+        "orchestration_pattern: nodes",
+        "orchestration_pattern: nodes\n  pattern: { nodes: 3 }",
+    );
+    let spec = parse_workflow(&bad, "wf.yaml").unwrap();
+    let err = plan(spec, &registry()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "pool \"pattern\" at line 4, column 12: pattern.nodes config at /nodes: must be a list"
+    );
+    let unknown = text.replace("nodes\n", "mesh\n");
+    let err = plan(parse_workflow(&unknown, "wf.yaml").unwrap(), &registry()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("unknown orchestration pattern \"mesh\" at line 3, column 26; registered patterns: nodes, dag"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configs_of_agents_nested_in_a_pattern_block_are_decoded_at_validation() {
+    // A pattern whose config lists members `{name: {type, config}}`, registered with the hook
+    // that tells the registry which agents a config starts.
+    let kinds = registry();
+    let echo = crate::FnAgent::new(|v: serde_json::Value| Ok::<_, crate::AgentError>(v));
+    kinds.register_pattern(
+        "team",
+        "a team of members",
+        move |_config| Ok(echo.clone()),
+        crate::workflow::PatternAdapter::members(),
+    );
+    let hooked = kinds.nested_agents("pattern.team", |config| {
+        let Some(serde_json::Value::Object(members)) = config.get("members") else {
+            return Vec::new();
+        };
+        members
+            .iter()
+            .map(|(name, m)| crate::NestedAgent {
+                path: format!("/members/{name}/config"),
+                kind_path: format!("/members/{name}/type"),
+                kind: m["type"].as_str().unwrap_or_default().to_string(),
+                config: m["config"].clone(),
+            })
+            .collect()
+    });
+    assert!(hooked);
+    assert!(!kinds.nested_agents("no.such.kind", |_| Vec::new()));
+    let text = "workflow:\n  name: w\n  orchestration_pattern: team\n  pattern:\n    members:\n      fetch: { type: needs.url, config: { uri: x } }\n  tasks: [{ id: a }]\n";
+    let err = plan(parse_workflow(text, "wf.yaml").unwrap(), &kinds)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "pool \"pattern\" at line 5, column 5: needs.url config at /members/fetch/config/uri: unknown field `uri`"
+        ),
+        "{err}"
+    );
+    let unknown = text.replace("type: needs.url", "type: needs.nothing");
+    let err = plan(parse_workflow(&unknown, "wf.yaml").unwrap(), &kinds)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "pool \"pattern\" at line 5, column 5: pattern.team config at /members/fetch/type: unknown agent kind \"needs.nothing\""
+        ),
+        "{err}"
+    );
+    let good = text.replace("uri: x", "url: x");
+    assert!(plan(parse_workflow(&good, "wf.yaml").unwrap(), &kinds).is_ok());
 }

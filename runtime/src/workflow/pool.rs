@@ -28,6 +28,8 @@ pub(crate) struct Pool {
     in_flight: Vec<AtomicUsize>,
     next: AtomicUsize,
     breaker: Option<Mutex<CircuitBreaker>>,
+    /// Where call latencies go (`troupe_agent_call_duration_seconds{kind, outcome}`).
+    metrics: Option<crate::metrics::Metrics>,
     events: EventBus,
     run: RunId,
 }
@@ -48,9 +50,16 @@ impl Pool {
             in_flight,
             next: AtomicUsize::new(0),
             breaker: breaker.map(|c| Mutex::new(CircuitBreaker::new(c))),
+            metrics: None,
             events,
             run,
         }
+    }
+
+    /// Records the latency of its calls in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Option<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A pool whose calls go to a dispatcher (no local members).
@@ -82,8 +91,11 @@ impl Pool {
                 });
             }
         }
+        let started = Instant::now();
+        let kind: &str;
         let result = match &self.remote {
             Some(r) => {
+                kind = &r.kind;
                 let call = super::DispatchedCall {
                     key,
                     pool: self.name.clone(),
@@ -92,16 +104,30 @@ impl Pool {
                     input: request,
                     timeout,
                 };
-                r.dispatcher.dispatch(call).await
+                let span = tracing::info_span!("agent_call", pool = %self.name, kind = %r.kind);
+                tracing::Instrument::instrument(r.dispatcher.dispatch(call), span).await
             }
             None => {
                 let i = self.pick();
                 self.in_flight[i].fetch_add(1, Ordering::Relaxed);
-                let result = self.members[i].ask_value(request, timeout).await;
+                let member = &self.members[i];
+                kind = member.kind();
+                let span =
+                    tracing::info_span!("agent_call", agent = %member.id(), kind = member.kind());
+                let call = member.ask_value_keyed(request, &key, timeout);
+                let result = tracing::Instrument::instrument(call, span).await;
                 self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
                 result
             }
         };
+        if let Some(m) = &self.metrics {
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            m.observe_seconds(
+                "troupe_agent_call_duration_seconds",
+                &[("kind", kind.to_string()), ("outcome", outcome.to_string())],
+                started.elapsed(),
+            );
+        }
         if let Some(b) = &self.breaker {
             let transition = match &result {
                 Ok(_) => b.lock().on_success(),

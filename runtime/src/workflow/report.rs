@@ -26,6 +26,19 @@ pub struct WorkflowReport {
     pub duration: Duration,
     /// Remarks from reading the definition.
     pub warnings: Vec<String>,
+    /// The saga rollback's compensations, in the order they ran (empty when none ran).
+    pub compensations: Vec<CompensationReport>,
+}
+
+/// One compensation of a saga rollback.
+#[derive(Debug, Clone)]
+pub struct CompensationReport {
+    /// The task it compensated.
+    pub task: TaskId,
+    /// Attempts made.
+    pub attempts: u32,
+    /// How it ended (or stood when the run stopped).
+    pub status: super::saga::CompensationStatus,
 }
 
 /// One task of a finished run.

@@ -10,6 +10,10 @@ use serde_json::Value;
 use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryPolicy};
 
+pub use super::coordination::{Coordination, GraphPart, Topic};
+pub use super::resources::{Capacity, Resources};
+pub use super::saga::{Compensation, SagaPattern};
+
 /// Where a definition element came from in its file (1-based line and column), for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SourcePos {
@@ -43,10 +47,13 @@ pub struct WorkflowSpec {
     pub name: String,
     /// Its version string (informational).
     pub version: String,
-    /// The orchestration pattern (`dag`, `supervisor`, `hierarchical`, `handoff`, `swarm`,
-    /// `network`, `custom`). Anything but `dag` adds an implicit pool named [`PATTERN_POOL`] of
-    /// kind `pattern.<name>` that tasks without an `agent` run on (see [`crate::workflow`]).
+    /// The orchestration pattern: `dag` (the runtime's own), or a registered pattern kind
+    /// `pattern.<name>` named by `<name>` (`supervisor`, `swarm`, ... once the patterns are
+    /// registered). Anything but `dag` adds an implicit pool named [`PATTERN_POOL`] of kind
+    /// `pattern.<name>` that tasks without an `agent` run on (see [`crate::workflow`]).
     pub pattern: Option<String>,
+    /// Where the pattern was named (its `pattern:` block when there is one), for messages.
+    pub pattern_pos: SourcePos,
     /// The pattern's configuration (the file's `pattern:` block). Its `members` default to the
     /// workflow's `agents`.
     pub pattern_config: Option<Value>,
@@ -56,6 +63,9 @@ pub struct WorkflowSpec {
     pub tasks: Vec<TaskSpec>,
     /// Fault tolerance settings.
     pub fault_tolerance: FaultTolerance,
+    /// How the run coordinates: which event topics it publishes, which parts the DAG
+    /// schedules (the file's `coordination:` block); `None` when not given.
+    pub coordination: Option<Coordination>,
     /// Non-fatal remarks found while reading the definition (fields parsed but not acted on).
     pub warnings: Vec<String>,
 }
@@ -71,6 +81,8 @@ pub struct PoolSpec {
     pub capabilities: Vec<String>,
     /// The kind's configuration, handed to its factory.
     pub config: Value,
+    /// What each agent of the pool needs (checked against the runtime's [`Capacity`]).
+    pub resources: Option<Resources>,
     /// Where the pool was defined.
     pub pos: SourcePos,
 }
@@ -95,8 +107,24 @@ pub struct TaskSpec {
     pub optional: bool,
     /// Input of a task with no dependencies.
     pub input: Option<Value>,
+    /// What undoes the task's effect when a saga rolls back (see [`crate::workflow::saga`]).
+    pub compensate: Option<Compensation>,
     /// Where the task was defined.
     pub pos: SourcePos,
+    /// Instead of calling an agent, the task waits: for a signal, or for a durable timer
+    /// (`agent` is then empty).
+    pub wait: Option<TaskWait>,
+}
+
+/// What a task without an agent waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskWait {
+    /// The named signal (`await_signal: NAME`): its value is the task's output. The task's
+    /// `timeout` bounds the wait; a timeout fails the attempt (class `timeout`, retryable).
+    Signal(String),
+    /// A durable timer (`sleep: 10m`): the task completes once it fires, with its input as
+    /// its output. The due time is journaled, so a resumed run waits only for what is left.
+    Sleep(Duration),
 }
 
 /// Fault tolerance settings of a workflow.
@@ -104,21 +132,12 @@ pub struct TaskSpec {
 pub struct FaultTolerance {
     /// A circuit breaker per agent pool, when set.
     pub circuit_breaker: Option<CircuitBreakerConfig>,
+    /// Saga rollback: run the compensations of completed tasks when the run fails.
+    pub saga: Option<SagaPattern>,
 }
 
 /// The name of the implicit pool that runs the workflow's orchestration pattern.
 pub const PATTERN_POOL: &str = "pattern";
-
-/// The orchestration pattern names a definition may use.
-pub const KNOWN_PATTERNS: &[&str] = &[
-    "supervisor",
-    "hierarchical",
-    "handoff",
-    "swarm",
-    "network",
-    "custom",
-    "dag",
-];
 
 impl TaskSpec {
     /// A task with defaults: no dependencies, no timeout, no retries, not parallel.
@@ -132,7 +151,27 @@ impl TaskSpec {
             parallel: false,
             optional: false,
             input: None,
+            compensate: None,
             pos: SourcePos::default(),
+            wait: None,
+        }
+    }
+
+    /// A task that waits for the signal `name` (delivered with
+    /// [`WorkflowHandle::signal`](crate::workflow::WorkflowHandle::signal) or `troupe signal`);
+    /// the signal's value is its output. Bound the wait with [`Self::timeout`].
+    pub fn await_signal(id: impl Into<TaskId>, name: impl Into<String>) -> Self {
+        Self {
+            wait: Some(TaskWait::Signal(name.into())),
+            ..Self::new(id, "")
+        }
+    }
+
+    /// A task that waits `duration` on a durable timer, then passes its input on as its output.
+    pub fn sleep(id: impl Into<TaskId>, duration: Duration) -> Self {
+        Self {
+            wait: Some(TaskWait::Sleep(duration)),
+            ..Self::new(id, "")
         }
     }
 
@@ -175,6 +214,12 @@ impl TaskSpec {
         self.input = Some(input);
         self
     }
+
+    /// Sets the task's compensation (run when a saga rolls back).
+    pub fn compensate(mut self, compensation: Compensation) -> Self {
+        self.compensate = Some(compensation);
+        self
+    }
 }
 
 impl PoolSpec {
@@ -185,6 +230,7 @@ impl PoolSpec {
             count,
             capabilities: Vec::new(),
             config: Value::Null,
+            resources: None,
             pos: SourcePos::default(),
         }
     }
@@ -192,6 +238,12 @@ impl PoolSpec {
     /// Sets the kind's configuration.
     pub fn config(mut self, config: Value) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Sets what each agent of the pool needs.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = Some(resources);
         self
     }
 }
@@ -204,10 +256,12 @@ impl WorkflowSpec {
                 name: name.into(),
                 version: "1".into(),
                 pattern: None,
+                pattern_pos: SourcePos::default(),
                 pattern_config: None,
                 agents: BTreeMap::new(),
                 tasks: Vec::new(),
                 fault_tolerance: FaultTolerance::default(),
+                coordination: None,
                 warnings: Vec::new(),
             },
         }
@@ -244,6 +298,12 @@ impl WorkflowBuilder {
     /// Sets a circuit breaker on every pool.
     pub fn circuit_breaker(mut self, config: CircuitBreakerConfig) -> Self {
         self.spec.fault_tolerance.circuit_breaker = Some(config);
+        self
+    }
+
+    /// Turns saga rollback on: a run that fails compensates its completed tasks.
+    pub fn saga(mut self, saga: SagaPattern) -> Self {
+        self.spec.fault_tolerance.saga = Some(saga);
         self
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct TaskArgs {
     pub(crate) pool: Arc<Pool>,
     /// `run/task/attempt`: the idempotency key of this attempt's pool calls.
     pub(crate) key: String,
+    /// A durable run's recorder: the result is journaled before it is reported.
+    pub(crate) recorder: Option<Arc<super::durable::Recorder>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) parallel: bool,
     pub(crate) span: tracing::Span,
@@ -60,6 +62,16 @@ impl Actor for TaskActor {
         let started = Instant::now();
         let span = args.span.clone();
         let result = run(&args).instrument(span).await;
+        // A durable run's result counts once it is journaled (sharing a commit with the
+        // results ready at the same moment).
+        if let (Ok(output), Some(recorder)) = (&result, &args.recorder) {
+            if let Err(e) = recorder.completed(args.task, args.attempt, output).await {
+                let cause = format!("the result of a task could not be journaled: {e}");
+                let _ = args.workflow.send_message(WorkflowMsg::Abort(cause));
+                myself.stop(None);
+                return Ok(());
+            }
+        }
         // Last step: report. If the workflow is gone, there is nobody to tell.
         let _ = args.workflow.send_message(WorkflowMsg::TaskDone {
             task: args.task,

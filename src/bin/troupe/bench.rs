@@ -1,5 +1,6 @@
-//! `troupe bench` (the harness in `troupe::bench`, with a progress bar and the output files) and
-//! the hidden `troupe bench-peer` (the peer process and the per-process memory probes).
+//! `troupe bench` (the harness of the `troupe-bench` crate, with a progress bar and the output
+//! files) and the hidden `troupe bench-peer` (the peer process and the per-process memory
+//! probes).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -8,8 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use troupe::bench::report::{format, json, markdown, svg, table, Outcome, ScenarioReport};
-use troupe::bench::{BenchConfig, Observer, Report, Scenario, Stop, SuiteName};
+use troupe_bench::report::{format, json, markdown, svg, table, Outcome, ScenarioReport};
+use troupe_bench::{BenchConfig, Observer, Report, Scenario, Stop, SuiteName};
 
 fn suite_help() -> String {
     let mut help = String::from("Suites (repeat --suite to run several; the default is quick):\n");
@@ -30,13 +31,16 @@ fn suite_help() -> String {
 #[derive(clap::Args, Debug)]
 #[command(after_help = suite_help())]
 pub struct BenchArgs {
-    /// A suite to run: quick (the default), full, ask, patterns, savina, tree, memory, net or
-    /// cluster. Repeatable.
+    /// A suite to run: quick (the default), full, ask, patterns, savina, tree, memory, net,
+    /// cluster or durable. Repeatable.
     #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
     suites: Vec<SuiteName>,
     /// Seconds per scenario, all its variants together (default: 1 with quick, 4 otherwise).
     #[arg(long, value_name = "SECS", conflicts_with = "iterations", value_parser = parse_secs)]
     duration: Option<Duration>,
+    /// Problem sizes: quick or full (default: quick with the quick suite, full otherwise).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    size: Option<troupe_bench::Size>,
     /// Measured operations per variant of each scenario, instead of a duration.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
@@ -64,6 +68,14 @@ pub struct BenchArgs {
 
 fn parse_suite(s: &str) -> Result<SuiteName, String> {
     s.parse()
+}
+
+fn parse_size(s: &str) -> Result<troupe_bench::Size, String> {
+    match s {
+        "quick" => Ok(troupe_bench::Size::Quick),
+        "full" => Ok(troupe_bench::Size::Full),
+        _ => Err(format!("unknown size {s:?}: quick or full")),
+    }
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -108,6 +120,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         cluster: args.cluster,
         cookie: args.cookie,
         peer_exe: args.peer_exe,
+        size: args.size,
         ..BenchConfig::default()
     };
     let suites: Vec<&str> = config.resolved_suites().iter().map(|s| s.name()).collect();
@@ -122,7 +135,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         }
     );
     let progress = Progress::new(std::io::stderr().is_terminal());
-    let report = troupe::bench::run(&config, &progress).await;
+    let report = troupe_bench::run(&config, &progress).await;
     progress.finish();
     print!("{}", table::render(&report));
     let mut ok = write_outputs(
@@ -189,7 +202,7 @@ pub async fn peer(args: PeerArgs) -> ExitCode {
         args.agents,
     ) {
         (Some(listen), _, Some(cookie), Some(group), _) => {
-            troupe::bench::peer::serve(troupe::bench::peer::PeerOptions {
+            troupe_bench::peer::serve(troupe_bench::peer::PeerOptions {
                 listen,
                 cookie,
                 group,
@@ -197,7 +210,7 @@ pub async fn peer(args: PeerArgs) -> ExitCode {
             .await
         }
         (_, Some(variant), _, _, Some(n)) => {
-            match troupe::bench::suites::memory::probe(&variant, n).await {
+            match troupe_bench::suites::memory::probe(&variant, n).await {
                 Ok(line) => {
                     println!("{line}");
                     use std::io::Write as _;

@@ -2,10 +2,20 @@
 //! across a cluster, and run cluster nodes.
 
 mod bench;
+mod cluster_runs;
+mod control;
+mod dlq;
+mod hosted;
+mod input;
+mod metrics_http;
 mod node;
 mod progress;
+mod prune;
 mod run;
+mod runs;
+mod serve;
 mod summary;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +29,13 @@ struct Cli {
     /// Log filter for diagnostics on stderr (e.g. `info`, `troupe=debug`); RUST_LOG also works.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
+    /// Log lines as `text` or `json` (one object a line, with the run, task and agent spans).
+    #[arg(long, global = true, value_enum, default_value_t = telemetry::LogFormat::Text)]
+    log_format: telemetry::LogFormat,
+    /// Export traces (one per run; spans per task attempt and agent call) over OTLP/HTTP to
+    /// this endpoint, e.g. http://127.0.0.1:4318/v1/traces. Off unless given.
+    #[arg(long, global = true, env = "TROUPE_OTLP", value_name = "ENDPOINT")]
+    otlp: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,6 +44,19 @@ struct Cli {
 enum Command {
     /// Run a workflow file on an embedded single-node runtime; exit 0 only if it succeeded.
     Run(run::RunArgs),
+    /// List the runs in the store (id, workflow, status, started, owner).
+    Runs(runs::RunsArgs),
+    /// Continue an interrupted run from its journal (or every one with --all); un-pause a
+    /// paused run that another process drives.
+    Resume(runs::ResumeArgs),
+    /// Pause a run: no new attempt starts (running ones finish) until `troupe resume RUN`.
+    Pause(control::ControlArgs),
+    /// Cancel a run (driven by any process, or interrupted).
+    Cancel(control::ControlArgs),
+    /// Send a signal to a run: tasks with `await_signal: NAME` complete with the value.
+    Signal(control::SignalArgs),
+    /// The dead-letter table: work given up (list, replay ID, drop ID).
+    Dlq(dlq::DlqArgs),
     /// Check a workflow file (syntax, fields, task graph, agent kinds) without running it.
     Validate {
         /// The workflow file (YAML).
@@ -34,8 +64,15 @@ enum Command {
     },
     /// List the agent kinds a workflow file can use.
     Kinds,
+    /// Serve the HTTP API (v1 REST, SSE, WebSocket, OpenAPI) over an embedded runtime and store
+    /// until SIGTERM or Ctrl-C, resuming the store's interrupted runs at start.
+    Serve(serve::ServeArgs),
     /// Run a cluster node until SIGTERM or Ctrl-C (then it leaves, moving its agents away).
     Node(node::NodeArgs),
+    /// What a cluster knows of a run submitted with `troupe run --cluster` (asks the nodes).
+    Status(cluster_runs::RunRefArgs),
+    /// Wait for the end of a run submitted with `troupe run --cluster`; exit 0 if it completed.
+    Wait(cluster_runs::RunRefArgs),
     /// List the live members of a cluster.
     Members(node::ClusterArgs),
     /// Measure coordination latency and throughput, each beside raw baselines in the same run.
@@ -47,7 +84,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log.as_deref());
+    let _traces = telemetry::init(cli.log.as_deref(), cli.log_format, cli.otlp.as_deref());
     quiet_panics();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,8 +99,17 @@ fn main() -> ExitCode {
     rt.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Runs(args) => runs::runs(args).await,
+            Command::Resume(args) => runs::resume(args).await,
+            Command::Pause(args) => control::pause(args).await,
+            Command::Cancel(args) => control::cancel(args).await,
+            Command::Signal(args) => control::signal(args).await,
+            Command::Dlq(args) => dlq::dlq(args).await,
+            Command::Serve(args) => serve::serve(args).await,
             Command::Node(args) => node::node(args).await,
             Command::Members(args) => node::members(args).await,
+            Command::Status(args) => cluster_runs::status(args).await,
+            Command::Wait(args) => cluster_runs::wait(args).await,
             Command::Validate { file } => run::validate(&file).await,
             Command::Kinds => {
                 let kinds = troupe::KindRegistry::new();
@@ -79,40 +125,11 @@ fn main() -> ExitCode {
     })
 }
 
-/// Agents that panic are restarted by their supervisors; a full backtrace on the terminal would
-/// read as a crash of `troupe` itself. Print one line instead (RUST_BACKTRACE=1 keeps the
-/// default hook).
+/// Agents that panic are restarted by their supervisors; a backtrace on the terminal would read
+/// as a crash of `troupe` itself. Their panics go to `tracing` (the backtrace at debug level,
+/// `--log troupe::crash=debug`) and the supervisor's crash report is printed as one line; every
+/// other panic is printed as usual.
 fn quiet_panics() {
-    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
-        return;
-    }
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".into());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!("note: an actor panicked{at}: {msg} (its supervisor handles it)");
-    }));
-}
-
-fn init_tracing(filter: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match filter {
-        Some(f) => EnvFilter::try_new(f),
-        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("error")),
-    };
-    let filter = filter.unwrap_or_else(|e| {
-        eprintln!("warning: bad log filter ({e}); logging errors only");
-        EnvFilter::new("error")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(troupe::runtime::crash::panic_hook(previous));
 }

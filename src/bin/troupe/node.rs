@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use troupe::cluster::node::{ClusterConfig, ClusterNode};
 use troupe::cluster::transport::TlsConfig;
+use troupe::cluster::ConfigError;
 use troupe::{Runtime, RuntimeConfig};
 
 use crate::run::register_kinds;
@@ -64,8 +65,24 @@ pub struct NodeArgs {
     /// as one of them does.
     #[arg(long, value_name = "N")]
     backups: Option<usize>,
+    /// Where this node keeps the runs submitted to it: a file path, `sqlite:PATH`, or
+    /// `postgres://...` (one database shared by every node) [default: `store:` in the config
+    /// file, else $XDG_DATA_HOME/troupe/nodes/NAME.db]. A node restarted after a crash resumes
+    /// the runs of its store that nobody drives.
+    #[arg(long, value_name = "STORE")]
+    store: Option<String>,
+    /// How long this node's lease on its runs lasts without renewal, in milliseconds.
+    #[arg(
+        long,
+        env = "TROUPE_LEASE_TTL_MS",
+        default_value_t = 10_000,
+        hide = true
+    )]
+    lease_ttl_ms: u64,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    metrics: crate::metrics_http::MetricsArgs,
     /// Hidden, for harnesses that start nodes as child processes (`troupe bench`, the
     /// multi-process tests): also stop when stdin reaches end of file, the same way as on
     /// SIGTERM (leave, moving agents away, for at most 3 s; then just stop), and
@@ -116,14 +133,48 @@ impl TlsArgs {
     }
 }
 
+/// Why a node's settings could not be made from its flags and its file.
+#[derive(Debug)]
+enum ArgsError {
+    /// The settings file could not be read or decoded.
+    File { path: PathBuf, reason: String },
+    /// A flag needed when no settings file is given.
+    Missing(&'static str),
+    /// The TLS flags, given only in part.
+    Tls(String),
+    /// A setting the cluster cannot run with.
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::Missing(flag) => write!(f, "--{flag} is required (or give --config FILE)"),
+            Self::Tls(reason) => f.write_str(reason),
+            Self::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ConfigError> for ArgsError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
 impl NodeArgs {
-    fn config(&self) -> Result<ClusterConfig, String> {
+    fn config(&self) -> Result<ClusterConfig, ArgsError> {
         let mut config = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let file = |reason: String| ArgsError::File {
+                    path: path.clone(),
+                    reason,
+                };
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| file(format!("cannot read: {e}")))?;
                 let mut config = serde_saphyr::from_str::<ClusterConfig>(&text)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|e| file(e.to_string()))?;
                 // TLS file names in the file are relative to the file, not to where the node
                 // was started.
                 let dir = path.parent().unwrap_or(Path::new("."));
@@ -131,7 +182,7 @@ impl NodeArgs {
                 config
             }
             None => {
-                let missing = |what: &str| format!("--{what} is required (or give --config FILE)");
+                let missing = ArgsError::Missing;
                 ClusterConfig::new(
                     self.name.clone().ok_or_else(|| missing("name"))?,
                     self.listen.ok_or_else(|| missing("listen"))?,
@@ -168,7 +219,10 @@ impl NodeArgs {
         if let Some(n) = self.backups {
             config.backups = n;
         }
-        if let Some(tls) = self.tls.config()? {
+        if let Some(v) = &self.store {
+            config.store = Some(v.clone());
+        }
+        if let Some(tls) = self.tls.config().map_err(ArgsError::Tls)? {
             config.tls = Some(tls);
         }
         config.validate()?;
@@ -186,7 +240,15 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(INVALID);
         }
     };
-    let rt = match Runtime::start(RuntimeConfig::named(config.name.clone())).await {
+    let metrics = args
+        .metrics
+        .metrics
+        .map(|_| troupe::runtime::metrics::Metrics::new(&config.name));
+    let rt_config = RuntimeConfig {
+        metrics: metrics.clone(),
+        ..RuntimeConfig::named(config.name.clone())
+    };
+    let rt = match Runtime::start(rt_config).await {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -194,6 +256,7 @@ pub async fn node(args: NodeArgs) -> ExitCode {
         }
     };
     register_kinds(rt.kinds());
+    let store = config.store.clone();
     let node = match ClusterNode::start(config, rt.clone()).await {
         Ok(n) => n,
         Err(e) => {
@@ -202,7 +265,36 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let _metrics = match (args.metrics.metrics, metrics) {
+        (Some(addr), Some(metrics)) => {
+            troupe::cluster::metrics::observe(&node, &metrics);
+            match crate::metrics_http::start(addr, metrics, rt.downgrade()).await {
+                Ok(server) => {
+                    server.ready();
+                    Some(server)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    node.shutdown().await;
+                    rt.shutdown().await;
+                    return ExitCode::from(INVALID);
+                }
+            }
+        }
+        _ => None,
+    };
     let stop = stop_signal(args.exit_with_stdin);
+    let store = match crate::hosted::start(&node, store, args.lease_ttl_ms).await {
+        Ok(location) => location,
+        Err(e) => {
+            eprintln!("error: {e}");
+            node.shutdown().await;
+            rt.shutdown().await;
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("troupe node {}: runs in {store}", node.name());
+    // Harnesses parse this line (`... gossip ADDR` at its end): keep its shape.
     say(&format!(
         "troupe node {} up: transport {}, gossip {}",
         node.name(),
@@ -370,9 +462,7 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
         if members > args.min_nodes && linked + 1 == members {
             // Settled: the same view for a moment (gossip brings the rest of the members).
             match stable_since {
-                Some((n, at)) if n == members && at.elapsed() > Duration::from_millis(300) => {
-                    return Ok(node)
-                }
+                Some((n, at)) if n == members && at.elapsed() > SETTLE => return Ok(node),
                 Some((n, _)) if n == members => {}
                 _ => stable_since = Some((members, Instant::now())),
             }
@@ -387,9 +477,19 @@ pub async fn join_as_client(args: &ClusterArgs, seed: SocketAddr) -> Result<Clus
                 args.min_nodes
             ));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Woken by the next membership or session change; the end of the settle window is the
+        // only timer (and a 100 ms bound re-checks a change that came just before the wait).
+        let wait = match stable_since {
+            Some((_, at)) => SETTLE.saturating_sub(at.elapsed()) + Duration::from_millis(1),
+            None => Duration::from_millis(100),
+        };
+        node.wait_changed(wait.min(Duration::from_millis(100)))
+            .await;
     }
 }
+
+/// How long a joining client's view must stay the same before it counts as settled.
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// `troupe members`: prints the cluster's live members.
 pub async fn members(args: ClusterArgs) -> ExitCode {

@@ -1,4 +1,5 @@
-//! The progress bar of `troupe run`, fed by the runtime's event stream.
+//! The progress bar of `troupe run`, fed by the runtime's event stream, and the one-line crash
+//! reports of agents that failed (which agent, why, what its supervisor did).
 
 use std::collections::BTreeSet;
 
@@ -36,6 +37,24 @@ impl Progress {
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,
                 };
+                if let EventKind::AgentFailed { reason, action, .. } = &event.kind {
+                    let agent = event.agent.as_ref().map_or("?", |a| a.as_str());
+                    let line = format!("crash: agent {agent}: {reason}; {action}");
+                    b.suspend(|| eprintln!("{line}"));
+                    continue;
+                }
+                let control = match &event.kind {
+                    EventKind::WorkflowPaused => {
+                        Some("paused: no new task starts until `troupe resume`".to_string())
+                    }
+                    EventKind::WorkflowResumed => Some("resumed".to_string()),
+                    EventKind::SignalReceived { name } => Some(format!("signal {name} received")),
+                    _ => None,
+                };
+                if let Some(line) = control {
+                    b.suspend(|| eprintln!("{line}"));
+                    continue;
+                }
                 let Some(task) = event.task.as_ref().map(|t| t.to_string()) else {
                     if matches!(
                         event.kind,
@@ -62,6 +81,14 @@ impl Progress {
                     EventKind::TaskSkipped { .. } => b.inc(1),
                     EventKind::TaskRetried { next_attempt, .. } => {
                         b.println(format!("  retrying {task} (attempt {next_attempt})"));
+                    }
+                    EventKind::CompensationStarted { attempt } => {
+                        b.println(format!("  compensating {task} (attempt {attempt})"));
+                    }
+                    EventKind::DeadLettered { id, .. } => {
+                        b.println(format!(
+                            "  {task} kept as dead letter {id} (troupe dlq list)"
+                        ));
                     }
                     _ => {}
                 }

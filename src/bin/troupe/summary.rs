@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use troupe::workflow::plan::Plan;
+use troupe::workflow::saga::CompensationStatus;
 use troupe::{Outcome, TaskStatus, WorkflowReport};
 
 /// Renders the summary printed after a run.
@@ -49,6 +50,7 @@ pub fn render(report: &WorkflowReport, plan: &Plan, output_lines: usize) -> Stri
             human(report.critical_path.total)
         );
     }
+    render_compensations(&mut out, report);
     if output_lines > 0 {
         for (i, t) in report.tasks.iter().enumerate() {
             let is_sink = plan.dependents.get(i).is_some_and(|d| d.is_empty());
@@ -94,6 +96,33 @@ pub fn render(report: &WorkflowReport, plan: &Plan, output_lines: usize) -> Stri
     out
 }
 
+/// The saga rollback's compensations, in the order they ran.
+fn render_compensations(out: &mut String, report: &WorkflowReport) {
+    if report.compensations.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nsaga rollback (reverse order of completion):");
+    for c in &report.compensations {
+        let _ = writeln!(
+            out,
+            "  compensate {:<20} {:<12} {} attempt(s)",
+            c.task.as_str(),
+            compensation_status(&c.status),
+            c.attempts
+        );
+    }
+}
+
+fn compensation_status(s: &CompensationStatus) -> String {
+    match s {
+        CompensationStatus::Pending => "not run".into(),
+        CompensationStatus::Running => "running".into(),
+        CompensationStatus::WaitingRetry => "waiting".into(),
+        CompensationStatus::Compensated => "compensated".into(),
+        CompensationStatus::Failed(e) => format!("FAILED: {}", one_line(&e.message, 80)),
+    }
+}
+
 /// The full report as JSON.
 pub fn json(report: &WorkflowReport) -> String {
     let tasks: Vec<Value> = report
@@ -115,7 +144,19 @@ pub fn json(report: &WorkflowReport) -> String {
         Outcome::Failed { cause } => ("failed", Some(cause.as_str())),
         Outcome::Cancelled => ("cancelled", None),
     };
+    let compensations: Vec<Value> = report
+        .compensations
+        .iter()
+        .map(|c| {
+            json!({
+                "task": c.task.as_str(),
+                "attempts": c.attempts,
+                "status": compensation_status(&c.status),
+            })
+        })
+        .collect();
     let doc = json!({
+        "compensations": compensations,
         "run": report.run_id.as_str(),
         "workflow": report.name,
         "outcome": outcome,
@@ -227,6 +268,7 @@ mod tests {
             },
             duration: Duration::from_millis(1600),
             warnings: vec![],
+            compensations: vec![],
         };
         (report, plan)
     }

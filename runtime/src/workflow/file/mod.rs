@@ -11,35 +11,55 @@
 //!   name: text_stats                    # required
 //!   version: "1.0"                      # string or number; default "1"
 //!   description: free text              # optional
-//!   orchestration_pattern: supervisor   # optional; one of KNOWN_PATTERNS
+//!   orchestration_pattern: supervisor   # optional; dag or a registered pattern
 //!   agents:                             # pool name -> pool
 //!     splitter: { type: text.split, count: 1, capabilities: [split], config: {any: yaml} }
 //!   tasks:
 //!     - { id: split, agent: splitter, timeout: 30s, retry_policy: exponential_backoff, input: "text" }
 //!     - { id: count, agent: text.count, depends_on: [split], parallel: true, optional: false }
+//!     - { id: approve, await_signal: approval, depends_on: [count], timeout: 24h }
+//!     - { id: cool_off, sleep: 10m, depends_on: [approve] }
 //!   fault_tolerance:
 //!     circuit_breaker: { failure_threshold: 3, timeout_seconds: 30 }
+//! ```
+//!
+//! Also read (see [`crate::workflow::resources`], [`crate::workflow::saga`],
+//! [`crate::workflow::coordination`]):
+//!
+//! ```yaml
+//! workflow:
+//!   agents:
+//!     booker: { type: cmd.run, config: { ... }, resources: { cpu: "2 cores", memory: "4GB" } }
+//!   tasks:
+//!     - { id: book, agent: booker, compensate: { agent: canceller, input: "$output", retry_policy: none, timeout: 30s } }
+//!   coordination: { type: hybrid, event_driven: [agent_status, data_updates], graph_based: [task_flow, dependencies] }
+//!   fault_tolerance:
+//!     saga_pattern: { compensation_enabled: true, rollback_on_failure: true }
 //! ```
 //!
 //! A `retry_policy` is `none`, `exponential_backoff`, or a mapping of `max_attempts`,
 //! `initial_backoff`, `max_backoff`, `multiplier`, `jitter` and `retry_on` (`retryable`, `any` or
 //! a list of failure classes); missing fields come from the `exponential_backoff` preset.
+//! A task with `await_signal: NAME` or `sleep: DURATION` calls no agent (it has no `agent`):
+//! it waits for the signal (whose value becomes its output; `timeout` bounds the wait) or for a
+//! durable timer (its input becomes its output; no `timeout`). See
+//! [`crate::workflow::durable`] for how both survive a restart.
 //! Durations are seconds or strings like `"500ms"`, `"30s"`, `"2m"` ([`parse_duration`]).
 //! Validation that needs the whole definition (unknown dependencies, cycles, unknown kinds) is
 //! the planner's job: [`crate::workflow::plan::plan`].
 
+use super::spec::WorkflowSpec;
 use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
-
-use super::spec::WorkflowSpec;
 
 mod reader;
 mod tree;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;
 
 /// The largest workflow file accepted, in bytes; checked before any parsing.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -177,37 +197,4 @@ pub fn parse_workflow(text: &str, source: &str) -> Result<WorkflowSpec, FileErro
     reader::read(&root, text, source)
 }
 
-/// Parses a duration: a number of seconds (`"30"`, `"1.5"`), or numbers with units `ms`, `s`,
-/// `m`, `h`, possibly combined (`"500ms"`, `"30s"`, `"2m"`, `"1h30m"`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration {text:?}: expected a number of seconds or a number with a unit \
-             ms, s, m or h (like \"500ms\", \"30s\", \"2m\")"
-        )
-    };
-    let s = text.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
-    }
-    let (mut total, mut rest) = (0.0, s);
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'));
-        let (number, tail) = rest.split_at(digits.unwrap_or(rest.len()));
-        let letters = tail.find(|c: char| !c.is_ascii_alphabetic());
-        let (unit, tail) = tail.split_at(letters.unwrap_or(tail.len()));
-        let factor = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += number.parse::<f64>().map_err(|_| bad())? * factor;
-        rest = tail;
-    }
-    match s.is_empty() {
-        true => Err(bad()),
-        false => Duration::try_from_secs_f64(total).map_err(|_| bad()),
-    }
-}
+pub use crate::config::{parse_duration, DurationError};

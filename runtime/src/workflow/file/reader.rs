@@ -13,7 +13,7 @@ use super::{parse_duration, FileError};
 use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryOn, RetryPolicy};
 use crate::workflow::spec::{
-    FaultTolerance, PoolSpec, SourcePos, TaskSpec, WorkflowSpec, KNOWN_PATTERNS, PATTERN_POOL,
+    FaultTolerance, PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowSpec, PATTERN_POOL,
 };
 
 const WORKFLOW_FIELDS: &[&str] = &[
@@ -25,8 +25,9 @@ const WORKFLOW_FIELDS: &[&str] = &[
     "agents",
     "tasks",
     "fault_tolerance",
+    "coordination",
 ];
-const POOL_FIELDS: &[&str] = &["type", "count", "capabilities", "config"];
+const POOL_FIELDS: &[&str] = &["type", "count", "capabilities", "config", "resources"];
 const TASK_FIELDS: &[&str] = &[
     "id",
     "agent",
@@ -36,6 +37,9 @@ const TASK_FIELDS: &[&str] = &[
     "parallel",
     "optional",
     "input",
+    "await_signal",
+    "sleep",
+    "compensate",
 ];
 const RETRY_FIELDS: &[&str] = &[
     "max_attempts",
@@ -47,6 +51,9 @@ const RETRY_FIELDS: &[&str] = &[
 ];
 
 type Res<T> = Result<T, FileError>;
+
+#[path = "extras.rs"]
+mod extras;
 
 /// Reads the tree rooted at `root`, parsed from `text`; `origin` names the file in messages.
 pub(super) fn read(root: &Node, text: &str, origin: &str) -> Res<WorkflowSpec> {
@@ -277,7 +284,9 @@ impl Reader<'_> {
         let name = f.req("name")?.name()?;
         let version = f.opt("version", |v| self.version(v))?;
         f.opt("description", |v| v.string())?;
-        let pattern = f.opt("orchestration_pattern", |v| self.pattern(v))?;
+        let pattern = f.opt("orchestration_pattern", |v| Ok((v.name()?, v.node.pos)))?;
+        let mut pattern_pos = pattern.as_ref().map(|p| p.1).unwrap_or_default();
+        let pattern = pattern.map(|p| p.0);
         let uses_pattern = pattern.as_deref().is_some_and(|p| p != "dag");
         let pattern_config = f.opt("pattern", |v| {
             if !uses_pattern {
@@ -286,7 +295,10 @@ impl Reader<'_> {
                 );
             }
             match &v.node.kind {
-                Kind::Map(_) => Ok(to_json(v.node)),
+                Kind::Map(_) => {
+                    pattern_pos = v.node.pos;
+                    Ok(to_json(v.node))
+                }
                 _ => Err(v.expected("a mapping (the pattern's configuration)")),
             }
         })?;
@@ -311,14 +323,18 @@ impl Reader<'_> {
             },
         };
         let fault_tolerance = f.opt("fault_tolerance", |v| self.fault_tolerance(v.node))?;
+        let coordination = f.opt("coordination", |v| self.coordination(v))?;
+        self.check_saga(fault_tolerance.as_ref(), &tasks, f.get("fault_tolerance"));
         Ok(WorkflowSpec {
             name,
             version: version.unwrap_or_else(|| "1".into()),
             pattern,
+            pattern_pos,
             pattern_config,
             agents,
             tasks,
             fault_tolerance: fault_tolerance.unwrap_or_default(),
+            coordination,
             warnings: self.warnings.take(),
         })
     }
@@ -333,15 +349,6 @@ impl Reader<'_> {
             }
             _ => Err(v.expected("a string or a number")),
         }
-    }
-
-    fn pattern(&self, v: Field<'_, '_>) -> Res<String> {
-        let p = v.string()?;
-        if !KNOWN_PATTERNS.contains(&p.as_str()) {
-            let known = KNOWN_PATTERNS.join(", ");
-            return Err(v.fail(format!("unknown pattern {p:?}, expected one of {known}")));
-        }
-        Ok(p)
     }
 
     fn pool(&self, key: &Key, node: &Node, uses_pattern: bool) -> Res<PoolSpec> {
@@ -370,6 +377,7 @@ impl Reader<'_> {
             config: f
                 .opt("config", |v| Ok(to_json(v.node)))?
                 .unwrap_or(Value::Null),
+            resources: f.opt("resources", |v| self.resources(&what, v))?,
             pos: key.pos,
         })
     }
@@ -387,8 +395,21 @@ impl Reader<'_> {
         };
         let f = self.fields(&what, node, TASK_FIELDS)?;
         let id = TaskId::from(f.req("id")?.name()?);
+        let wait = self.wait(&f)?;
         let agent = match f.get("agent") {
+            Some(v) if wait.is_some() => {
+                let field = if f.get("sleep").is_some() {
+                    "sleep"
+                } else {
+                    "await_signal"
+                };
+                return Err(self.error(
+                    v.key_pos,
+                    format!("{what}: a task with {field:?} waits instead of calling an agent; remove \"agent\""),
+                ));
+            }
             Some(v) => v.name()?,
+            None if wait.is_some() => String::new(),
             // With an orchestration pattern, a task without an agent runs on the pattern.
             None if uses_pattern => PATTERN_POOL.to_string(),
             None => f.req("agent")?.name()?,
@@ -408,8 +429,44 @@ impl Reader<'_> {
             parallel: f.opt("parallel", |v| v.boolean())?.unwrap_or(false),
             optional: f.opt("optional", |v| v.boolean())?.unwrap_or(false),
             input: f.opt("input", |v| Ok(to_json(v.node)))?,
+            compensate: f.opt("compensate", |v| self.compensate(&what, v))?,
             pos: node.pos,
+            wait,
         })
+    }
+
+    /// A task's `await_signal: NAME` or `sleep: DURATION` (at most one of them).
+    fn wait(&self, f: &Fields<'_, '_>) -> Res<Option<TaskWait>> {
+        let what = f.what;
+        let signal = f.opt("await_signal", |v| v.name())?;
+        let sleep = f.opt("sleep", |v| match v.duration()? {
+            d if d.is_zero() => Err(v.fail("must be above zero")),
+            d => Ok(d),
+        })?;
+        let refuse = |field: &str, why: &str| match f.get(field) {
+            Some(v) => Err(self.error(v.key_pos, format!("{what}: {why}"))),
+            None => Ok(()),
+        };
+        match (signal, sleep) {
+            (Some(_), Some(_)) => {
+                refuse("sleep", "a task either awaits a signal or sleeps, not both")?;
+                Ok(None)
+            }
+            (Some(name), None) => {
+                refuse(
+                    "parallel",
+                    "a task with \"await_signal\" cannot be parallel",
+                )?;
+                Ok(Some(TaskWait::Signal(name)))
+            }
+            (None, Some(d)) => {
+                let why = "a sleep has no timeout (it waits for its own duration)";
+                refuse("timeout", why)?;
+                refuse("parallel", "a task with \"sleep\" cannot be parallel")?;
+                Ok(Some(TaskWait::Sleep(d)))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     fn retry(&self, task: &str, node: &Node) -> Res<RetryPolicy> {
@@ -441,13 +498,18 @@ impl Reader<'_> {
                 }
             }
         };
-        let invalid = |reason| self.error(node.pos, format!("{what}: {reason}"));
+        let invalid =
+            |e: crate::config::ConfigError| self.error(node.pos, format!("{what}: {}", e.reason));
         policy.validate().map_err(invalid)?;
         Ok(policy)
     }
 
     fn fault_tolerance(&self, node: &Node) -> Res<FaultTolerance> {
-        let f = self.fields("fault_tolerance", node, &["circuit_breaker"])?;
+        let f = self.fields(
+            "fault_tolerance",
+            node,
+            &["circuit_breaker", "saga_pattern"],
+        )?;
         let circuit_breaker = f.opt("circuit_breaker", |v| {
             let what = "fault_tolerance: circuit_breaker";
             let cb = self.fields(what, v.node, &["failure_threshold", "timeout_seconds"])?;
@@ -460,6 +522,10 @@ impl Reader<'_> {
                 open_for: cb.req("timeout_seconds")?.duration()?,
             })
         })?;
-        Ok(FaultTolerance { circuit_breaker })
+        let saga = f.opt("saga_pattern", |v| self.saga_pattern(v))?;
+        Ok(FaultTolerance {
+            circuit_breaker,
+            saga,
+        })
     }
 }

@@ -1,0 +1,138 @@
+//! `cluster`: what crossing nodes costs, beside the raw layers below it, in the same run.
+//!
+//! | scenario | subject | baselines (first: the ratio's) | budget |
+//! |---|---|---|---|
+//! | cross-node ask round trip | `ClusterNode::call` to a `util.echo` agent on another node | ractor_cluster `call` to a remote echo actor; TCP ping-pong | ≤ 1.1× ractor_cluster at p50 |
+//! | cross-node one-way | 10k `ClusterNode::tell`s to a `util.counter` on another node, then one `call` that sees them all | 10k ractor_cluster `cast`s + one `call` | ≥ 1 M msg/s |
+//! | migration, 1 MiB state | `ClusterNode::migrate` of a `util.blob` of 1 MiB, back and forth between two nodes | 1 MiB over loopback TCP + one ping-pong (the transfer floor) | — |
+//! | kill -9 → agents active elsewhere | `kill -9` of a node running 20 checkpointed `util.counter`s, until the client's registry shows each active on a live node | the same kills, until the client's membership drops the node (detection alone) | < 3 s |
+//! | workflow on N nodes (1, 2, 3) | a workflow of 200 `util.echo` items submitted from the client, spread over N worker nodes by work stealing | the same workflow on one local runtime (no cluster); 1 worker node | — |
+//!
+//! **Where.** Without `--cluster` every scenario starts `troupe node` child processes of its own
+//! on 127.0.0.1, .2 and .3 (free ports, a random cookie), and this process joins as a client
+//! node that hosts nothing and runs no tasks; the processes are killed when the scenario ends,
+//! also on an error or a panic. With `--cluster SEED` (and `--cookie`), the first three
+//! scenarios join that cluster and use its members; the failover and workflow scenarios still
+//! start node processes of their own, since they kill nodes or choose how many there are.
+//!
+//! The raw baselines run between this process and a `troupe bench-peer` child (see
+//! [`crate::peer`]), as in the `net` suite.
+//!
+//! **No raw baseline** exists for failover (ractor_cluster has no failover); its second
+//! variant is the failure-detection part of the same kills, so the ratio says how much
+//! re-activation adds to detection. For migration, the bench-peer's echo actor takes only
+//! numbers, so the floor is 1 MiB through loopback TCP rather than through ractor_cluster
+//! (whose frames are capped at 16 MiB by default, so it could carry it).
+
+mod calls;
+mod failover;
+mod fleet;
+mod workflow;
+
+use super::Context;
+use crate::scenario::{Plan, Reason, Scenario, Unit};
+use fleet::Fleet;
+
+/// The suite's name.
+const SUITE: &str = "cluster";
+/// One-way messages per operation.
+pub const ONE_WAY: u64 = 10_000;
+/// Bytes of state of the migrated agent.
+pub const BLOB_BYTES: u64 = 1 << 20;
+/// Agents on the node killed in the failover scenario.
+pub const FAILOVER_AGENTS: usize = 20;
+/// Items of the workflow in the workflow scenarios.
+pub const WORKFLOW_ITEMS: u64 = 200;
+
+/// The scenarios of the suite.
+pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
+    let size = ctx.size;
+    let c = || ctx.clone();
+    let mut out = vec![
+        Scenario::new(
+            SUITE,
+            "cross-node ask round trip",
+            Unit::per_op("ask"),
+            Plan::batch(size.pick(500, 2_000)),
+            {
+                let ctx = c();
+                move || calls::ask(ctx)
+            },
+        )
+        .describe("a call to an echo agent on another node, and its reply (budget: ≤ 1.1× ractor_cluster call at p50)"),
+        Scenario::new(
+            SUITE,
+            "cross-node one-way",
+            Unit::batch(ONE_WAY, "msg"),
+            Plan::batch(size.pick(10, 20)).warmup(2),
+            {
+                let ctx = c();
+                move || calls::one_way(ctx)
+            },
+        )
+        .describe("10k one-way messages to an agent on another node, then one call that sees them all (budget: ≥ 1 M msg/s)"),
+        Scenario::new(
+            SUITE,
+            "migration, 1 MiB state",
+            Unit::per_op("move"),
+            Plan::batch(size.pick(6, 12)).warmup(2),
+            {
+                let ctx = c();
+                move || calls::migration(ctx)
+            },
+        )
+        .describe("move an agent with 1 MiB of state to the other node (drain, snapshot, transfer, restore, registry update)"),
+        Scenario::new(
+            SUITE,
+            "kill -9 → agents active elsewhere",
+            Unit::per_op("kill"),
+            Plan::heavy(size.pick(3, 5)),
+            {
+                let ctx = c();
+                move || failover::kill_9(ctx)
+            },
+        )
+        .describe(format!(
+            "kill -9 a node running {FAILOVER_AGENTS} checkpointed agents; until the client sees all of them active on live nodes (budget: < 3 s)"
+        )),
+    ];
+    for nodes in 1..=3 {
+        out.push(
+            Scenario::new(
+                SUITE,
+                format!("workflow on {nodes} node{}", if nodes == 1 { "" } else { "s" }),
+                Unit::batch(WORKFLOW_ITEMS, "task"),
+                Plan::batch(size.pick(8, 20)).warmup(2),
+                {
+                    let ctx = c();
+                    move || workflow::scaling(ctx, nodes)
+                },
+            )
+            .describe(format!(
+                "a workflow of {WORKFLOW_ITEMS} util.echo items submitted from a client node, run by {nodes} worker node process(es)"
+            ))
+            .scale("workflow on N nodes", "worker nodes", nodes as u64),
+        );
+    }
+    out
+}
+
+/// The cluster the call scenarios use: `--cluster SEED` if given, else two node processes of
+/// its own.
+async fn fleet_for_calls(ctx: &Context, tag: &str) -> Result<Fleet, Reason> {
+    match &ctx.cluster {
+        Some(seed) => {
+            let cookie = ctx
+                .cookie
+                .as_deref()
+                .ok_or("--cookie is required with --cluster (or set TROUPE_COOKIE)")?;
+            Fleet::join(ctx, seed, cookie).await
+        }
+        None => Fleet::local(ctx, 2, tag).await,
+    }
+}
+
+/// A unique agent id for this run.
+fn agent_id(what: &str) -> String {
+    format!("bench-{what}-{}-{}", std::process::id(), fleet::nonce())
+}

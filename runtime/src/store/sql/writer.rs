@@ -1,0 +1,264 @@
+//! The group-commit writer: one thread per SQL store owns the connection, drains the queue of
+//! jobs, runs everything queued at that moment in one transaction (each job in its own
+//! savepoint), commits once, and only then answers each job's caller.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::Sql;
+use crate::store::{StoreError, StoreFuture, StoreStats};
+
+/// The counters behind [`StoreStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    commits: AtomicU64,
+    appends: AtomicU64,
+    entries: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> StoreStats {
+        StoreStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            appends: self.appends.load(Ordering::Relaxed),
+            entries: self.entries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a durable append of `entries` entries.
+    pub(crate) fn appended(&self, entries: u64) {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.entries.fetch_add(entries, Ordering::Relaxed);
+    }
+
+    pub(crate) fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One queued operation.
+trait Job: Send {
+    fn writes(&self) -> bool;
+    /// Runs the operation inside the open transaction, in its own savepoint.
+    fn run(&mut self, sql: &mut dyn Sql);
+    /// Answers the caller once the transaction's fate is known.
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>, counters: &Counters);
+}
+
+type OnDurable<T> = fn(&T, &Counters);
+
+struct Op<T, F> {
+    write: bool,
+    op: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+    on_durable: OnDurable<T>,
+}
+
+impl<T, F> Job for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut dyn Sql) -> Result<T, StoreError> + Send,
+{
+    fn writes(&self) -> bool {
+        self.write
+    }
+
+    fn run(&mut self, sql: &mut dyn Sql) {
+        let Some(op) = self.op.take() else { return };
+        if let Err(e) = sql.batch("SAVEPOINT op") {
+            self.result = Some(Err(e));
+            return;
+        }
+        let mut result = op(sql);
+        match &result {
+            Ok(_) => {
+                if let Err(e) = sql.batch("RELEASE SAVEPOINT op") {
+                    result = Err(e);
+                }
+            }
+            Err(_) => {
+                let _ = sql.batch("ROLLBACK TO SAVEPOINT op");
+                let _ = sql.batch("RELEASE SAVEPOINT op");
+            }
+        }
+        self.result = Some(result);
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>, counters: &Counters) {
+        let answer = match (self.result, commit) {
+            // The operation's own error explains more than the transaction's.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Err(e)) | (None, Err(e)) => Err(e.clone()),
+            (Some(Ok(v)), Ok(())) => {
+                (self.on_durable)(&v, counters);
+                Ok(v)
+            }
+            (None, Ok(())) => Err(StoreError::Backend {
+                location: "writer".into(),
+                reason: "an operation was committed without running".into(),
+            }),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The handle to a writer thread; dropping it stops the thread once the queue is drained.
+pub(crate) struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    location: Arc<str>,
+}
+
+impl Writer {
+    /// Starts the thread, which opens its connection with `connect` (and migrates it); resolves
+    /// once the connection is ready.
+    pub(crate) async fn start<C>(
+        location: Arc<str>,
+        max_batch: usize,
+        connect: C,
+    ) -> Result<Self, StoreError>
+    where
+        C: FnOnce() -> Result<Box<dyn Sql>, StoreError> + Send + 'static,
+    {
+        let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let (ready_tx, ready) = oneshot::channel();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("troupe-store".into())
+            .spawn(move || {
+                let sql = match connect() {
+                    Ok(sql) => {
+                        let _ = ready_tx.send(Ok(()));
+                        sql
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                serve(sql, jobs, max_batch.max(1), &thread_counters);
+            })
+            .map_err(|e| StoreError::Unavailable {
+                location: location.to_string(),
+                reason: format!("cannot start the store's writer thread: {e}"),
+            })?;
+        let mut writer = Self {
+            queue: Some(queue),
+            thread: Some(thread),
+            counters,
+            location: location.clone(),
+        };
+        match ready.await {
+            Ok(Ok(())) => Ok(writer),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                writer.queue = None;
+                Err(StoreError::Closed {
+                    location: location.to_string(),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> StoreStats {
+        self.counters.snapshot()
+    }
+
+    /// Queues a read-only operation.
+    pub(crate) fn read<T, F>(&self, op: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(false, op, |_, _| {})
+    }
+
+    /// Queues a write; `on_durable` runs once it is committed (to count it).
+    pub(crate) fn write<T, F>(&self, op: F, on_durable: OnDurable<T>) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(true, op, on_durable)
+    }
+
+    fn submit<T, F>(&self, write: bool, op: F, on_durable: OnDurable<T>) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Op {
+            write,
+            op: Some(op),
+            result: None,
+            reply,
+            on_durable,
+        });
+        let queued = self.queue.as_ref().is_some_and(|q| q.send(job).is_ok());
+        let location = self.location.clone();
+        Box::pin(async move {
+            let closed = || StoreError::Closed {
+                location: location.to_string(),
+            };
+            if !queued {
+                return Err(closed());
+            }
+            answer.await.map_err(|_| closed())?
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    mut sql: Box<dyn Sql>,
+    jobs: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let write = batch.iter().any(|j| j.writes());
+        let outcome = run_batch(sql.as_mut(), &mut batch, write);
+        if outcome.is_ok() && write {
+            counters.committed();
+        }
+        for job in batch {
+            job.finish(outcome.as_ref().map(|_| ()), counters);
+        }
+    }
+}
+
+fn run_batch(sql: &mut dyn Sql, batch: &mut [Box<dyn Job>], write: bool) -> Result<(), StoreError> {
+    sql.begin(write)?;
+    for job in batch.iter_mut() {
+        job.run(sql);
+    }
+    match sql.batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = sql.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

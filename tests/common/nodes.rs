@@ -1,0 +1,129 @@
+//! `troupe node` child processes for the multi-process tests (tests/cluster.rs,
+//! tests/cluster_runs.rs).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// The cookie of the test clusters.
+pub const COOKIE: &str = "multi-process-cookie";
+
+/// A `troupe node` child process, killed when dropped. Started with `--exit-with-stdin`, so
+/// it also exits if this test process dies without dropping it (SIGKILL, a hung test killed).
+pub struct NodeProc {
+    /// The node's name.
+    pub name: String,
+    /// Its transport address.
+    pub listen: SocketAddr,
+    /// Its gossip address (others join through it).
+    pub gossip: SocketAddr,
+    /// The process.
+    pub child: Child,
+    /// The write end of the node's stdin, held for the child's lifetime (closing it stops the
+    /// node).
+    _stdin: ChildStdin,
+}
+
+/// A free TCP and UDP address on `ip`.
+pub fn free_addrs(ip: &str) -> (SocketAddr, SocketAddr) {
+    let tcp = std::net::TcpListener::bind(format!("{ip}:0")).unwrap();
+    let udp = std::net::UdpSocket::bind(format!("{ip}:0")).unwrap();
+    (tcp.local_addr().unwrap(), udp.local_addr().unwrap())
+}
+
+impl NodeProc {
+    pub fn start(name: &str, ip: &str, seeds: &[&NodeProc]) -> NodeProc {
+        Self::start_with_store(name, ip, seeds, "memory")
+    }
+
+    /// A node keeping its runs in `store`.
+    pub fn start_with_store(name: &str, ip: &str, seeds: &[&NodeProc], store: &str) -> NodeProc {
+        // The free ports are picked here and bound by the child: another process may take
+        // one in between, so try again with new ones.
+        for _ in 0..3 {
+            let (listen, gossip) = free_addrs(ip);
+            if let Some(node) = Self::try_start(name, listen, gossip, seeds, store) {
+                return node;
+            }
+        }
+        panic!("node {name} did not start on free ports three times");
+    }
+
+    pub fn start_at(
+        name: &str,
+        listen: SocketAddr,
+        gossip: SocketAddr,
+        seeds: &[&NodeProc],
+    ) -> NodeProc {
+        Self::try_start(name, listen, gossip, seeds, "memory")
+            .unwrap_or_else(|| panic!("node {name} did not start on {listen}/{gossip}"))
+    }
+
+    fn try_start(
+        name: &str,
+        listen: SocketAddr,
+        gossip: SocketAddr,
+        seeds: &[&NodeProc],
+        store: &str,
+    ) -> Option<NodeProc> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.args(["node", "--exit-with-stdin", "--name", name])
+            .args(["--store", store])
+            // A killed node's lease on its runs expires soon, so a restart resumes them soon.
+            .env("TROUPE_LEASE_TTL_MS", "1000")
+            .args(["--listen", &listen.to_string()])
+            .args([
+                "--gossip",
+                &gossip.to_string(),
+                "--cookie",
+                COOKIE,
+                "--task-slots",
+                "2",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // TROUPE_TEST_NODE_LOGS=DIR keeps each node's debug log (for diagnosing a failure).
+        if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
+            let file =
+                std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))
+                    .expect("log file");
+            cmd.args(["--log", "troupe::cluster=debug"]).stderr(file);
+        }
+        for s in seeds {
+            cmd.args(["--seed", &s.gossip.to_string()]);
+        }
+        let mut child = cmd.spawn().expect("troupe node starts");
+        let stdin = child.stdin.take().unwrap();
+        // Wait for its "up" line: the transport and gossip sockets are bound.
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        if !line.contains(" up: ") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(NodeProc {
+            name: name.into(),
+            listen,
+            gossip,
+            child,
+            _stdin: stdin,
+        })
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
