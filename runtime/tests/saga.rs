@@ -310,6 +310,65 @@ async fn a_one_way_message_that_cannot_be_delivered_is_kept_as_a_dead_letter() {
     rt.shutdown().await;
 }
 
+/// A typed agent for the typed-tell test: adds what it is told.
+struct Adder;
+
+impl troupe_runtime::Agent for Adder {
+    type Request = u64;
+    type Reply = u64;
+    type State = u64;
+
+    async fn init(
+        &self,
+        _ctx: &troupe_runtime::AgentContext,
+        _restored: Option<troupe_runtime::Snapshot>,
+    ) -> Result<u64, troupe_runtime::AgentError> {
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _ctx: &troupe_runtime::AgentContext,
+        total: &mut u64,
+        add: u64,
+    ) -> Result<u64, troupe_runtime::AgentError> {
+        *total += add;
+        Ok(*total)
+    }
+}
+
+#[tokio::test]
+async fn a_typed_tell_that_cannot_be_delivered_is_kept_as_a_dead_letter_naming_its_type() {
+    let rt = runtime(None).await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    rt.set_dead_letter_store(store.clone());
+    let adder = rt.spawn("adder", Adder).await.unwrap();
+    adder.tell(2).unwrap();
+    assert_eq!(adder.ask(3).await.unwrap(), 5, "the delivered tell counted");
+    assert!(rt.stop_agent("adder").await);
+    let mut events = rt.subscribe();
+    let refused = adder.tell(7).expect_err("the agent is stopped");
+    assert_eq!(refused.class(), "agent_stopped");
+    let kept = wait_for(&mut events, |e| {
+        matches!(e.kind, EventKind::DeadLettered { .. })
+    })
+    .await;
+    assert_eq!(kept.agent.as_ref().map(|a| a.as_str()), Some("adder"));
+    let letters = store
+        .list_dead_letters(DeadLetterFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1, "only the undelivered one: {letters:?}");
+    let l = &letters[0].letter;
+    assert_eq!(l.task.as_ref().map(|t| t.as_str()), Some("adder"));
+    assert_eq!(
+        l.input,
+        json!({"undelivered": "typed request", "kind": adder.kind(), "request_type": "u64"})
+    );
+    assert!(l.errors[0].starts_with("agent_stopped"), "{:?}", l.errors);
+    rt.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_resumed_run_whose_end_was_not_journaled_records_it() {
     use troupe_runtime::store::{NewRun, RunStatus, Timestamp};

@@ -132,7 +132,7 @@ where
     fn tell_value(&self, request: Value) -> Result<(), CallError> {
         // Decoded from a reference: a message that cannot be delivered is kept as it came.
         let result = match A::Request::deserialize(&request) {
-            Ok(typed) => self.inner.tell(typed),
+            Ok(typed) => self.inner.send_tell(typed),
             Err(e) => Err(CallError::BadRequest {
                 agent: self.inner.id().clone(),
                 reason: format!("request does not fit kind {}: {e}", self.kind),

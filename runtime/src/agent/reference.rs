@@ -61,8 +61,25 @@ impl<A: Agent> AgentRef<A> {
         self.call(request, None, Some(timeout)).await
     }
 
-    /// Sends a request without waiting for (or receiving) the reply.
+    /// Sends a request without waiting for (or receiving) the reply. A request that cannot be
+    /// delivered (the agent is stopped, or between a crash and its restart) is an error here
+    /// and, when the runtime has a dead-letter store, a dead letter naming the agent and the
+    /// request's type (see [`super::undelivered`]).
     pub fn tell(&self, request: A::Request) -> Result<(), CallError> {
+        let result = self.send_tell(request);
+        if let Err(error) = &result {
+            super::undelivered::keep_typed::<A::Request>(
+                &self.slot.runtime,
+                &self.slot.id,
+                &self.slot.kind,
+                error,
+            );
+        }
+        result
+    }
+
+    /// [`Self::tell`] without keeping a dead letter (the caller keeps its own).
+    pub(crate) fn send_tell(&self, request: A::Request) -> Result<(), CallError> {
         let actor = self.actor()?;
         actor
             .send_message(AgentMsg::Tell(request))

@@ -3,9 +3,11 @@
 //! and its restart, or the message does not fit its kind — is kept in the runtime's
 //! dead-letter store when one is set ([`Runtime::set_dead_letter_store`]): no run, the target
 //! agent as its task, the message as its input, the error, one attempt. An event
-//! ([`EventKind::DeadLettered`]) says so. Typed tells ([`AgentRef::tell`]) hand the error to
-//! their caller and are not kept (their requests need not be JSON). A tell that was delivered
-//! and then rejected by the agent's handler is not a dead letter (it is logged).
+//! ([`EventKind::DeadLettered`]) says so. A typed tell ([`AgentRef::tell`]) that fails hands
+//! the error to its caller and is kept the same way, its input naming what was sent instead of
+//! holding it (typed requests need not be JSON): `{"undelivered": "typed request", "kind":
+//! KIND, "request_type": RUST TYPE}`. A tell that was delivered and then rejected by the
+//! agent's handler is not a dead letter (it is logged).
 //!
 //! [`DynAgent::tell_value`]: super::DynAgent::tell_value
 //! [`AgentRef::tell`]: super::AgentRef::tell
@@ -19,6 +21,17 @@ use crate::events::EventKind;
 use crate::ids::{AgentId, TaskId};
 use crate::runtime::WeakRuntime;
 use crate::store::{NewDeadLetter, Timestamp};
+
+/// Keeps a dead letter for a typed request of type `R` to `agent` (of kind `kind`) that could
+/// not be delivered because of `error` (see the [module docs](self)).
+pub(crate) fn keep_typed<R>(runtime: &WeakRuntime, agent: &AgentId, kind: &str, error: &CallError) {
+    let input = serde_json::json!({
+        "undelivered": "typed request",
+        "kind": kind,
+        "request_type": std::any::type_name::<R>(),
+    });
+    keep(runtime, agent, input, error);
+}
 
 /// Keeps `message` for `agent`, which could not be delivered because of `error`, if the
 /// runtime has a dead-letter store (written off the caller's thread; a failed write is

@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::file::PackedTree;
 use crate::ids::{RunId, TaskId};
 use crate::store::{AppendAck, JournalEntry, NewEntry, RunSnapshot, Store, StoreError, Timestamp};
 
@@ -76,6 +77,11 @@ pub enum JournalEvent {
         /// The run's options.
         #[serde(rename = "options", default)]
         options: serde_json::Value,
+        /// The definition's parsed tree (see [`PackedTree`]), so that a resume reads it
+        /// without parsing the YAML again; `None` in journals written before it was kept, or
+        /// for a definition built in code.
+        #[serde(rename = "tree", default, skip_serializing_if = "Option::is_none")]
+        tree: Option<PackedTree>,
     },
     /// An attempt of a task (or of one item of a parallel task) started.
     #[serde(rename = "attempt_started")]

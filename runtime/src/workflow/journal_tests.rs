@@ -19,6 +19,7 @@ fn every_event() -> Vec<JournalEvent> {
             definition_version: "v2".into(),
             input: json!({"rows": [1, 2], "deep": {"x": null}}),
             options: json!({}),
+            tree: None,
         },
         JournalEvent::AttemptStarted {
             task: task.clone(),

@@ -68,6 +68,9 @@ pub struct WorkflowSpec {
     pub coordination: Option<Coordination>,
     /// Non-fatal remarks found while reading the definition (fields parsed but not acted on).
     pub warnings: Vec<String>,
+    /// The parsed file it was read from, journaled with a durable run's submission so that a
+    /// resume need not parse the YAML again.
+    pub(crate) tree: super::file::SourceTree,
 }
 
 /// A pool of agents of one kind that tasks are routed to.
@@ -249,6 +252,12 @@ impl PoolSpec {
 }
 
 impl WorkflowSpec {
+    /// The parsed tree of the file this spec was read from, as a durable run's `submitted`
+    /// event journals it (`None` for a spec built in code).
+    pub fn packed_tree(&self) -> Option<super::file::PackedTree> {
+        self.tree.packed()
+    }
+
     /// Starts a definition in code.
     pub fn builder(name: impl Into<String>) -> WorkflowBuilder {
         WorkflowBuilder {
@@ -263,6 +272,7 @@ impl WorkflowSpec {
                 fault_tolerance: FaultTolerance::default(),
                 coordination: None,
                 warnings: Vec::new(),
+                tree: Default::default(),
             },
         }
     }

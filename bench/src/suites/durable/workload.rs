@@ -292,6 +292,7 @@ async fn interrupted_run(store: &dyn Store, work: &Work, tasks: u64) -> Result<R
         definition_version: "bench".into(),
         input: Value::Null,
         options: json!({ "seed": 1 }),
+        tree: plan.spec.packed_tree(),
     }];
     for i in 0..tasks {
         let task = TaskId::new(format!("t{i}"));

@@ -42,8 +42,9 @@ impl Counters {
 /// One queued operation.
 trait Job: Send {
     fn writes(&self) -> bool;
-    /// Runs the operation inside the open transaction, in its own savepoint.
-    fn run(&mut self, sql: &mut dyn Sql);
+    /// Runs the operation inside the open transaction (the writer puts it in a savepoint when
+    /// it shares the transaction); its error, if it failed.
+    fn run(&mut self, sql: &mut dyn Sql) -> Option<StoreError>;
     /// Answers the caller once the transaction's fate is known.
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>, counters: &Counters);
 }
@@ -67,25 +68,12 @@ where
         self.write
     }
 
-    fn run(&mut self, sql: &mut dyn Sql) {
-        let Some(op) = self.op.take() else { return };
-        if let Err(e) = sql.batch("SAVEPOINT op") {
-            self.result = Some(Err(e));
-            return;
-        }
-        let mut result = op(sql);
-        match &result {
-            Ok(_) => {
-                if let Err(e) = sql.batch("RELEASE SAVEPOINT op") {
-                    result = Err(e);
-                }
-            }
-            Err(_) => {
-                let _ = sql.batch("ROLLBACK TO SAVEPOINT op");
-                let _ = sql.batch("RELEASE SAVEPOINT op");
-            }
-        }
+    fn run(&mut self, sql: &mut dyn Sql) -> Option<StoreError> {
+        let op = self.op.take()?;
+        let result = op(sql);
+        let failed = result.as_ref().err().cloned();
         self.result = Some(result);
+        failed
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>, counters: &Counters) {
@@ -249,12 +237,35 @@ fn serve(
     }
 }
 
+/// Runs `batch` in one transaction and commits it. A lone job is the transaction (a failure
+/// rolls it back); jobs sharing it each run in a savepoint, so that a failing one undoes only
+/// itself. The statements between two jobs (end one savepoint, open the next) go to the
+/// database together: on a server, one round trip.
 fn run_batch(sql: &mut dyn Sql, batch: &mut [Box<dyn Job>], write: bool) -> Result<(), StoreError> {
     sql.begin(write)?;
-    for job in batch.iter_mut() {
-        job.run(sql);
+    if let [job] = batch {
+        if let Some(e) = job.run(sql) {
+            let _ = sql.batch("ROLLBACK");
+            return Err(e);
+        }
+        return commit(sql, "COMMIT");
     }
-    match sql.batch("COMMIT") {
+    let mut end = String::new();
+    for job in batch.iter_mut() {
+        if let Err(e) = sql.batch(&format!("{end}SAVEPOINT op")) {
+            let _ = sql.batch("ROLLBACK");
+            return Err(e);
+        }
+        end = match job.run(sql) {
+            None => "RELEASE SAVEPOINT op; ".into(),
+            Some(_) => "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op; ".into(),
+        };
+    }
+    commit(sql, &format!("{end}COMMIT"))
+}
+
+fn commit(sql: &mut dyn Sql, statements: &str) -> Result<(), StoreError> {
+    match sql.batch(statements) {
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = sql.batch("ROLLBACK");

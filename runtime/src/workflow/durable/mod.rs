@@ -54,7 +54,7 @@ pub use limits::{JournalCapError, JournalLimits};
 pub(crate) use recorder::Recorder;
 pub use replay::{replay, Replayed};
 
-use super::file::parse_workflow;
+use super::file::{parse_workflow, read_packed};
 use super::journal::{append_events, read_events, FinalStatus, JournalError, JournalEvent};
 use super::plan::{plan, Plan, PlanErrors};
 use super::run::{WorkflowError, WorkflowHandle};
@@ -254,6 +254,7 @@ impl Runtime {
             definition_version: version,
             input,
             options,
+            tree: plan.spec.tree.packed(),
         };
         append_events(store.as_ref(), &run, Some(lease.token), now, &[submitted]).await?;
         self.drive(plan, run, seed, lease, durability, None).await
@@ -315,16 +316,6 @@ impl Runtime {
             run: run.clone(),
             errors,
         };
-        let source = format!("run {run}");
-        let spec =
-            parse_workflow(&record.definition, &source).map_err(|e| invalid(e.to_string()))?;
-        let plan = plan(spec, self.kinds()).map_err(|e| invalid(e.to_string()))?;
-        let plan = Arc::new(plan);
-        let seed = record
-            .options
-            .get("seed")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
         let history = read_events(store, run, 1).await?;
         // A compacted journal: the snapshot's events, then the live ones.
         let (mut events, held) = match &history.snapshot {
@@ -338,6 +329,14 @@ impl Runtime {
             None => (Vec::new(), Held::default()),
         };
         events.extend(history.events.into_iter().map(|(_, e)| e));
+        let spec = stored_spec(run, record, &mut events).map_err(invalid)?;
+        let plan = plan(spec, self.kinds()).map_err(|e| invalid(e.to_string()))?;
+        let plan = Arc::new(plan);
+        let seed = record
+            .options
+            .get("seed")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let replayed = replay(plan.clone(), seed, &events, Timestamp::now());
         Ok((plan, seed, replayed, held))
     }
@@ -399,6 +398,29 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The spec of stored run `run`: read from the parsed tree its `submitted` event keeps (taken
+/// out of `events`; replay does not need it) when there is one in a format this build reads,
+/// else parsed from the definition's text (journals written before the tree was kept).
+fn stored_spec(
+    run: &RunId,
+    record: &crate::store::RunRecord,
+    events: &mut [JournalEvent],
+) -> Result<super::spec::WorkflowSpec, String> {
+    let source = format!("run {run}");
+    let packed = events.iter_mut().find_map(|e| match e {
+        JournalEvent::Submitted {
+            tree, definition, ..
+        } => Some((tree.take(), definition)),
+        _ => None,
+    });
+    if let Some((Some(tree), text)) = packed {
+        if let Some(read) = read_packed(tree, text, &source) {
+            return read.map_err(|e| e.to_string());
+        }
+    }
+    parse_workflow(&record.definition, &source).map_err(|e| e.to_string())
 }
 
 /// What a run's snapshot holds when it is resumed (zero: no snapshot).

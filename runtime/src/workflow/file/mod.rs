@@ -53,8 +53,12 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
+mod packed;
 mod reader;
 mod tree;
+
+pub use packed::PackedTree;
+pub(crate) use packed::SourceTree;
 
 #[cfg(test)]
 mod tests;
@@ -194,7 +198,25 @@ pub fn parse_workflow(text: &str, source: &str) -> Result<WorkflowSpec, FileErro
         });
     }
     let root = tree::parse_tree(text).map_err(|e| tree::syntax_error(source, &e))?;
-    reader::read(&root, text, source)
+    let mut spec = reader::read(&root, text, source)?;
+    spec.tree = SourceTree::new(root);
+    Ok(spec)
+}
+
+/// Reads a workflow definition from `tree`, the [`PackedTree`] of `text` journaled when a run
+/// was submitted, without parsing the YAML again: the same spec, warnings and errors as
+/// [`parse_workflow`] of `text`. `None` if the tree is in a format this build does not read
+/// (then parse `text`).
+pub fn read_packed(
+    tree: PackedTree,
+    text: &str,
+    source: &str,
+) -> Option<Result<WorkflowSpec, FileError>> {
+    let root = tree.unpack()?;
+    Some(reader::read(&root, text, source).map(|mut spec| {
+        spec.tree = SourceTree::new(root);
+        spec
+    }))
 }
 
 pub use crate::config::{parse_duration, DurationError};

@@ -336,6 +336,7 @@ impl Reader<'_> {
             fault_tolerance: fault_tolerance.unwrap_or_default(),
             coordination,
             warnings: self.warnings.take(),
+            tree: Default::default(),
         })
     }
 
