@@ -14,9 +14,11 @@ pub(super) fn available() -> bool {
     pg_bin().is_some()
 }
 
-/// A fresh server with a database `name`, and a store on it; the server stops when the
-/// returned guard is dropped.
-pub(super) async fn start(name: &str) -> Result<(Arc<dyn Store>, Box<dyn Send + Sync>), Reason> {
+/// A fresh server with a database `name`, a store on it and the database's address; the server
+/// stops when the returned guard is dropped.
+pub(super) async fn start(
+    name: &str,
+) -> Result<(Arc<dyn Store>, Box<dyn Send + Sync>, String), Reason> {
     let bin = pg_bin().ok_or("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")?;
     let db = format!("bench_{name}");
     let server = tokio::task::spawn_blocking(move || {
@@ -27,8 +29,9 @@ pub(super) async fn start(name: &str) -> Result<(Arc<dyn Store>, Box<dyn Send + 
     .await
     .map_err(reason)??;
     let (server, db) = server;
-    let store = PostgresStore::connect(&server.url(&db), PostgresOptions::default())
+    let url = server.url(&db);
+    let store = PostgresStore::connect(&url, PostgresOptions::default())
         .await
         .map_err(reason)?;
-    Ok((Arc::new(store), Box::new(server)))
+    Ok((Arc::new(store), Box::new(server), url))
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use troupe_runtime::events::EventKind;
-use troupe_runtime::store::testing::TempDir;
+use troupe_runtime::store::testing::{raw, TempDir};
 use troupe_runtime::store::{NewRun, RunStatus, SqliteOptions, SqliteStore, Store, Timestamp};
 use troupe_runtime::workflow::durable::{Definition, Durability};
 use troupe_runtime::workflow::journal::{append_events, JournalEvent};
@@ -47,22 +47,26 @@ pub(super) struct Bed {
     pub(super) store: Arc<dyn Store>,
     dir: TempDir,
     _server: Option<Box<dyn Send + Sync>>,
+    /// The PostgreSQL database's address (for the raw-commit baseline).
+    pg_url: Option<String>,
+    backend: Backend,
 }
 
 impl Bed {
     pub(super) async fn start(backend: Backend, name: &str) -> Result<Self, Reason> {
         let dir = TempDir::new(&format!("troupe-bench-durable-{name}")).map_err(reason)?;
-        let (store, server): (Arc<dyn Store>, Option<Box<dyn Send + Sync>>) = match backend {
+        type Server = Option<Box<dyn Send + Sync>>;
+        let (store, server, pg_url): (Arc<dyn Store>, Server, _) = match backend {
             Backend::Sqlite => {
                 let store =
                     SqliteStore::open(dir.path().join("bench.db"), SqliteOptions::default())
                         .await
                         .map_err(reason)?;
-                (Arc::new(store), None)
+                (Arc::new(store), None, None)
             }
             Backend::Postgres => {
-                let (store, server) = super::postgres::start(name).await?;
-                (store, Some(server))
+                let (store, server, url) = super::postgres::start(name).await?;
+                (store, Some(server), Some(url))
             }
         };
         let rt = Runtime::start(RuntimeConfig::named("bench-durable"))
@@ -74,7 +78,25 @@ impl Bed {
             store,
             dir,
             _server: server,
+            pg_url,
+            backend,
         })
+    }
+
+    /// `ops` raw commits of one 64-byte row on this bed's database (its own SQLite file on
+    /// the same disk, or the same PostgreSQL server), outside the store; one sample each.
+    pub(super) async fn raw_commits(&self, ops: u64) -> Result<Vec<u64>, Reason> {
+        let (backend, path, url) = (
+            self.backend,
+            self.dir.path().join("raw.db"),
+            self.pg_url.clone(),
+        );
+        tokio::task::spawn_blocking(move || match (backend, url) {
+            (Backend::Postgres, Some(url)) => raw::postgres_commits(&url, ops),
+            _ => raw::sqlite_commits(&path, ops),
+        })
+        .await
+        .map_err(reason)?
     }
 
     /// The scratch directory (on the disk the SQLite file is on).

@@ -17,6 +17,7 @@ mod journal;
 mod leases;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod raw;
 mod records;
 mod requests;
 mod runs;

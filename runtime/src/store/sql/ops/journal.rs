@@ -39,25 +39,47 @@ pub(crate) fn append(
             "the batch is empty",
         ));
     }
-    if let Some(token) = fence {
-        check_fence(sql, run, token)?;
-    }
     let adding: u64 = entries.iter().map(NewEntry::size).sum();
     let count = entries.len() as u64;
+    // One statement checks the fence (locking the lease row on a server, so that no acquire
+    // can commit before this append does), the cap, and numbers the batch; only when it
+    // changes nothing do further reads say why.
+    let mut params = vec![
+        Value::Int(to_i64("entry count", count)?),
+        Value::Int(to_i64("batch size", adding)?),
+        run.as_str().into(),
+        Value::Int(to_i64("batch size", adding)?),
+        Value::Int(to_i64("journal limit", limit)?),
+    ];
+    let fenced = match fence {
+        None => "",
+        Some(token) => {
+            params.extend([run.as_str().into(), Value::Int(to_i64("token", token)?)]);
+            match sql.dialect() {
+                Dialect::Sqlite => {
+                    " AND EXISTS (SELECT 1 FROM leases WHERE run = ? AND owner IS NOT NULL \
+                     AND token = ?)"
+                }
+                Dialect::Postgres => {
+                    " AND EXISTS (SELECT 1 FROM leases WHERE run = ? AND owner IS NOT NULL \
+                     AND token = ? FOR UPDATE)"
+                }
+            }
+        }
+    };
     let row = sql.query_opt(
-        "UPDATE runs SET last_seq = last_seq + ?, journal_bytes = journal_bytes + ? \
-         WHERE id = ? AND journal_bytes + ? <= ? RETURNING last_seq",
-        &[
-            Value::Int(to_i64("entry count", count)?),
-            Value::Int(to_i64("batch size", adding)?),
-            run.as_str().into(),
-            Value::Int(to_i64("batch size", adding)?),
-            Value::Int(to_i64("journal limit", limit)?),
-        ],
+        &format!(
+            "UPDATE runs SET last_seq = last_seq + ?, journal_bytes = journal_bytes + ? \
+             WHERE id = ? AND journal_bytes + ? <= ?{fenced} RETURNING last_seq"
+        ),
+        &params,
     )?;
     let last = match row {
         Some(row) => row.uint(0)?,
         None => {
+            if let Some(token) = fence {
+                check_fence(sql, run, token)?;
+            }
             let row = sql.query_opt(
                 "SELECT journal_bytes FROM runs WHERE id = ?",
                 &[run.as_str().into()],
