@@ -133,6 +133,9 @@ fn a_run_killed_while_paused_stays_paused_after_resume_until_resumed() {
     std::fs::write(dir.join("gate"), "").unwrap();
     wait_for_line(&dir, "t2-done", &mut run);
     kill(&mut run);
+    // Its driver is dead: the run shows paused (not running, not interrupted).
+    let row = runs_row(&dir, &id).unwrap();
+    assert!(row.contains("paused"), "{row}");
 
     // Resumed by another process, the run is still paused: t3 does not start.
     let mut driver = start_resume(&dir, &id);
@@ -193,6 +196,9 @@ fn a_signal_wait_survives_kill_and_the_value_is_the_task_output() {
     wait_for_line(&dir, "marker", &mut run);
     let id = run_id(&dir, "approval");
     kill(&mut run);
+    // `troupe runs` says what the run waits for.
+    let row = runs_row(&dir, &id).unwrap();
+    assert!(row.contains("signal approval (until "), "{row}");
 
     let mut driver = start_resume(&dir, &id);
     wait_for_status(&dir, &id, "running", &mut driver);
@@ -258,6 +264,8 @@ fn a_sleep_timer_survives_kill_and_resume() {
     wait_for_line(&dir, "marker", &mut run);
     let id = run_id(&dir, "napper");
     kill(&mut run);
+    let row = runs_row(&dir, &id).unwrap();
+    assert!(row.contains("timer (wakes "), "{row}");
     std::fs::write(dir.join("gate"), "").unwrap();
     let driver = start_resume(&dir, &id);
     succeeds(driver, "napper");

@@ -244,21 +244,40 @@ pub async fn runs(args: RunsArgs) -> ExitCode {
         .iter()
         .map(|(r, _)| r.workflow.len())
         .fold(8, usize::max);
+    let owner_w = rows
+        .iter()
+        .map(|(r, _)| r.owner.as_deref().map_or(1, str::len))
+        .fold(5, usize::max);
     println!(
-        "{:<id_w$}  {:<wf_w$}  {:<12} {:<25} OWNER",
-        "RUN", "WORKFLOW", "STATUS", "STARTED"
+        "{:<id_w$}  {:<wf_w$}  {:<12} {:<25} {:<owner_w$}  WAITING FOR",
+        "RUN", "WORKFLOW", "STATUS", "STARTED", "OWNER"
     );
     for (run, shown) in rows {
         println!(
-            "{:<id_w$}  {:<wf_w$}  {:<12} {:<25} {}",
+            "{:<id_w$}  {:<wf_w$}  {:<12} {:<25} {:<owner_w$}  {}",
             run.id.to_string(),
             run.workflow,
             shown.as_str(),
             run.created_at.to_string(),
-            run.owner.as_deref().unwrap_or("-")
+            run.owner.as_deref().unwrap_or("-"),
+            waiting_for(store.as_ref(), run).await
         );
     }
     ExitCode::SUCCESS
+}
+
+/// What an unfinished run waits for (signals with their timeout, timers with their wake
+/// time: read from its journal), `-` for nothing, or why it cannot be told.
+async fn waiting_for(store: &dyn Store, run: &RunRecord) -> String {
+    match troupe::runtime::workflow::durable::stored_waits(store, run).await {
+        Ok(waits) if waits.is_empty() => "-".into(),
+        Ok(waits) => waits
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("? ({})", e.to_string().lines().next().unwrap_or_default()),
+    }
 }
 
 /// Arguments of `troupe resume`.

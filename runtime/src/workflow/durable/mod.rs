@@ -41,6 +41,7 @@ mod control;
 mod limits;
 mod recorder;
 mod replay;
+mod waits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub(crate) use control::{parse_timer, poll_inbox, timer_name, SIGNAL_TIMEOUT, SL
 pub use limits::{JournalCapError, JournalLimits};
 pub(crate) use recorder::Recorder;
 pub use replay::{replay, Replayed};
+pub use waits::{stored_waits, waits, Waiting};
 
 use super::file::{parse_workflow, read_packed};
 use super::journal::{append_events, read_events, FinalStatus, JournalError, JournalEvent};
