@@ -83,6 +83,15 @@ impl Bed {
         })
     }
 
+    /// The size of the SQLite store's write-ahead log (`None` on PostgreSQL).
+    pub(super) fn wal_bytes(&self) -> Option<u64> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let wal = self.dir.path().join("bench.db-wal");
+        Some(std::fs::metadata(wal).map_or(0, |m| m.len()))
+    }
+
     /// `ops` raw commits of one 64-byte row on this bed's database (its own SQLite file on
     /// the same disk, or the same PostgreSQL server), outside the store; one sample each.
     pub(super) async fn raw_commits(&self, ops: u64) -> Result<Vec<u64>, Reason> {
