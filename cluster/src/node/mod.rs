@@ -28,6 +28,8 @@ mod inbound;
 mod links;
 mod locals;
 mod moves;
+mod persisted;
+mod restore;
 mod route;
 mod runs;
 mod scheduler;
@@ -566,6 +568,19 @@ impl ClusterNode {
         moves::stop(&self.inner, &agent)
             .await
             .map_err(|e| ClusterError::from_wire(&agent, e))
+    }
+
+    /// Keeps this node's checkpoints (of the agents it runs, and those it holds as a backup)
+    /// in `store` from now on, and re-activates the agents persisted there by an earlier life
+    /// of this node (same name): its own ones after a short settle, the ones it held as a
+    /// backup only if, after a grace for their owner to come back, no live node runs them.
+    /// Returns how many checkpoints it read back. Call it once, soon after [`Self::start`];
+    /// a later call does nothing (0).
+    pub async fn persist_checkpoints(
+        &self,
+        store: Arc<dyn troupe_runtime::Store>,
+    ) -> Result<usize, troupe_runtime::StoreError> {
+        restore::install(&self.inner, store).await
     }
 
     /// Checkpoints agent `id` to its backup nodes (`backups` of them) now, wherever it runs,

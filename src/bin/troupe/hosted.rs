@@ -278,6 +278,18 @@ pub async fn start(
     let location = store.location().to_string();
     let rt = node.runtime().clone();
     rt.set_dead_letter_store(store.clone());
+    // The agents' checkpoints live in the same store: a node started again on it
+    // re-activates its agents.
+    let agents = node
+        .persist_checkpoints(store.clone())
+        .await
+        .map_err(|e| format!("agent checkpoints in {location}: {e}"))?;
+    if agents > 0 {
+        eprintln!(
+            "troupe node {}: {agents} agent checkpoint(s) read back from {location}",
+            node.name()
+        );
+    }
     let hosted = Hosted::new(rt, args.durability(store), node.name().as_str());
     node.serve_runs(Arc::new(Service(hosted.clone())));
     let found = hosted.resume_interrupted().await?;
