@@ -272,6 +272,7 @@ impl ClusterNode {
             meta: NodeMeta {
                 capacity: config.capacity,
                 kinds: config.kinds.clone(),
+                resources: config.resources.clone(),
             },
         };
         let blocked = faults::Blocklist::default();
@@ -327,6 +328,9 @@ impl ClusterNode {
         ));
         tokio::spawn(gossip::anti_entropy(Arc::downgrade(&inner)));
         tokio::spawn(moves::checkpoints(Arc::downgrade(&inner)));
+        inner
+            .scheduler
+            .set_resources(inner.config.resources.clone());
         tasks::start_workers(&inner);
         inner
             .rt
@@ -568,6 +572,28 @@ impl ClusterNode {
         moves::stop(&self.inner, &agent)
             .await
             .map_err(|e| ClusterError::from_wire(&agent, e))
+    }
+
+    /// Packs `pools` onto the live members by the resources they declare
+    /// ([`crate::packing::pack`]): where each agent of a pool that needs resources would go,
+    /// or why it cannot be placed (the pool named). A cluster where no live member declares
+    /// resources places every pool anywhere (an empty packing).
+    pub fn place_pools(
+        &self,
+        pools: &[crate::packing::PoolNeed],
+    ) -> Result<crate::packing::Packing, crate::packing::Unplaced> {
+        let nodes: Vec<_> = self
+            .inner
+            .members
+            .read()
+            .live()
+            .filter(|m| m.meta.kinds.as_ref().is_none_or(|k| !k.is_empty()))
+            .map(|m| (m.name.clone(), m.meta.resources.clone()))
+            .collect();
+        if nodes.iter().all(|(_, r)| r.is_none()) {
+            return Ok(Vec::new());
+        }
+        crate::packing::pack(pools, &nodes)
     }
 
     /// Keeps this node's checkpoints (of the agents it runs, and those it holds as a backup)

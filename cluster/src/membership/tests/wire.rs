@@ -20,6 +20,7 @@ fn header(message: Message<NodeIdentity>) -> Header<NodeIdentity> {
         src: id("a", 7000).with_meta(NodeMeta {
             capacity: 3,
             kinds: Some(vec!["echo".into()]),
+            resources: Some(crate::packing::NodeResources::parse("cpu=2,flags=gpu").unwrap()),
         }),
         src_incarnation: 7,
         dst: id("b", 7001).with_incarnation(u64::MAX),
@@ -287,11 +288,13 @@ fn invalid_identities_and_configs_are_refused() {
     let no_capacity = id("a", 7000).with_meta(NodeMeta {
         capacity: 0,
         kinds: None,
+        resources: None,
     });
     assert!(Membership::new(no_capacity, lan(), 0).is_err());
     let huge = id("a", 7000).with_meta(NodeMeta {
         capacity: 1,
         kinds: Some(vec!["kind".repeat(20); 40]),
+        resources: None,
     });
     assert!(matches!(
         Membership::new(huge, lan(), 0),
