@@ -21,8 +21,9 @@ use crate::registry::NodeName;
 
 /// First byte of every membership datagram.
 pub const MAGIC: u8 = 0xA7;
-/// Version of the membership wire format this build speaks.
-pub const WIRE_VERSION: u8 = 1;
+/// Version of the membership wire format this build speaks (2 added the identity's
+/// declared resources).
+pub const WIRE_VERSION: u8 = 2;
 
 const PING: u8 = 1;
 const ACK: u8 = 2;

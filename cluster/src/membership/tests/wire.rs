@@ -93,6 +93,7 @@ fn tags_are_explicit_numbers() {
         0u64,
         1u32,
         None::<Vec<String>>,
+        None::<(u64, u64, Vec<String>)>,
     );
     let mut kind_42 = vec![MAGIC, WIRE_VERSION];
     kind_42.extend(
