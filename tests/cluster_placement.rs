@@ -102,3 +102,44 @@ fn a_pool_runs_only_on_nodes_that_hold_its_resources_and_an_unplaceable_one_is_r
         "nothing of it ran"
     );
 }
+
+#[test]
+fn bad_resources_in_flags_or_the_config_file_are_refused_by_name() {
+    let dir = scratch("cluster-placement-bad");
+    let node = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .arg("node")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let flags = [
+        "--name",
+        "x",
+        "--listen",
+        "127.0.0.1:0",
+        "--gossip",
+        "127.0.0.1:0",
+        "--cookie",
+        "c",
+    ];
+    let out = node(&[&flags[..], &["--resources", "disk=1TB"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--resources") && err.contains("\"disk\""),
+        "{err}"
+    );
+
+    let file = dir.join("node.yaml");
+    std::fs::write(
+        &file,
+        "name: x\nlisten: 127.0.0.1:0\ngossip: 127.0.0.1:0\ncookie: c\nresources: { cpu: lots }\n",
+    )
+    .unwrap();
+    let out = node(&["--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 5") && err.contains("\"lots\""), "{err}");
+}

@@ -375,9 +375,11 @@ mod tests {
     #[test]
     fn pools_that_need_nothing_run_anywhere_and_flags_must_match() {
         let undeclared = (NodeName::new("plain"), None);
-        assert!(pack(&[pool("any", 0, 0, 10)], std::slice::from_ref(&undeclared))
-            .unwrap()
-            .is_empty());
+        assert!(
+            pack(&[pool("any", 0, 0, 10)], std::slice::from_ref(&undeclared))
+                .unwrap()
+                .is_empty()
+        );
         let mut gpu = pool("gpu", 0, 0, 1);
         gpu.need.flags.insert("gpu".into());
         assert!(!fits(None, &gpu.need));
