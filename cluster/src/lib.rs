@@ -7,6 +7,7 @@
 //! * [`registry`]: the replicated `AgentId → (node, incarnation, state version)` map, a
 //!   last-writer-wins CRDT ordered by hybrid logical clocks, merged by gossip deltas.
 //! * [`placement`]: weighted rendezvous hashing over live members.
+//! * [`packing`]: placement by resources (what nodes offer, what pools need).
 //! * [`wire`]: the versioned frames nodes exchange.
 //! * [`membership`]: SWIM (foca) membership and failure detection over UDP.
 //! * [`transport`]: ractor_cluster sessions, the gateway actor and batched frames.
@@ -20,6 +21,7 @@ mod error;
 pub mod membership;
 pub mod metrics;
 pub mod node;
+pub mod packing;
 pub mod placement;
 pub mod registry;
 pub mod runs;

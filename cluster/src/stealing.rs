@@ -26,19 +26,20 @@ pub struct Queued {
 /// at most `max`, and at most half (rounded up) of the eligible tasks beyond `keep`.
 ///
 /// * `keep`: how many eligible tasks the victim keeps for its own idle slots.
-/// * `thief_runs(kind)`: whether the thief hosts the kind.
+/// * `thief_runs(task)`: whether the thief may run the task (it hosts the kind, and its
+///   declared resources hold what the task's pool needs).
 /// * `active_on_thief(agent)`: whether the registry says the agent is active on the thief.
 pub fn pick_for_thief(
     queue: &VecDeque<Queued>,
     max: usize,
     keep: usize,
-    thief_runs: impl Fn(&str) -> bool,
+    thief_runs: impl Fn(&RemoteTask) -> bool,
     active_on_thief: impl Fn(&AgentId) -> bool,
 ) -> Vec<usize> {
     let eligible: Vec<usize> = queue
         .iter()
         .enumerate()
-        .filter(|(_, q)| q.own && thief_runs(&q.task.kind))
+        .filter(|(_, q)| q.own && thief_runs(&q.task))
         .map(|(i, _)| i)
         .collect();
     let spare = eligible.len().saturating_sub(keep);
@@ -73,6 +74,7 @@ mod tests {
                 input: Value::Null,
                 timeout_ms: None,
                 affinity: affinity.map(AgentId::new),
+                need: None,
             },
             own: true,
         }
@@ -128,8 +130,11 @@ mod tests {
     #[test]
     fn only_kinds_the_thief_runs_and_only_own_tasks() {
         let mut q: VecDeque<_> = vec![task("a", "gpu", None), task("b", "cpu", None)].into();
-        assert_eq!(pick_for_thief(&q, 5, 0, |k| k == "cpu", |_| false), vec![1]);
+        assert_eq!(
+            pick_for_thief(&q, 5, 0, |t| t.kind == "cpu", |_| false),
+            vec![1]
+        );
         q[1].own = false;
-        assert!(pick_for_thief(&q, 5, 0, |k| k == "cpu", |_| false).is_empty());
+        assert!(pick_for_thief(&q, 5, 0, |t| t.kind == "cpu", |_| false).is_empty());
     }
 }

@@ -293,6 +293,10 @@ pub struct RemoteTask {
     /// preferred.
     #[serde(rename = "affinity", default)]
     pub affinity: Option<AgentId>,
+    /// What the task's pool needs of the node that runs it (absent: nothing); only a node
+    /// whose declared resources hold it runs the task.
+    #[serde(rename = "need", default, skip_serializing_if = "Option::is_none")]
+    pub need: Option<crate::packing::Need>,
 }
 
 /// A call error as it crosses the wire.
@@ -699,6 +703,7 @@ mod tests {
             input: json!(1),
             timeout_ms: None,
             affinity: None,
+            need: None,
         };
         vec![
             Msg::ControlReply {

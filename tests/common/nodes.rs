@@ -39,11 +39,23 @@ impl NodeProc {
 
     /// A node keeping its runs in `store`.
     pub fn start_with_store(name: &str, ip: &str, seeds: &[&NodeProc], store: &str) -> NodeProc {
+        Self::start_with_args(name, ip, seeds, store, &[])
+    }
+
+    /// A node keeping its runs in `store`, with `extra` flags (e.g. `--resources ...`) and
+    /// `TROUPE_TEST_NODE` set to its name (shell tasks can log where they ran).
+    pub fn start_with_args(
+        name: &str,
+        ip: &str,
+        seeds: &[&NodeProc],
+        store: &str,
+        extra: &[&str],
+    ) -> NodeProc {
         // The free ports are picked here and bound by the child: another process may take
         // one in between, so try again with new ones.
         for _ in 0..3 {
             let (listen, gossip) = free_addrs(ip);
-            if let Some(node) = Self::try_start(name, listen, gossip, seeds, store) {
+            if let Some(node) = Self::try_start_with(name, listen, gossip, seeds, store, extra) {
                 return node;
             }
         }
@@ -67,8 +79,21 @@ impl NodeProc {
         seeds: &[&NodeProc],
         store: &str,
     ) -> Option<NodeProc> {
+        Self::try_start_with(name, listen, gossip, seeds, store, &[])
+    }
+
+    fn try_start_with(
+        name: &str,
+        listen: SocketAddr,
+        gossip: SocketAddr,
+        seeds: &[&NodeProc],
+        store: &str,
+        extra: &[&str],
+    ) -> Option<NodeProc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.args(["node", "--exit-with-stdin", "--name", name])
+            .args(extra)
+            .env("TROUPE_TEST_NODE", name)
             .args(["--store", store])
             // A killed node's lease on its runs expires soon, so a restart resumes them soon.
             .env("TROUPE_LEASE_TTL_MS", "1000")

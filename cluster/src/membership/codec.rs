@@ -21,8 +21,9 @@ use crate::registry::NodeName;
 
 /// First byte of every membership datagram.
 pub const MAGIC: u8 = 0xA7;
-/// Version of the membership wire format this build speaks.
-pub const WIRE_VERSION: u8 = 1;
+/// Version of the membership wire format this build speaks (2 added the identity's
+/// declared resources).
+pub const WIRE_VERSION: u8 = 2;
 
 const PING: u8 = 1;
 const ACK: u8 = 2;
@@ -83,8 +84,26 @@ pub enum CodecError {
 }
 
 /// Identity as it travels: (name, gossip, transport, incarnation, capacity, kinds).
-type WireIdentity = (String, String, String, u64, u32, Option<Vec<String>>);
-type WireIdentityRef<'a> = (&'a str, String, String, u64, u32, &'a Option<Vec<String>>);
+/// Resources: (cpu millicores, memory bytes, flags).
+type WireResources = Option<(u64, u64, Vec<String>)>;
+type WireIdentity = (
+    String,
+    String,
+    String,
+    u64,
+    u32,
+    Option<Vec<String>>,
+    WireResources,
+);
+type WireIdentityRef<'a> = (
+    &'a str,
+    String,
+    String,
+    u64,
+    u32,
+    &'a Option<Vec<String>>,
+    WireResources,
+);
 /// Header: (kind, src, src foca incarnation, dst, probe number, peer of indirect messages).
 type WireHeader = (
     u8,
@@ -169,11 +188,26 @@ fn to_wire(id: &NodeIdentity) -> WireIdentityRef<'_> {
         id.incarnation,
         id.meta.capacity,
         &id.meta.kinds,
+        id.meta.resources.as_ref().map(|r| {
+            (
+                r.cpu_millis,
+                r.memory_bytes,
+                r.flags.iter().cloned().collect(),
+            )
+        }),
     )
 }
 
 fn from_wire(wire: WireIdentity, may_be_unknown: bool) -> Result<NodeIdentity, CodecError> {
-    let (name, gossip, transport, incarnation, capacity, kinds) = wire;
+    let (name, gossip, transport, incarnation, capacity, kinds, resources) = wire;
+    let resources =
+        resources.map(
+            |(cpu_millis, memory_bytes, flags)| crate::packing::NodeResources {
+                cpu_millis,
+                memory_bytes,
+                flags: flags.into_iter().collect(),
+            },
+        );
     let addr = |s: &str| {
         s.parse::<SocketAddr>()
             .map_err(|_| CodecError::Invalid(format!("bad socket address {s:?}")))
@@ -183,7 +217,11 @@ fn from_wire(wire: WireIdentity, may_be_unknown: bool) -> Result<NodeIdentity, C
         gossip: addr(&gossip)?,
         transport: addr(&transport)?,
         incarnation,
-        meta: NodeMeta { capacity, kinds },
+        meta: NodeMeta {
+            capacity,
+            kinds,
+            resources,
+        },
     };
     if !(may_be_unknown && id.is_unknown()) {
         id.validate()

@@ -39,6 +39,8 @@ pub struct NodeMeta {
     pub capacity: u32,
     /// The agent kinds this node can host; `None` means every kind.
     pub kinds: Option<Vec<String>>,
+    /// What it offers to workflow pools that need resources (`None`: nothing declared).
+    pub resources: Option<crate::packing::NodeResources>,
 }
 
 impl Default for NodeMeta {
@@ -46,6 +48,7 @@ impl Default for NodeMeta {
         Self {
             capacity: 1,
             kinds: None,
+            resources: None,
         }
     }
 }

@@ -35,6 +35,11 @@ pub struct ClusterConfig {
     /// Agent kinds this node hosts; `None` means all registered kinds.
     #[serde(default)]
     pub kinds: Option<Vec<String>>,
+    /// What this node offers to workflow pools that need resources (`resources: { cpu: 8,
+    /// memory: 16GB, flags: [gpu] }`); `None`: nothing, so it runs only tasks of pools
+    /// that need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::packing::NodeResources>,
     /// Deadline of calls to other nodes when the caller gives none.
     #[serde(default = "call_timeout", with = "millis")]
     pub call_timeout: Duration,
@@ -108,6 +113,7 @@ impl ClusterConfig {
             tls: None,
             capacity: 1,
             kinds: None,
+            resources: None,
             call_timeout: call_timeout(),
             checkpoint_every: checkpoint_every(),
             backups: 1,

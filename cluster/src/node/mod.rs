@@ -28,6 +28,8 @@ mod inbound;
 mod links;
 mod locals;
 mod moves;
+mod persisted;
+mod restore;
 mod route;
 mod runs;
 mod scheduler;
@@ -270,6 +272,7 @@ impl ClusterNode {
             meta: NodeMeta {
                 capacity: config.capacity,
                 kinds: config.kinds.clone(),
+                resources: config.resources.clone(),
             },
         };
         let blocked = faults::Blocklist::default();
@@ -325,6 +328,9 @@ impl ClusterNode {
         ));
         tokio::spawn(gossip::anti_entropy(Arc::downgrade(&inner)));
         tokio::spawn(moves::checkpoints(Arc::downgrade(&inner)));
+        inner
+            .scheduler
+            .set_resources(inner.config.resources.clone());
         tasks::start_workers(&inner);
         inner
             .rt
@@ -566,6 +572,41 @@ impl ClusterNode {
         moves::stop(&self.inner, &agent)
             .await
             .map_err(|e| ClusterError::from_wire(&agent, e))
+    }
+
+    /// Packs `pools` onto the live members by the resources they declare
+    /// ([`crate::packing::pack`]): where each agent of a pool that needs resources would go,
+    /// or why it cannot be placed (the pool named). A cluster where no live member declares
+    /// resources places every pool anywhere (an empty packing).
+    pub fn place_pools(
+        &self,
+        pools: &[crate::packing::PoolNeed],
+    ) -> Result<crate::packing::Packing, crate::packing::Unplaced> {
+        let nodes: Vec<_> = self
+            .inner
+            .members
+            .read()
+            .live()
+            .filter(|m| m.meta.kinds.as_ref().is_none_or(|k| !k.is_empty()))
+            .map(|m| (m.name.clone(), m.meta.resources.clone()))
+            .collect();
+        if nodes.iter().all(|(_, r)| r.is_none()) {
+            return Ok(Vec::new());
+        }
+        crate::packing::pack(pools, &nodes)
+    }
+
+    /// Keeps this node's checkpoints (of the agents it runs, and those it holds as a backup)
+    /// in `store` from now on, and re-activates the agents persisted there by an earlier life
+    /// of this node (same name): its own ones after a short settle, the ones it held as a
+    /// backup only if, after a grace for their owner to come back, no live node runs them.
+    /// Returns how many checkpoints it read back. Call it once, soon after [`Self::start`];
+    /// a later call does nothing (0).
+    pub async fn persist_checkpoints(
+        &self,
+        store: Arc<dyn troupe_runtime::Store>,
+    ) -> Result<usize, troupe_runtime::StoreError> {
+        restore::install(&self.inner, store).await
     }
 
     /// Checkpoints agent `id` to its backup nodes (`backups` of them) now, wherever it runs,

@@ -95,6 +95,7 @@ pub(crate) async fn migrate_local(
             inner.registry_changed();
             inner.push_entry(&agent);
             inner.locals.remove(&agent);
+            inner.checkpoints.forget_own(&agent);
             let backups = std::mem::take(&mut *local.backups.lock());
             for b in &moves::drop_after_migration(backups, &to) {
                 let version = record.version;
@@ -255,6 +256,7 @@ pub(crate) async fn yield_ownership(inner: &Arc<Inner>, agent: AgentId) {
     };
     inner.rt.stop_agent(agent.as_str()).await;
     inner.locals.remove(&agent);
+    inner.checkpoints.forget_own(&agent);
     tracing::info!(target: "troupe::cluster", node = %inner.name, %agent, ?winner,
         "stopped a duplicate activation after a merge");
     local
@@ -345,19 +347,21 @@ pub(crate) async fn checkpoints(inner: Weak<Inner>) {
 }
 
 /// Sends a fresh checkpoint of a local agent to its backups (the next `config.backups` nodes
-/// in placement order) and drops it from nodes that are no longer backups; returns the
-/// backups that were sent it and the version. `None` if there is no other node, or no backup
-/// could be sent it.
+/// in placement order) and drops it from nodes that are no longer backups; with a store,
+/// persists it there too. Returns the backups that were sent it and the version. `None` if
+/// there is no other node and no store, or it could be neither sent nor persisted.
 async fn to_backups(inner: &Arc<Inner>, local: &LocalAgent) -> Option<(Vec<NodeName>, u64)> {
     let (agent, kind) = {
         let r = local.record.lock();
         (r.agent.clone(), r.kind.clone())
     };
     let backups = inner.backups_for(&agent, &kind);
-    if backups.is_empty() {
+    let persists = inner.checkpoints.persists();
+    if backups.is_empty() && !persists {
         return None;
     }
     let record = checkpoint_record(local).await.ok()?;
+    inner.checkpoints.persist_own(&record);
     let version = record.version;
     let old = std::mem::replace(&mut *local.backups.lock(), backups.clone());
     let sent: Vec<NodeName> = backups
@@ -373,7 +377,7 @@ async fn to_backups(inner: &Arc<Inner>, local: &LocalAgent) -> Option<(Vec<NodeN
             .transport
             .send(gone, Msg::DropReplica { agent, version });
     }
-    (!sent.is_empty()).then_some((sent, version))
+    (persists || !sent.is_empty()).then_some((sent, version))
 }
 
 /// Checkpoints `agent` (local) to its backup and returns once the backup has stored it: a
@@ -403,6 +407,8 @@ pub(crate) async fn checkpoint_now(inner: &Arc<Inner>, agent: &AgentId) -> Resul
     let Some((backups, version)) = to_backups(inner, &local).await else {
         return Err(WireError::NoBackup);
     };
+    // With a store, the checkpoint is on this node's disk before the call returns.
+    inner.checkpoints.flush().await;
     let asks = backups.into_iter().map(|backup| {
         let inner = inner.clone();
         let op = Control::Locate {

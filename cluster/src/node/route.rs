@@ -353,6 +353,8 @@ impl Inner {
             })?;
         let id = record.agent.clone();
         let version = record.version;
+        // With a store, this node re-activates it when started again on that store.
+        self.checkpoints.persist_own(&record);
         let local = Arc::new(LocalAgent::new(agent, record));
         let stamp = self.clock.now();
         // The agent becomes local and active in the registry under the registry's lock: a

@@ -11,9 +11,10 @@ use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
 
 use super::core::tasks::{average, HintLimiter, Ledger, TaskQueue};
+use crate::packing::{fits, NodeResources};
 use crate::registry::NodeName;
 use crate::stealing::Queued;
-use crate::wire::WireError;
+use crate::wire::{RemoteTask, WireError};
 
 #[derive(Default)]
 pub(crate) struct Scheduler {
@@ -41,6 +42,9 @@ pub(crate) struct Scheduler {
     task_ns: AtomicU64,
     /// Running average of a successful steal's round trip, in ns (0: none yet).
     steal_ns: AtomicU64,
+    /// What this node offers to pools that need resources (set once at start; unset or
+    /// `None`: nothing declared).
+    resources: std::sync::OnceLock<Option<NodeResources>>,
 }
 
 /// Folds `sample` into the running average `avg` ([`average`]).
@@ -57,7 +61,27 @@ impl Scheduler {
     }
 
     pub(crate) fn pop(&self) -> Option<Queued> {
-        self.queue.lock().pop(|key| self.waiters.contains_key(key))
+        self.queue
+            .lock()
+            .pop_where(|key| self.waiters.contains_key(key), |t| self.runs_here(t))
+    }
+
+    /// Declares what this node offers to pools that need resources (once, at start).
+    pub(crate) fn set_resources(&self, resources: Option<NodeResources>) {
+        let _ = self.resources.set(resources);
+    }
+
+    /// Whether this node may run `task`: its pool needs nothing, or what this node offers
+    /// holds it.
+    pub(crate) fn runs_here(&self, task: &RemoteTask) -> bool {
+        task.need
+            .as_ref()
+            .is_none_or(|need| fits(self.resources.get().and_then(Option::as_ref), need))
+    }
+
+    /// Whether a queued task may run here.
+    pub(crate) fn runnable(&self) -> bool {
+        self.queue.lock().any(|t| self.runs_here(t))
     }
 
     /// Waits for the result of own task `key` (queued here).

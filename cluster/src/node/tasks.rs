@@ -54,7 +54,21 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
         input: call.input,
         timeout_ms: call.timeout.map(|t| t.as_millis() as u64),
         affinity: None,
+        need: call
+            .resources
+            .map(crate::packing::Need::from)
+            .filter(|n| !n.is_nothing() && declares_resources(inner)),
     };
+    if let Some(need) = &task.need {
+        if !placeable(inner, need) {
+            return Err(WireError::Unavailable {
+                reason: format!(
+                    "pool {:?} needs {need} per agent, and no live node offers that",
+                    call.pool
+                ),
+            });
+        }
+    }
     let s = &inner.scheduler;
     let rx = s.expect(&task.key);
     s.push(Queued { task, own: true }, false);
@@ -179,7 +193,7 @@ async fn worker(inner: Weak<Inner>, slot: usize) {
         let wake = node.scheduler.wake.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        if node.scheduler.hints() != hints || node.scheduler.queued() > 0 {
+        if node.scheduler.hints() != hints || node.scheduler.runnable() {
             continue;
         }
         let _ = tokio::time::timeout(decide::IDLE_RECHECK, wake).await;
@@ -312,26 +326,43 @@ pub(crate) fn on_steal(inner: &Arc<Inner>, thief: &NodeName, max: u32) -> Vec<Re
 }
 
 fn lend(inner: &Arc<Inner>, thief: &NodeName, max: u32) -> Vec<RemoteTask> {
-    let thief_kinds = inner
-        .members
-        .read()
-        .get(thief)
-        .map(|m| m.meta.kinds.clone());
-    let Some(thief_kinds) = thief_kinds else {
+    let thief_meta = inner.members.read().get(thief).map(|m| m.meta.clone());
+    let Some(crate::membership::NodeMeta {
+        kinds: thief_kinds,
+        resources: thief_resources,
+        ..
+    }) = thief_meta
+    else {
         return Vec::new();
     };
     let s = &inner.scheduler;
-    let free_here = inner.config.task_slots.saturating_sub(s.running());
+    // The victim keeps tasks for its idle slots only among those it can run itself.
+    let runnable_here = s
+        .queue
+        .lock()
+        .as_deque()
+        .iter()
+        .filter(|q| q.own && s.runs_here(&q.task))
+        .count();
+    let free_here = inner
+        .config
+        .task_slots
+        .saturating_sub(s.running())
+        .min(runnable_here);
     let registry = inner.registry.lock();
     let mut queue = s.queue.lock();
     let picked = pick_for_thief(
         queue.as_deque(),
         max as usize,
         free_here,
-        |kind| {
+        |task| {
             thief_kinds
                 .as_ref()
-                .is_none_or(|k| k.iter().any(|x| x == kind))
+                .is_none_or(|k| k.iter().any(|x| x == &task.kind))
+                && task
+                    .need
+                    .as_ref()
+                    .is_none_or(|need| crate::packing::fits(thief_resources.as_ref(), need))
         },
         |agent| {
             registry
@@ -376,4 +407,23 @@ pub(crate) fn on_member_down(inner: &Arc<Inner>, node: &NodeName) {
     if requeued {
         hint_if_busy(inner);
     }
+}
+
+/// Whether a live member declares resources (a cluster where none does runs every pool
+/// anywhere, as before resources were checked).
+fn declares_resources(inner: &Inner) -> bool {
+    inner
+        .members
+        .read()
+        .live()
+        .any(|m| m.meta.resources.is_some())
+}
+
+/// Whether a live member that runs tasks offers what `need` asks for.
+fn placeable(inner: &Inner, need: &crate::packing::Need) -> bool {
+    inner
+        .members
+        .read()
+        .live()
+        .any(|m| crate::packing::fits(m.meta.resources.as_ref(), need))
 }

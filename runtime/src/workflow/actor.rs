@@ -342,6 +342,7 @@ impl WorkflowState {
                     dispatcher: dispatcher.clone(),
                     kind: pool.kind.clone(),
                     config: pool.config.clone(),
+                    resources: pool.resources,
                 };
                 let p = Pool::remote(
                     name.clone(),

@@ -28,6 +28,9 @@ pub struct DispatchedCall {
     pub input: Value,
     /// The deadline of this attempt.
     pub timeout: Option<Duration>,
+    /// What one agent of the pool needs (its `resources`; `None`: nothing stated): a
+    /// dispatcher runs the call only where that fits.
+    pub resources: Option<super::resources::Resources>,
 }
 
 /// Runs pool calls somewhere (another node, a queue that idle nodes steal from, ...).

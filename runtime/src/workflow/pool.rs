@@ -18,6 +18,8 @@ pub(crate) struct Remote {
     pub(crate) dispatcher: std::sync::Arc<dyn super::TaskDispatcher>,
     pub(crate) kind: String,
     pub(crate) config: Value,
+    /// What each agent of the pool needs (its `resources`).
+    pub(crate) resources: Option<super::resources::Resources>,
 }
 
 /// Agents of one kind serving one workflow run (local members, or a dispatcher).
@@ -103,6 +105,7 @@ impl Pool {
                     config: r.config.clone(),
                     input: request,
                     timeout,
+                    resources: r.resources,
                 };
                 let span = tracing::info_span!("agent_call", pool = %self.name, kind = %r.kind);
                 tracing::Instrument::instrument(r.dispatcher.dispatch(call), span).await

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::watch;
+use troupe::cluster::packing::PoolNeed;
 use troupe::cluster::runs::{RunFuture, RunInfo, RunService};
 use troupe::runtime::store::{RunFilter, RunStatus, Store, Timestamp};
 use troupe::runtime::workflow::durable::{Definition, Durability, DurableError};
@@ -23,6 +24,8 @@ pub struct Hosted {
     node: String,
     /// The runs driven here, by id: `None` while running, then how they ended.
     driving: Mutex<HashMap<String, watch::Receiver<Option<RunInfo>>>>,
+    /// The cluster whose nodes' resources a submitted run's pools are packed onto.
+    cluster: std::sync::OnceLock<troupe::cluster::node::ClusterNode>,
 }
 
 impl Hosted {
@@ -34,6 +37,7 @@ impl Hosted {
             durability,
             node: node.into(),
             driving: Mutex::new(HashMap::new()),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -203,6 +207,7 @@ impl Hosted {
             let lines: Vec<String> = errors.0.iter().map(|e| format!("  - {e}")).collect();
             format!("{source} is not a valid workflow:\n{}", lines.join("\n"))
         })?;
+        self.check_placement(&plan, &source)?;
         let definition = Definition { text, source };
         let handle = self
             .rt
@@ -210,6 +215,33 @@ impl Hosted {
             .await
             .map_err(|e| e.to_string())?;
         Ok(self.follow(handle))
+    }
+
+    /// Refuses a run whose pools' `resources` cannot be packed onto the cluster's live
+    /// nodes, naming the pool.
+    fn check_placement(
+        &self,
+        plan: &troupe::workflow::plan::Plan,
+        source: &str,
+    ) -> Result<(), String> {
+        let Some(cluster) = self.cluster.get() else {
+            return Ok(());
+        };
+        let pools: Vec<PoolNeed> = plan
+            .pools
+            .iter()
+            .filter_map(|(name, pool)| {
+                Some(PoolNeed {
+                    pool: name.clone(),
+                    need: pool.resources?.into(),
+                    count: pool.count,
+                })
+            })
+            .collect();
+        cluster
+            .place_pools(&pools)
+            .map(|_| ())
+            .map_err(|e| format!("{source} cannot be placed: {e}"))
     }
 
     async fn run_status(self: Arc<Self>, run: String, wait: bool) -> Option<RunInfo> {
@@ -278,7 +310,20 @@ pub async fn start(
     let location = store.location().to_string();
     let rt = node.runtime().clone();
     rt.set_dead_letter_store(store.clone());
+    // The agents' checkpoints live in the same store: a node started again on it
+    // re-activates its agents.
+    let agents = node
+        .persist_checkpoints(store.clone())
+        .await
+        .map_err(|e| format!("agent checkpoints in {location}: {e}"))?;
+    if agents > 0 {
+        eprintln!(
+            "troupe node {}: {agents} agent checkpoint(s) read back from {location}",
+            node.name()
+        );
+    }
     let hosted = Hosted::new(rt, args.durability(store), node.name().as_str());
+    let _ = hosted.cluster.set(node.clone());
     node.serve_runs(Arc::new(Service(hosted.clone())));
     let found = hosted.resume_interrupted().await?;
     tokio::spawn(hosted.clone().fail_over(node.clone()));

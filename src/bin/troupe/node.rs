@@ -55,6 +55,13 @@ pub struct NodeArgs {
     /// Agent kinds this node hosts (comma separated; default all).
     #[arg(long, value_delimiter = ',')]
     kinds: Option<Vec<String>>,
+    /// What this node offers to workflow pools that need resources, e.g.
+    /// `cpu=8,memory=16GB,flags=gpu+ssd` (or `resources:` in the config file). Tasks of a pool
+    /// whose `resources` this does not hold run on other nodes; a run no live node can hold
+    /// is refused with the pool named. Without it the node runs only pools that need nothing,
+    /// unless no node of the cluster declares resources.
+    #[arg(long, value_name = "cpu=N,memory=SIZE,flags=A+B")]
+    resources: Option<String>,
     /// Workflow tasks this node runs at once.
     #[arg(long)]
     task_slots: Option<usize>,
@@ -142,6 +149,8 @@ enum ArgsError {
     Missing(&'static str),
     /// The TLS flags, given only in part.
     Tls(String),
+    /// `--resources` could not be read.
+    Resources(String),
     /// A setting the cluster cannot run with.
     Config(ConfigError),
 }
@@ -152,6 +161,7 @@ impl std::fmt::Display for ArgsError {
             Self::File { path, reason } => write!(f, "{}: {reason}", path.display()),
             Self::Missing(flag) => write!(f, "--{flag} is required (or give --config FILE)"),
             Self::Tls(reason) => f.write_str(reason),
+            Self::Resources(reason) => write!(f, "--resources: {reason}"),
             Self::Config(e) => write!(f, "{e}"),
         }
     }
@@ -209,6 +219,10 @@ impl NodeArgs {
         }
         if let Some(v) = &self.kinds {
             config.kinds = Some(v.clone());
+        }
+        if let Some(text) = &self.resources {
+            let parsed = troupe::cluster::packing::NodeResources::parse(text);
+            config.resources = Some(parsed.map_err(ArgsError::Resources)?);
         }
         if let Some(v) = self.task_slots {
             config.task_slots = v;

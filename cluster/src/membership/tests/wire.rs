@@ -20,6 +20,7 @@ fn header(message: Message<NodeIdentity>) -> Header<NodeIdentity> {
         src: id("a", 7000).with_meta(NodeMeta {
             capacity: 3,
             kinds: Some(vec!["echo".into()]),
+            resources: Some(crate::packing::NodeResources::parse("cpu=2,flags=gpu").unwrap()),
         }),
         src_incarnation: 7,
         dst: id("b", 7001).with_incarnation(u64::MAX),
@@ -92,6 +93,7 @@ fn tags_are_explicit_numbers() {
         0u64,
         1u32,
         None::<Vec<String>>,
+        None::<(u64, u64, Vec<String>)>,
     );
     let mut kind_42 = vec![MAGIC, WIRE_VERSION];
     kind_42.extend(
@@ -287,11 +289,13 @@ fn invalid_identities_and_configs_are_refused() {
     let no_capacity = id("a", 7000).with_meta(NodeMeta {
         capacity: 0,
         kinds: None,
+        resources: None,
     });
     assert!(Membership::new(no_capacity, lan(), 0).is_err());
     let huge = id("a", 7000).with_meta(NodeMeta {
         capacity: 1,
         kinds: Some(vec!["kind".repeat(20); 40]),
+        resources: None,
     });
     assert!(matches!(
         Membership::new(huge, lan(), 0),

@@ -17,6 +17,7 @@
 //! * [`admission`]: the admission gate of a local agent (calls in flight, moves).
 //! * [`upkeep`]: idle agents to passivate, sessions with non-members to drop.
 //! * [`runs`]: which nodes a workflow run goes to, and in which order a run is looked for.
+//! * [`restore`]: what a node started again on its store does with the checkpoints it reads.
 //!
 //! The shell (the rest of `node/`) keeps the state that the hot paths read concurrently (the
 //! registry, the local agents) in its maps, hands the core the facts a decision needs through
@@ -27,6 +28,7 @@ pub(crate) mod failover;
 pub(crate) mod members;
 pub(crate) mod moves;
 pub(crate) mod ownership;
+pub(crate) mod restore;
 pub(crate) mod route;
 pub(crate) mod runs;
 pub(crate) mod tasks;
@@ -42,6 +44,8 @@ mod members_tests;
 mod moves_tests;
 #[cfg(test)]
 mod ownership_tests;
+#[cfg(test)]
+mod restore_tests;
 #[cfg(test)]
 mod route_tests;
 #[cfg(test)]

@@ -47,14 +47,36 @@ impl TaskQueue {
 
     /// The next task to run. An own task whose caller no longer waits for it (`waited(key)`
     /// is false: it timed out, or was already answered) is dropped.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self, waited: impl Fn(&str) -> bool) -> Option<Queued> {
-        while let Some(q) = self.queue.pop_front() {
+        self.pop_where(waited, |_| true)
+    }
+
+    /// [`Self::pop`], for the first task that `runs_here` (a task whose pool needs resources
+    /// this node does not offer stays queued, for a node that does to steal).
+    pub(crate) fn pop_where(
+        &mut self,
+        waited: impl Fn(&str) -> bool,
+        runs_here: impl Fn(&RemoteTask) -> bool,
+    ) -> Option<Queued> {
+        let mut i = 0;
+        while i < self.queue.len() {
+            let q = &self.queue[i];
             if q.own && !waited(&q.task.key) {
+                self.queue.remove(i);
                 continue;
             }
-            return Some(q);
+            if runs_here(&q.task) {
+                return self.queue.remove(i);
+            }
+            i += 1;
         }
         None
+    }
+
+    /// Whether a queued task `runs_here`.
+    pub(crate) fn any(&self, runs_here: impl Fn(&RemoteTask) -> bool) -> bool {
+        self.queue.iter().any(|q| runs_here(&q.task))
     }
 
     /// Tasks queued.

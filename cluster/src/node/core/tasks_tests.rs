@@ -21,6 +21,7 @@ fn task(key: &str, own: bool) -> Queued {
             input: Value::Null,
             timeout_ms: None,
             affinity: None,
+            need: None,
         },
         own,
     }
@@ -178,4 +179,23 @@ fn a_thief_reports_to_the_owner_unless_the_owner_went_down() {
     assert_eq!(ledger.finished("t1"), None, "reported once");
     ledger.member_down(&c);
     assert_eq!(ledger.finished("t2"), None);
+}
+
+#[test]
+fn a_task_this_node_cannot_hold_stays_queued_behind_the_ones_it_can() {
+    let mut q = TaskQueue::default();
+    let mut big = task("big", true);
+    big.task.need = Some(crate::packing::Need {
+        cpu_millis: 8000,
+        ..Default::default()
+    });
+    q.push(big, false);
+    q.push(task("small", true), false);
+    let all = |_: &str| true;
+    let small_only = |t: &RemoteTask| t.need.is_none();
+    assert_eq!(q.pop_where(all, small_only).unwrap().task.key, "small");
+    assert!(q.pop_where(all, small_only).is_none());
+    assert!(!q.any(small_only));
+    assert_eq!(q.len(), 1, "left for a node that can hold it");
+    assert_eq!(q.pop_where(all, |_| true).unwrap().task.key, "big");
 }
