@@ -93,9 +93,11 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
         RunStatus::Running | RunStatus::Pending => "executing",
         other => other.as_str(),
     };
+    let mut shapes = task_shapes(run);
     let task_list: Vec<Value> = run_tasks(run)
         .into_iter()
         .map(|id| {
+            let shape = shapes.remove(&id).unwrap_or_else(|| json!({}));
             let t = tasks.remove(&id).unwrap_or_default();
             let duration = match (t.started_at, t.finished_at) {
                 (Some(s), Some(f)) => Some(f.as_millis().saturating_sub(s.as_millis())),
@@ -109,6 +111,12 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
                 "finished_at": t.finished_at.map(|x| x.to_string()),
                 "duration_ms": duration,
                 "error": t.error,
+                "agent": shape["agent"],
+                "depends_on": shape["depends_on"],
+                "parallel": shape["parallel"],
+                "wait": shape["wait"],
+                "compensate": shape["compensate"],
+                "input": shape["input"],
             })
         })
         .collect();
@@ -151,6 +159,35 @@ fn run_tasks(run: &RunRecord) -> Vec<String> {
     troupe_runtime::workflow::parse_workflow(&run.definition, "stored definition")
         .map(|s| s.tasks.iter().map(|t| t.id.to_string()).collect())
         .unwrap_or_default()
+}
+
+/// The shape of each task of a run's stored definition (what the UI draws the DAG from): its
+/// agent pool, dependencies, whether it fans out, what it waits for, whether it compensates.
+fn task_shapes(run: &RunRecord) -> std::collections::HashMap<String, Value> {
+    use troupe_runtime::workflow::spec::TaskWait;
+    let Ok(spec) = troupe_runtime::workflow::parse_workflow(&run.definition, "stored definition")
+    else {
+        return Default::default();
+    };
+    spec.tasks
+        .iter()
+        .map(|t| {
+            let wait = match &t.wait {
+                Some(TaskWait::Signal(name)) => json!({"signal": name}),
+                Some(TaskWait::Sleep(d)) => json!({"sleep_ms": d.as_millis() as u64}),
+                None => Value::Null,
+            };
+            let shape = json!({
+                "agent": t.agent,
+                "depends_on": t.depends_on.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                "parallel": t.parallel,
+                "wait": wait,
+                "compensate": t.compensate.is_some(),
+                "input": t.input,
+            });
+            (t.id.to_string(), shape)
+        })
+        .collect()
 }
 
 /// The query of `GET /api/v1/executions`.

@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 mod dlq;
 pub mod error;
 mod events;
@@ -20,6 +21,7 @@ mod executions;
 pub mod openapi;
 mod problems;
 mod state;
+mod ui;
 mod workflows;
 
 use std::sync::Arc;
@@ -59,6 +61,7 @@ impl Service {
                 audit::audit,
             ))
             .with_state(self.clone())
+            .merge(ui::router())
             .merge(extra)
     }
 

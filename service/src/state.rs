@@ -60,6 +60,8 @@ pub struct Service {
     pub(crate) workflows: Mutex<HashMap<String, Arc<Mutex<Submitted>>>>,
     /// The runs this process drives, by run id.
     pub(crate) driven: Mutex<HashMap<RunId, RunControl>>,
+    /// The cluster endpoints' view of the node this runs on (`troupe node --api`).
+    pub(crate) cluster: std::sync::OnceLock<Arc<dyn crate::cluster::ClusterApi>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -82,6 +84,7 @@ impl Service {
             replay: config.replay,
             workflows: Mutex::new(HashMap::new()),
             driven: Mutex::new(HashMap::new()),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 

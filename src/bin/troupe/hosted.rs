@@ -264,12 +264,13 @@ pub fn default_node_store(name: &str) -> String {
 }
 
 /// Opens node `node`'s store (`store`, else [`default_node_store`]), serves run requests
-/// over it, and resumes the runs nobody drives. Returns where the store is.
+/// over it, and resumes the runs nobody drives. Returns where the store is, and how the runs
+/// are journaled (what `--api` serves them with).
 pub async fn start(
     node: &troupe::cluster::node::ClusterNode,
     store: Option<String>,
     lease_ttl_ms: u64,
-) -> Result<String, String> {
+) -> Result<(String, Durability), String> {
     let args = crate::runs::StoreArgs {
         store: Some(store.unwrap_or_else(|| default_node_store(node.name().as_str()))),
         lease_ttl_ms,
@@ -278,7 +279,8 @@ pub async fn start(
     let location = store.location().to_string();
     let rt = node.runtime().clone();
     rt.set_dead_letter_store(store.clone());
-    let hosted = Hosted::new(rt, args.durability(store), node.name().as_str());
+    let durability = args.durability(store);
+    let hosted = Hosted::new(rt, durability.clone(), node.name().as_str());
     node.serve_runs(Arc::new(Service(hosted.clone())));
     let found = hosted.resume_interrupted().await?;
     tokio::spawn(hosted.clone().fail_over(node.clone()));
@@ -288,5 +290,5 @@ pub async fn start(
             node.name()
         );
     }
-    Ok(location)
+    Ok((location, durability))
 }

@@ -1,0 +1,139 @@
+"use strict";
+// Drawing for the run page, as SVG strings: the DAG (layered by dependency depth, the
+// critical path highlighted) and the Gantt timeline of attempts. Pure functions of the data.
+const TroupeDraw = (() => {
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+  })[c]);
+  const cut = (s, n) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+
+  /** Depth of each task: 0 for roots, else one more than its deepest dependency. */
+  function depths(tasks) {
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const depth = new Map();
+    const visit = (id, seen) => {
+      if (depth.has(id)) return depth.get(id);
+      if (seen.has(id)) return 0; // a cycle cannot be planned; draw it flat
+      seen.add(id);
+      const t = byId.get(id);
+      const deps = (t && t.depends_on) || [];
+      const d = deps.length ? 1 + Math.max(...deps.map((x) => visit(x, seen))) : 0;
+      depth.set(id, d);
+      return d;
+    };
+    tasks.forEach((t) => visit(t.id, new Set()));
+    return depth;
+  }
+
+  /**
+   * The critical path: the chain of dependencies with the largest total duration (a
+   * finished task counts its duration, a running one the time it has run so far, a pending
+   * one nothing). Returns the task ids and the edges ("from>to") on it.
+   */
+  function criticalPath(tasks, now) {
+    const depth = depths(tasks);
+    const order = [...tasks].sort((a, b) => depth.get(a.id) - depth.get(b.id));
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const weight = (t) => {
+      if (t.duration_ms != null) return t.duration_ms;
+      if (t.started_at) return Math.max(0, now - Date.parse(t.started_at));
+      return 0;
+    };
+    const best = new Map();
+    const prev = new Map();
+    for (const t of order) {
+      let b = 0;
+      let p = null;
+      for (const d of t.depends_on || []) {
+        if (byId.has(d) && best.get(d) >= b) { b = best.get(d); p = d; }
+      }
+      best.set(t.id, b + weight(t) + 1e-3);
+      prev.set(t.id, p);
+    }
+    let end = null;
+    for (const [id, b] of best) if (end === null || b > best.get(end)) end = id;
+    const nodes = new Set();
+    const edges = new Set();
+    while (end !== null) {
+      nodes.add(end);
+      const p = prev.get(end);
+      if (p !== null) edges.add(p + ">" + end);
+      end = p;
+    }
+    return { nodes, edges };
+  }
+
+  /** The DAG as SVG; `progress` maps a parallel task's id to its item progress text. */
+  function dag(tasks, progress, now) {
+    const W = 160, H = 46, GX = 56, GY = 14, PAD = 12;
+    const depth = depths(tasks);
+    const columns = [];
+    for (const t of tasks) {
+      const d = depth.get(t.id);
+      (columns[d] = columns[d] || []).push(t);
+    }
+    const pos = new Map();
+    columns.forEach((col, x) => col.forEach((t, y) => {
+      pos.set(t.id, { x: PAD + x * (W + GX), y: PAD + y * (H + GY) });
+    }));
+    const width = PAD * 2 + Math.max(1, columns.length) * (W + GX) - GX;
+    const height = PAD * 2 + Math.max(1, ...columns.map((c) => c.length)) * (H + GY) - GY;
+    const crit = criticalPath(tasks, now);
+    let edges = "";
+    for (const t of tasks) {
+      for (const d of t.depends_on || []) {
+        const a = pos.get(d), b = pos.get(t.id);
+        if (!a || !b) continue;
+        const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
+        const cls = crit.edges.has(d + ">" + t.id) ? "dag-edge critical" : "dag-edge";
+        edges += `<path class="${cls}" data-edge="${esc(d)}>${esc(t.id)}" d="M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}" marker-end="url(#arrow)"/>`;
+      }
+    }
+    let nodes = "";
+    for (const t of tasks) {
+      const p = pos.get(t.id);
+      const cls = crit.nodes.has(t.id) ? "dag-node critical" : "dag-node";
+      let sub = t.state;
+      if (t.attempts > 1) sub += ` · ${t.attempts} attempts`;
+      if (t.parallel && progress[t.id]) sub += ` · ${progress[t.id]}`;
+      else if (t.wait && t.wait.signal) sub += ` · signal ${t.wait.signal}`;
+      else if (t.wait && t.wait.sleep_ms != null) sub += " · timer";
+      const label = `task ${t.id}: ${sub}${crit.nodes.has(t.id) ? " (critical path)" : ""}`;
+      nodes += `<g class="${cls}" data-task="${esc(t.id)}" data-state="${esc(t.state)}" tabindex="0" role="button" aria-label="${esc(label)}" transform="translate(${p.x},${p.y})">` +
+        `<title>${esc(label)}</title><rect width="${W}" height="${H}" rx="6"/>` +
+        `<text x="10" y="19">${esc(cut(t.id, 20))}${t.parallel ? " ⇉" : ""}</text>` +
+        `<text class="sub" x="10" y="36">${esc(cut(sub, 26))}</text></g>`;
+    }
+    return `<svg role="img" aria-label="Task graph" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
+      `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8892a6"/></marker></defs>` +
+      edges + nodes + "</svg>";
+  }
+
+  /**
+   * The Gantt timeline: `rows` is [{label, segments: [{kind, start, end, title}]}] with times
+   * in ms; kinds: attempt, ok, err (attempts by how they ended), backoff, timer, wait.
+   */
+  function gantt(rows, t0, t1) {
+    const LABEL = 150, LANE = 22, WIDTH = 900, PAD = 6;
+    const span = Math.max(1, t1 - t0);
+    const x = (t) => LABEL + ((Math.min(Math.max(t, t0), t1) - t0) / span) * (WIDTH - LABEL - PAD);
+    const height = PAD * 2 + Math.max(1, rows.length) * LANE + 16;
+    let out = `<svg class="gantt" role="img" aria-label="Timeline of attempts" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}">`;
+    rows.forEach((r, i) => {
+      const y = PAD + i * LANE;
+      out += `<rect class="lane" x="${LABEL}" y="${y + 2}" width="${WIDTH - LABEL - PAD}" height="${LANE - 4}"/>`;
+      out += `<text class="label" x="4" y="${y + 15}">${esc(cut(r.label, 22))}</text>`;
+      for (const s of r.segments) {
+        const cls = { attempt: "attempt", ok: "attempt ok", err: "attempt err" }[s.kind] || s.kind;
+        const w = Math.max(2, x(s.end) - x(s.start));
+        out += `<rect class="${cls}" data-kind="${esc(s.kind)}" x="${x(s.start)}" y="${y + 4}" width="${w}" height="${LANE - 8}" rx="2"><title>${esc(s.title)}</title></rect>`;
+      }
+    });
+    const yAxis = PAD + rows.length * LANE + 12;
+    out += `<text class="label" x="${LABEL}" y="${yAxis}">0 s</text>`;
+    out += `<text class="label" x="${WIDTH - PAD}" y="${yAxis}" text-anchor="end">${(span / 1000).toFixed(1)} s</text>`;
+    return out + "</svg>";
+  }
+
+  return { esc, dag, gantt, criticalPath, depths };
+})();
