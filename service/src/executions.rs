@@ -86,6 +86,15 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
             _ => {}
         }
     }
+    // Attempts running now whose start the journal has not written yet.
+    for (task, (attempt, at)) in svc.running(&run.id) {
+        let t = tasks.entry(task).or_default();
+        if t.state.is_empty() || (t.state == "retrying" && t.attempts < attempt) {
+            t.state = "running";
+            t.attempts = t.attempts.max(attempt);
+            t.started_at.get_or_insert(at);
+        }
+    }
     let status = shown_status(svc, run).await;
     let phase = match status {
         RunStatus::Running if paused => "paused",

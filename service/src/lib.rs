@@ -18,6 +18,7 @@ mod dlq;
 pub mod error;
 mod events;
 mod executions;
+mod live;
 pub mod openapi;
 mod problems;
 mod state;

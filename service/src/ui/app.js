@@ -69,6 +69,18 @@
     cleanup.push(() => clearInterval(id));
   }
 
+  const shown = new WeakMap();
+  /** Replaces an element's content only when it changed (keeps focus and open details). */
+  function setHtml(id, html) {
+    const el = document.getElementById(id);
+    if (el && shown.get(el) !== html) {
+      el.innerHTML = html;
+      shown.set(el, html);
+      return true;
+    }
+    return false;
+  }
+
   const badge = (state) => `<span class="badge" data-state="${esc(state)}">${esc(state)}</span>`;
   const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
   const json = (v) => esc(JSON.stringify(v, null, 2));
@@ -156,13 +168,12 @@
       const rows = page.executions.filter((x) =>
         (!tenant || (x.tenant || "") === tenant) &&
         (!age || Date.now() - Date.parse(x.created_at) <= age * 1000));
-      const body = document.getElementById("runs-body");
-      if (!body) return;
-      body.innerHTML = rows.length ? rows.map((x) => `<tr data-run="${esc(x.execution_id)}">
+      if (!document.getElementById("runs-body")) return;
+      setHtml("runs-body", rows.length ? rows.map((x) => `<tr data-run="${esc(x.execution_id)}">
           <td class="id"><a href="#/run/${encodeURIComponent(x.execution_id)}">${esc(x.execution_id)}</a></td>
           <td>${esc(x.workflow)}</td><td>${badge(x.status)}</td><td class="opt">${esc(x.tenant || "—")}</td>
           <td class="opt">${esc(when(x.created_at))}</td><td class="opt">${esc(when(x.finished_at))}</td></tr>`).join("")
-        : `<tr><td colspan="6" class="empty">No runs match.</td></tr>`;
+        : `<tr><td colspan="6" class="empty">No runs match.</td></tr>`);
       next = page.next;
       document.getElementById("next-page").disabled = next == null;
       document.getElementById("page-info").textContent = q.get("after") ? "after #" + q.get("after") : "first page";
@@ -174,7 +185,7 @@
 
   // ---- a run ----
   /** What the run's event stream says, folded: the Gantt rows, outputs, errors, compensations. */
-  function foldEvents(events, tasks, now) {
+  function foldEvents(events, tasks, now, seenStart) {
     const byTask = new Map(tasks.map((t) => [t.id, t]));
     const rows = new Map();
     const row = (label) => {
@@ -201,10 +212,16 @@
       t1 = t1 === null ? at : Math.max(t1, at);
       const d = m.data || {};
       switch (m.type) {
-        case "task.started":
-          open.set(`${d.task}/${d.attempt}/${d.item}`, { start: at, task: d.task, attempt: d.attempt, item: d.item });
+        case "task.started": {
+          // The journal writes a start with the run's next write: the status may have shown
+          // it running earlier.
+          const seen = seenStart[`${d.task}/${d.attempt}`];
+          const start = seen != null && d.item == null ? Math.min(seen, at) : at;
+          open.set(`${d.task}/${d.attempt}/${d.item}`, { start, task: d.task, attempt: d.attempt, item: d.item });
+          t0 = Math.min(t0, start);
           if (d.item != null) (items[d.task] = items[d.task] || new Set()).add(d.item);
           break;
+        }
         case "task.completed":
           outputs[d.task] = d.output;
           close(d.task, d.attempt, at, "ok", "completed");
@@ -240,6 +257,14 @@
         }
         default:
       }
+    }
+    // An attempt the status shows running whose start is not in the journal's events yet.
+    for (const t of tasks) {
+      if (t.state !== "running" || !t.started_at) continue;
+      if ([...open.values()].some((o) => o.task === t.id)) continue;
+      const at = Date.parse(t.started_at);
+      open.set(`${t.id}/${t.attempts}/live`, { start: at, task: t.id, attempt: t.attempts, item: null });
+      t0 = t0 === null ? at : Math.min(t0, at);
     }
     if (t0 === null) t0 = now;
     t1 = Math.max(t1 || now, ...[...open.values()].map(() => now));
@@ -290,6 +315,7 @@
     let status = null;
     let es = null;
     const openDetails = new Set();
+    const seenStart = {};
     const state = () => (status ? (status.current_phase === "paused" ? "paused" : status.status) : "");
 
     const render = () => {
@@ -307,35 +333,45 @@
       document.getElementById("act-resume").disabled = !live || s !== "paused";
       document.getElementById("act-cancel").disabled = !live;
       document.getElementById("act-signal").disabled = !live;
-      const f = foldEvents(events, status.tasks, now);
+      for (const t of status.tasks) {
+        const k = `${t.id}/${t.attempts}`;
+        if (t.state === "running" && t.started_at && seenStart[k] == null) seenStart[k] = Date.parse(t.started_at);
+      }
+      const f = foldEvents(events, status.tasks, now, seenStart);
       const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.task;
-      document.getElementById("dag").innerHTML = TroupeDraw.dag(status.tasks, f.progress, now);
+      setHtml("dag", TroupeDraw.dag(status.tasks, f.progress, now));
       if (focused) {
         const again = document.querySelector(`#dag [data-task="${CSS.escape(focused)}"]`);
         if (again) again.focus();
       }
-      document.getElementById("gantt").innerHTML = TroupeDraw.gantt(f.rows, f.t0, Math.max(f.t1, live ? now : f.t1));
-      document.getElementById("compensations").innerHTML = f.comps.length
+      const box = document.getElementById("gantt");
+      box.innerHTML = TroupeDraw.gantt(f.rows, f.t0, Math.max(f.t1, live ? now : f.t1), box.clientWidth - 2);
+      setHtml("compensations", f.comps.length
         ? f.comps.map((c) => `<li>${badge(c.state)} compensation of <b>${esc(c.task)}</b> at ${esc(when(c.at))}${c.error ? ` — <span class="error">${esc(c.error)}</span>` : ""}</li>`).join("")
-        : `<li class="muted">None ran${status.status === "failed" ? "" : " (they run when a saga rolls back)"}.</li>`;
+        : `<li class="muted">None ran${status.status === "failed" ? "" : " (they run when a saga rolls back)"}.</li>`);
       const patterned = status.tasks.filter((t) => t.agent === "pattern" || String(t.agent || "").startsWith("pattern."));
-      document.getElementById("pattern").innerHTML = patterned.length
+      setHtml("pattern", patterned.length
         ? patterned.map((t) => `<p><b>${esc(t.id)}</b> runs the workflow's orchestration pattern (${esc(t.agent)}).</p>`).join("") +
           `<p>Its topology (members and their supervisor, handoff turns, swarm queues and steals, network hops) is not in the run's journal events, so it is not drawn here: the API shows the pattern task's attempts and output only.</p>`
-        : "No pattern task in this workflow (a plain DAG).";
-      document.getElementById("task-details").innerHTML = status.tasks.map((t) => {
+        : "No pattern task in this workflow (a plain DAG).");
+      const detailsHtml = status.tasks.map((t) => {
         const errs = f.errors[t.id] || [];
         const input = t.input != null ? `<pre>${json(t.input)}</pre>`
           : (t.depends_on && t.depends_on.length ? `<p class="muted">the outputs of ${t.depends_on.map(esc).join(", ")}</p>` : `<p class="muted">none</p>`);
-        return `<details data-task="${esc(t.id)}"${openDetails.has(t.id) ? " open" : ""}><summary>${esc(t.id)} ${badge(t.state)} <span class="muted">${esc(t.agent || (t.wait ? "wait" : ""))} · attempts ${t.attempts}${t.duration_ms != null ? ` · ${t.duration_ms} ms` : ""}</span></summary>
+        return `<details data-task="${esc(t.id)}"><summary>${esc(t.id)} ${badge(t.state)} <span class="muted">${esc(t.agent || (t.wait ? "wait" : ""))} · attempts ${t.attempts}${t.duration_ms != null ? ` · ${t.duration_ms} ms` : ""}</span></summary>
           <h3>Input</h3>${input}
           <h3>Output</h3>${f.outputs[t.id] !== undefined ? `<pre>${json(f.outputs[t.id])}</pre>` : `<p class="muted">none yet</p>`}
           <h3>Errors</h3>${errs.length ? `<ol>${errs.map((e) => `<li>attempt ${esc(e.attempt)}: <span class="error">${esc(e.error)}</span>${e.retry_at ? ` (retry at ${esc(when(e.retry_at))})` : ""}</li>`).join("")}</ol>` : `<p class="muted">none</p>`}
           ${t.compensate ? `<p class="muted">has a compensation (saga)</p>` : ""}</details>`;
       }).join("");
-      document.querySelectorAll("#task-details details").forEach((d) => d.addEventListener("toggle", () => {
-        if (d.open) openDetails.add(d.dataset.task); else openDetails.delete(d.dataset.task);
-      }));
+      if (setHtml("task-details", detailsHtml)) {
+        document.querySelectorAll("#task-details details").forEach((d) => {
+          d.open = openDetails.has(d.dataset.task);
+          d.addEventListener("toggle", () => {
+            if (d.open) openDetails.add(d.dataset.task); else openDetails.delete(d.dataset.task);
+          });
+        });
+      }
     };
 
     const refresh = async () => {
@@ -344,7 +380,6 @@
         return;
       }
       render();
-      if (FINISHED.has(status.status) && es && es.readyState === EventSource.CLOSED) es = null;
     };
     const soon = debounce(refresh, 100);
     es = stream(path + "/events", RUN_EVENTS, (m) => {
@@ -355,8 +390,9 @@
     // The stream ends after the run's last entry; the browser would reconnect: not for a run that is over.
     es.onerror = () => { if (status && FINISHED.has(status.status)) es.close(); };
     refresh();
-    // Running attempts grow on the timeline between events.
-    every(1000, () => { if (status && !FINISHED.has(status.status)) render(); });
+    // Running attempts grow on the timeline between events; attempts that started since show
+    // (the journal writes a start only with the run's next write).
+    every(1000, () => { if (status && !FINISHED.has(status.status)) refresh(); });
     api("GET", "/api/v1/dead-letters?execution=" + encodeURIComponent(id)).then((d) => {
       const a = document.getElementById("act-dlq");
       if (!a || !d.dead_letters.length) return;
@@ -428,7 +464,7 @@
       if (!summary) return;
       summary.textContent = `${ms.length} members (${alive.length} live), ${agents.agents.length} agents · live · updated ${new Date().toLocaleTimeString()}`;
       const onNode = (name) => agents.agents.filter((a) => a.node === name && a.state === "active");
-      document.getElementById("members").innerHTML = ms.map((m) => `<article class="card member" data-member="${esc(m.name)}" data-state="${esc(m.state)}">
+      setHtml("members", ms.map((m) => `<article class="card member" data-member="${esc(m.name)}" data-state="${esc(m.state)}">
           <h3><span>${esc(m.name)}${m.self ? ' <span class="muted">(this node)</span>' : ""}</span>${badge(m.state)}</h3>
           <dl><dt>transport</dt><dd>${esc(m.transport)}</dd><dt>gossip</dt><dd>${esc(m.gossip)}</dd>
           <dt>capacity</dt><dd>${esc(m.resources.capacity)}</dd><dt>kinds</dt><dd>${esc(m.resources.kinds ? m.resources.kinds.join(", ") || "none (client)" : "all")}</dd>
@@ -436,13 +472,13 @@
           ${m.tasks_queued != null ? `<dt>queued</dt><dd>${esc(m.tasks_queued)}</dd><dt>executed</dt><dd>${esc(m.tasks_executed)}</dd><dt>stolen</dt><dd>${esc(m.tasks_stolen)}</dd><dt>migrations</dt><dd>${esc(m.migrations)}</dd><dt>failovers</dt><dd>${esc(m.failovers)}</dd>` : ""}
           <dt>agents</dt><dd>${onNode(m.name).length}</dd></dl>
           <ul class="agents">${onNode(m.name).slice(0, 12).map((a) => `<li>${esc(a.id)}</li>`).join("")}${onNode(m.name).length > 12 ? `<li class="muted">…</li>` : ""}</ul>
-        </article>`).join("");
+        </article>`).join(""));
       const targets = alive.filter((m) => !(m.resources.kinds && m.resources.kinds.length === 0));
-      document.getElementById("agents-body").innerHTML = agents.agents.length ? agents.agents.map((a) => `<tr data-agent="${esc(a.id)}">
+      setHtml("agents-body", agents.agents.length ? agents.agents.map((a) => `<tr data-agent="${esc(a.id)}">
           <td class="id">${esc(a.id)}</td><td>${esc(a.node)}</td><td class="opt">${esc(a.state)}</td>
           <td><select aria-label="move ${esc(a.id)} to">${targets.filter((m) => m.name !== a.node).map((m) => `<option>${esc(m.name)}</option>`).join("")}</select>
             <button type="button" data-move="${esc(a.id)}">Move</button></td></tr>`).join("")
-        : `<tr><td colspan="4" class="empty">No agents yet.</td></tr>`;
+        : `<tr><td colspan="4" class="empty">No agents yet.</td></tr>`);
     };
     main.addEventListener("click", async (e) => {
       const b = e.target.closest && e.target.closest("button[data-move]");

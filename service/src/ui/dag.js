@@ -105,7 +105,7 @@ const TroupeDraw = (() => {
         `<text class="sub" x="10" y="36">${esc(cut(sub, 26))}</text></g>`;
     }
     return `<svg role="img" aria-label="Task graph" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
-      `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8892a6"/></marker></defs>` +
+      `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8892a6"/></marker></defs>` +
       edges + nodes + "</svg>";
   }
 
@@ -113,8 +113,9 @@ const TroupeDraw = (() => {
    * The Gantt timeline: `rows` is [{label, segments: [{kind, start, end, title}]}] with times
    * in ms; kinds: attempt, ok, err (attempts by how they ended), backoff, timer, wait.
    */
-  function gantt(rows, t0, t1) {
-    const LABEL = 150, LANE = 22, WIDTH = 900, PAD = 6;
+  function gantt(rows, t0, t1, width) {
+    const LABEL = 110, LANE = 22, PAD = 8;
+    const WIDTH = Math.max(300, Math.floor(width || 900));
     const span = Math.max(1, t1 - t0);
     const x = (t) => LABEL + ((Math.min(Math.max(t, t0), t1) - t0) / span) * (WIDTH - LABEL - PAD);
     const height = PAD * 2 + Math.max(1, rows.length) * LANE + 16;
@@ -122,7 +123,7 @@ const TroupeDraw = (() => {
     rows.forEach((r, i) => {
       const y = PAD + i * LANE;
       out += `<rect class="lane" x="${LABEL}" y="${y + 2}" width="${WIDTH - LABEL - PAD}" height="${LANE - 4}"/>`;
-      out += `<text class="label" x="4" y="${y + 15}">${esc(cut(r.label, 22))}</text>`;
+      out += `<text class="label" x="4" y="${y + 15}">${esc(cut(r.label, 16))}</text>`;
       for (const s of r.segments) {
         const cls = { attempt: "attempt", ok: "attempt ok", err: "attempt err" }[s.kind] || s.kind;
         const w = Math.max(2, x(s.end) - x(s.start));
