@@ -269,3 +269,43 @@ pub(crate) async fn events(
     let all = stream::iter(backlog).chain(live).map(sse);
     Ok(Sse::new(all).keep_alive(KeepAlive::default()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_are_numbered_replayed_after_last_and_then_followed() {
+        let events = ClusterEvents::default();
+        for i in 0..3 {
+            events.push("member.up", json!({ "node": format!("n{i}") }));
+        }
+        let (backlog, mut rx) = events.since(1);
+        let seqs: Vec<u64> = backlog.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(backlog[1]["data"]["node"], "n2");
+        assert_eq!(events.push("member.down", json!({"node": "n1"})), 4);
+        let next = rx.recv().await.unwrap();
+        assert_eq!((next["seq"].as_u64(), next["type"].as_str()), (Some(4), Some("member.down")));
+        assert!(next["timestamp"].as_str().unwrap().contains('T'));
+    }
+
+    #[test]
+    fn only_the_last_events_are_kept() {
+        let events = ClusterEvents::default();
+        for _ in 0..KEPT + 5 {
+            events.push("tasks.stolen", json!({}));
+        }
+        let (backlog, _) = events.since(0);
+        assert_eq!(backlog.len(), KEPT);
+        assert_eq!(backlog[0]["seq"], 6);
+    }
+
+    #[test]
+    fn refusals_map_to_the_api_statuses() {
+        let status = |e: ClusterOpError| ApiError::from(e).status().as_u16();
+        assert_eq!(status(ClusterOpError::NotFound("x".into())), 404);
+        assert_eq!(status(ClusterOpError::BadRequest("x".into())), 400);
+        assert_eq!(status(ClusterOpError::Failed("x".into())), 409);
+    }
+}
