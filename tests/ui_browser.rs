@@ -268,3 +268,46 @@ async fn the_cancel_button_cancels_the_run_as_the_api_then_says() {
     browser.screenshot("run-cancelled.png").await;
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_runs_page_draws_the_patterns_members() {
+    let Some(browser) = Browser::start("ui_pattern", 1280, 800).await else {
+        return;
+    };
+    let dir = scratch("ui-pattern");
+    let s = serve(&dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml = std::fs::read_to_string(root.join("examples/swarm_counts.yaml"))
+        .unwrap()
+        .replace(
+            "examples/data/actors.txt",
+            &root.join("examples/data/actors.txt").display().to_string(),
+        );
+    let run = s.start_run(yaml).await;
+    browser.goto(&format!("{}/ui/", s.base)).await;
+    browser.sign_in(&s.token).await;
+    browser
+        .js("location.hash = '#/run/' + arguments[0];", json!([run]))
+        .await;
+    browser
+        .wait_for(
+            "the run completed",
+            "document.getElementById('run-status').dataset.state === 'completed'",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the swarm's members drawn",
+            "document.querySelectorAll('#topology [data-member^=\"counters#\"]').length === 3",
+        )
+        .await;
+    let text = browser
+        .js(
+            "return document.getElementById('pattern').innerText;",
+            json!([]),
+        )
+        .await;
+    assert!(text.as_str().unwrap().contains("swarm"), "{text}");
+    browser.screenshot("run-pattern.png").await;
+    browser.quit().await;
+}

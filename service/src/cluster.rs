@@ -286,7 +286,10 @@ mod tests {
         assert_eq!(backlog[1]["data"]["node"], "n2");
         assert_eq!(events.push("member.down", json!({"node": "n1"})), 4);
         let next = rx.recv().await.unwrap();
-        assert_eq!((next["seq"].as_u64(), next["type"].as_str()), (Some(4), Some("member.down")));
+        assert_eq!(
+            (next["seq"].as_u64(), next["type"].as_str()),
+            (Some(4), Some("member.down"))
+        );
         assert!(next["timestamp"].as_str().unwrap().contains('T'));
     }
 

@@ -160,6 +160,9 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
     if let Some(e) = error {
         body["error_details"] = e;
     }
+    if let Some(p) = pattern_of(run) {
+        body["pattern"] = p;
+    }
     Ok(body)
 }
 
@@ -197,6 +200,34 @@ fn task_shapes(run: &RunRecord) -> std::collections::HashMap<String, Value> {
             (t.id.to_string(), shape)
         })
         .collect()
+}
+
+/// The orchestration pattern of a run's stored definition, unless it is a plain DAG: its
+/// `name`, `config` (the file's `pattern:` block) and `members` (the pools named by
+/// `config.members`, else every pool but the pattern's own; each `{pool, kind, count}`), what
+/// the UI draws the pattern's topology from.
+fn pattern_of(run: &RunRecord) -> Option<Value> {
+    use troupe_runtime::workflow::spec::PATTERN_POOL;
+    let spec =
+        troupe_runtime::workflow::parse_workflow(&run.definition, "stored definition").ok()?;
+    let name = spec.pattern.clone().filter(|p| p != "dag")?;
+    let named: Option<Vec<String>> = spec
+        .pattern_config
+        .as_ref()
+        .and_then(|c| c["members"].as_array())
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        });
+    let members: Vec<Value> = spec
+        .agents
+        .iter()
+        .filter(|(pool, _)| pool.as_str() != PATTERN_POOL)
+        .filter(|(pool, _)| named.as_ref().is_none_or(|n| n.contains(pool)))
+        .map(|(pool, p)| json!({"pool": pool, "kind": p.kind, "count": p.count}))
+        .collect();
+    Some(json!({"name": name, "config": spec.pattern_config, "members": members}))
 }
 
 /// The query of `GET /api/v1/executions`.

@@ -350,10 +350,12 @@
         ? f.comps.map((c) => `<li>${badge(c.state)} compensation of <b>${esc(c.task)}</b> at ${esc(when(c.at))}${c.error ? ` — <span class="error">${esc(c.error)}</span>` : ""}</li>`).join("")
         : `<li class="muted">None ran${status.status === "failed" ? "" : " (they run when a saga rolls back)"}.</li>`);
       const patterned = status.tasks.filter((t) => t.agent === "pattern" || String(t.agent || "").startsWith("pattern."));
-      setHtml("pattern", patterned.length
-        ? patterned.map((t) => `<p><b>${esc(t.id)}</b> runs the workflow's orchestration pattern (${esc(t.agent)}).</p>`).join("") +
-          `<p>Its topology (members and their supervisor, handoff turns, swarm queues and steals, network hops) is not in the run's journal events, so it is not drawn here: the API shows the pattern task's attempts and output only.</p>`
-        : "No pattern task in this workflow (a plain DAG).");
+      const pat = status.pattern;
+      setHtml("pattern", pat
+        ? `<p>Pattern <b>${esc(pat.name)}</b>${patterned.length ? `, run by task${patterned.length > 1 ? "s" : ""} ${patterned.map((t) => `<b>${esc(t.id)}</b>`).join(", ")}` : ""}: its members as the definition declares them.</p>` +
+          `<div class="svg-wrap" id="topology">${TroupeDraw.topology(pat)}</div>` +
+          `<p>Not shown: what the pattern did in this run (the turns actually taken, queue depths, steals between peers, network hops) — the run's journal events carry the pattern task's attempts and output only.</p>`
+        : (patterned.length ? `<p>Task ${patterned.map((t) => esc(t.id)).join(", ")} runs a pattern whose definition the status does not name.</p>` : "No pattern task in this workflow (a plain DAG)."));
       const detailsHtml = status.tasks.map((t) => {
         const errs = f.errors[t.id] || [];
         const input = t.input != null ? `<pre>${json(t.input)}</pre>`

@@ -136,5 +136,42 @@ const TroupeDraw = (() => {
     return out + "</svg>";
   }
 
-  return { esc, dag, gantt, criticalPath, depths };
+  /**
+   * A pattern's topology from its definition: its members (each pool's agents) around the
+   * pattern — a supervisor's (or hierarchy's) spokes, a handoff's chain of turns, a swarm's
+   * ring of peers, a network's mesh.
+   */
+  function topology(pattern) {
+    const nodes = [];
+    for (const m of pattern.members || []) {
+      const n = Math.min(m.count || 1, 4);
+      for (let i = 0; i < n; i++) nodes.push(n > 1 ? `${m.pool}#${i}` : m.pool);
+      if ((m.count || 1) > n) nodes.push(`${m.pool} +${m.count - n}`);
+    }
+    const shown = nodes.slice(0, 14);
+    const W = 420, H = 300, cx = W / 2, cy = H / 2, r = 110;
+    const at = shown.map((_, i) => {
+      const a = (2 * Math.PI * i) / Math.max(1, shown.length) - Math.PI / 2;
+      return { x: cx + r * Math.cos(a), y: cy + r * Math.sin(a) };
+    });
+    const kind = String(pattern.name || "");
+    let edges = "";
+    const line = (a, b, cls) => `<line class="${cls}" x1="${a.x}" y1="${a.y}" x2="${b.x}" y2="${b.y}"/>`;
+    const hub = kind === "supervisor" || kind === "hierarchical" || !["handoff", "swarm", "network"].includes(kind);
+    if (hub) at.forEach((p) => { edges += line({ x: cx, y: cy }, p, "dag-edge"); });
+    if (kind === "handoff") at.forEach((p, i) => { if (i + 1 < at.length) edges += line(p, at[i + 1], "dag-edge"); });
+    if (kind === "swarm") at.forEach((p, i) => { if (at.length > 1) edges += line(p, at[(i + 1) % at.length], "dag-edge"); });
+    if (kind === "network") at.forEach((p, i) => at.slice(i + 1).forEach((q) => { edges += line(p, q, "dag-edge"); }));
+    let out = `<svg role="img" aria-label="${esc(kind)} topology" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${edges}`;
+    if (hub) {
+      out += `<g class="dag-node" data-state="running"><rect x="${cx - 55}" y="${cy - 16}" width="110" height="32" rx="6"/><text x="${cx}" y="${cy + 5}" text-anchor="middle">${esc(kind === "hierarchical" ? "manager" : kind === "supervisor" ? "supervisor" : kind)}</text></g>`;
+    }
+    shown.forEach((name, i) => {
+      const p = at[i];
+      out += `<g class="dag-node" data-state="completed" data-member="${esc(name)}"><rect x="${p.x - 48}" y="${p.y - 13}" width="96" height="26" rx="6"/><text x="${p.x}" y="${p.y + 4}" text-anchor="middle">${esc(cut(name, 14))}</text></g>`;
+    });
+    return out + "</svg>";
+  }
+
+  return { esc, dag, gantt, criticalPath, depths, topology };
 })();
