@@ -266,6 +266,27 @@ async fn the_cancel_button_cancels_the_run_as_the_api_then_says() {
         .await;
     assert_eq!(after["status"], "cancelled", "{after}");
     browser.screenshot("run-cancelled.png").await;
+
+    // The dead letters page lists none; `troupe serve` has no schedules API (yet): the
+    // schedules page says so instead of failing.
+    browser
+        .js("location.hash = '#/dead-letters';", json!([]))
+        .await;
+    browser
+        .wait_for(
+            "an empty dead-letter list",
+            "document.querySelector('#dlq-body .empty') !== null",
+        )
+        .await;
+    browser
+        .js("location.hash = '#/schedules';", json!([]))
+        .await;
+    browser
+        .wait_for(
+            "the schedules page",
+            "document.getElementById('no-schedules') !== null || document.querySelector('#schedules table') !== null",
+        )
+        .await;
     browser.quit().await;
 }
 
