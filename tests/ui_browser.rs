@@ -186,6 +186,20 @@ async fn a_run_page_shows_its_tasks_turn_running_then_completed_without_a_reload
         .await;
     assert_eq!(disabled, true);
     browser.screenshot("run-completed.png").await;
+    // Keyboard: a DAG node takes the focus, and Enter opens that task's details.
+    browser
+        .js(
+            "document.querySelector('#dag [data-task=\"join\"]').focus();",
+            json!([]),
+        )
+        .await;
+    browser.press_enter().await;
+    browser
+        .wait_for(
+            "join's details open and focused",
+            "document.querySelector('#task-details [data-task=\"join\"]').open && document.activeElement.tagName === 'SUMMARY'",
+        )
+        .await;
 
     // The runs list shows it, and at a phone's width the page does not scroll sideways.
     browser.js("location.hash = '#/runs';", json!([])).await;

@@ -188,6 +188,16 @@ impl Browser {
         .await;
     }
 
+    /// Presses Enter on the focused element, as a keyboard does (W3C actions).
+    pub async fn press_enter(&self) {
+        let key = |t: &str| json!({"type": t, "value": "\u{E007}"});
+        self.post(
+            &self.at("/actions"),
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [key("keyDown"), key("keyUp")]}]}),
+        )
+        .await;
+    }
+
     /// Saves a PNG of the viewport as `name` in [`screenshot_dir`]; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let r = self
