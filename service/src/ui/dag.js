@@ -1,6 +1,7 @@
 "use strict";
 // Drawing for the run page, as SVG strings: the DAG (layered by dependency depth, the
-// critical path highlighted) and the Gantt timeline of attempts. Pure functions of the data.
+// critical path highlighted), the Gantt timeline of attempts (folded from the run's events)
+// and a pattern's topology. Pure functions of the data.
 const TroupeDraw = (() => {
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({
     "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
@@ -173,5 +174,106 @@ const TroupeDraw = (() => {
     return out + "</svg>";
   }
 
-  return { esc, dag, gantt, criticalPath, depths, topology };
+  /** What the run's event stream says, folded: the Gantt rows, outputs, errors, compensations. */
+  function foldEvents(events, tasks, now, seenStart) {
+    const byTask = new Map(tasks.map((t) => [t.id, t]));
+    const rows = new Map();
+    const row = (label) => {
+      if (!rows.has(label)) rows.set(label, { label, segments: [] });
+      return rows.get(label);
+    };
+    tasks.forEach((t) => row(t.id));
+    const open = new Map(); // "task/attempt/item" -> {start, task, attempt, item}
+    const outputs = {}, errors = {}, items = {}, comps = [], timers = new Map();
+    let t0 = null, t1 = null;
+    const close = (task, attempt, at, kind, title) => {
+      for (const [k, o] of open) {
+        if (o.task === task && o.attempt === attempt) {
+          const waiting = byTask.get(task) && byTask.get(task).wait && byTask.get(task).wait.signal;
+          row(task).segments.push({ kind: waiting ? "wait" : kind, start: o.start, end: at,
+            title: `${task} attempt ${attempt}${o.item != null ? " item " + o.item : ""}: ${title}` });
+          open.delete(k);
+        }
+      }
+    };
+    for (const m of events) {
+      const at = Date.parse(m.timestamp);
+      t0 = t0 === null ? at : Math.min(t0, at);
+      t1 = t1 === null ? at : Math.max(t1, at);
+      const d = m.data || {};
+      switch (m.type) {
+        case "task.started": {
+          // The journal writes a start with the run's next write: the status may have shown
+          // it running earlier.
+          const seen = seenStart[`${d.task}/${d.attempt}`];
+          const start = seen != null && d.item == null ? Math.min(seen, at) : at;
+          open.set(`${d.task}/${d.attempt}/${d.item}`, { start, task: d.task, attempt: d.attempt, item: d.item });
+          t0 = Math.min(t0, start);
+          if (d.item != null) (items[d.task] = items[d.task] || new Set()).add(d.item);
+          break;
+        }
+        case "task.completed":
+          outputs[d.task] = d.output;
+          close(d.task, d.attempt, at, "ok", "completed");
+          break;
+        case "error.occurred":
+          (errors[d.task] = errors[d.task] || []).push({ attempt: d.attempt, error: d.error, retry_at: d.retry_at });
+          close(d.task, d.attempt, at, "err", d.error);
+          if (d.retry_at) {
+            const until = Date.parse(d.retry_at);
+            t1 = Math.max(t1, until);
+            row(d.task).segments.push({ kind: "backoff", start: at, end: until, title: `${d.task}: backoff until ${d.retry_at}` });
+          }
+          break;
+        case "timer.set": {
+          const until = Date.parse(d.fires_at);
+          timers.set(d.timer, { start: at, until });
+          t1 = Math.max(t1, until);
+          break;
+        }
+        case "timer.fired": {
+          const tm = timers.get(d.timer);
+          if (tm) tm.fired = at;
+          break;
+        }
+        case "compensation.started":
+          comps.push({ task: d.task, attempt: d.attempt, at: m.timestamp, state: "running" });
+          break;
+        case "compensation.finished": {
+          const c = [...comps].reverse().find((x) => x.task === d.task && x.state === "running");
+          if (c) { c.state = d.error ? "failed" : "completed"; c.error = d.error; }
+          else comps.push({ task: d.task, at: m.timestamp, state: d.error ? "failed" : "completed", error: d.error });
+          break;
+        }
+        default:
+      }
+    }
+    // An attempt the status shows running whose start is not in the journal's events yet.
+    for (const t of tasks) {
+      if (t.state !== "running" || !t.started_at) continue;
+      if ([...open.values()].some((o) => o.task === t.id)) continue;
+      const at = Date.parse(t.started_at);
+      open.set(`${t.id}/${t.attempts}/live`, { start: at, task: t.id, attempt: t.attempts, item: null });
+      t0 = t0 === null ? at : Math.min(t0, at);
+    }
+    if (t0 === null) t0 = now;
+    t1 = Math.max(t1 || now, ...[...open.values()].map(() => now));
+    for (const o of open.values()) {
+      row(o.task).segments.push({ kind: "attempt", start: o.start, end: now, title: `${o.task} attempt ${o.attempt}: running` });
+    }
+    for (const [name, tm] of timers) {
+      row("timer " + name).segments.push({ kind: "timer", start: tm.start, end: tm.fired || tm.until,
+        title: `timer ${name}: fires at ${new Date(tm.until).toISOString()}${tm.fired ? " (fired)" : ""}` });
+    }
+    const progress = {};
+    for (const t of tasks) {
+      if (!t.parallel) continue;
+      const n = Array.isArray(outputs[t.id]) ? outputs[t.id].length : null;
+      const started = items[t.id] ? items[t.id].size : 0;
+      progress[t.id] = n != null ? `${n}/${n} items` : `${started} items started`;
+    }
+    return { rows: [...rows.values()], t0, t1, outputs, errors, progress, comps };
+  }
+
+  return { esc, dag, gantt, criticalPath, depths, topology, foldEvents };
 })();
