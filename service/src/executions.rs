@@ -86,6 +86,15 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
             _ => {}
         }
     }
+    // Attempts running now whose start the journal has not written yet.
+    for (task, (attempt, at)) in svc.running(&run.id) {
+        let t = tasks.entry(task).or_default();
+        if t.state.is_empty() || (t.state == "retrying" && t.attempts < attempt) {
+            t.state = "running";
+            t.attempts = t.attempts.max(attempt);
+            t.started_at.get_or_insert(at);
+        }
+    }
     let status = shown_status(svc, run).await;
     let phase = match status {
         RunStatus::Running if paused => "paused",
@@ -93,9 +102,11 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
         RunStatus::Running | RunStatus::Pending => "executing",
         other => other.as_str(),
     };
+    let mut shapes = task_shapes(run);
     let task_list: Vec<Value> = run_tasks(run)
         .into_iter()
         .map(|id| {
+            let shape = shapes.remove(&id).unwrap_or_else(|| json!({}));
             let t = tasks.remove(&id).unwrap_or_default();
             let duration = match (t.started_at, t.finished_at) {
                 (Some(s), Some(f)) => Some(f.as_millis().saturating_sub(s.as_millis())),
@@ -109,6 +120,12 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
                 "finished_at": t.finished_at.map(|x| x.to_string()),
                 "duration_ms": duration,
                 "error": t.error,
+                "agent": shape["agent"],
+                "depends_on": shape["depends_on"],
+                "parallel": shape["parallel"],
+                "wait": shape["wait"],
+                "compensate": shape["compensate"],
+                "input": shape["input"],
             })
         })
         .collect();
@@ -143,6 +160,9 @@ pub(crate) async fn status_of(svc: &Service, run: &RunRecord) -> Result<Value, A
     if let Some(e) = error {
         body["error_details"] = e;
     }
+    if let Some(p) = pattern_of(run) {
+        body["pattern"] = p;
+    }
     Ok(body)
 }
 
@@ -151,6 +171,63 @@ fn run_tasks(run: &RunRecord) -> Vec<String> {
     troupe_runtime::workflow::parse_workflow(&run.definition, "stored definition")
         .map(|s| s.tasks.iter().map(|t| t.id.to_string()).collect())
         .unwrap_or_default()
+}
+
+/// The shape of each task of a run's stored definition (what the UI draws the DAG from): its
+/// agent pool, dependencies, whether it fans out, what it waits for, whether it compensates.
+fn task_shapes(run: &RunRecord) -> std::collections::HashMap<String, Value> {
+    use troupe_runtime::workflow::spec::TaskWait;
+    let Ok(spec) = troupe_runtime::workflow::parse_workflow(&run.definition, "stored definition")
+    else {
+        return Default::default();
+    };
+    spec.tasks
+        .iter()
+        .map(|t| {
+            let wait = match &t.wait {
+                Some(TaskWait::Signal(name)) => json!({"signal": name}),
+                Some(TaskWait::Sleep(d)) => json!({"sleep_ms": d.as_millis() as u64}),
+                None => Value::Null,
+            };
+            let shape = json!({
+                "agent": t.agent,
+                "depends_on": t.depends_on.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                "parallel": t.parallel,
+                "wait": wait,
+                "compensate": t.compensate.is_some(),
+                "input": t.input,
+            });
+            (t.id.to_string(), shape)
+        })
+        .collect()
+}
+
+/// The orchestration pattern of a run's stored definition, unless it is a plain DAG: its
+/// `name`, `config` (the file's `pattern:` block) and `members` (the pools named by
+/// `config.members`, else every pool but the pattern's own; each `{pool, kind, count}`), what
+/// the UI draws the pattern's topology from.
+fn pattern_of(run: &RunRecord) -> Option<Value> {
+    use troupe_runtime::workflow::spec::PATTERN_POOL;
+    let spec =
+        troupe_runtime::workflow::parse_workflow(&run.definition, "stored definition").ok()?;
+    let name = spec.pattern.clone().filter(|p| p != "dag")?;
+    let named: Option<Vec<String>> = spec
+        .pattern_config
+        .as_ref()
+        .and_then(|c| c["members"].as_array())
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        });
+    let members: Vec<Value> = spec
+        .agents
+        .iter()
+        .filter(|(pool, _)| pool.as_str() != PATTERN_POOL)
+        .filter(|(pool, _)| named.as_ref().is_none_or(|n| n.contains(pool)))
+        .map(|(pool, p)| json!({"pool": pool, "kind": p.kind, "count": p.count}))
+        .collect();
+    Some(json!({"name": name, "config": spec.pattern_config, "members": members}))
 }
 
 /// The query of `GET /api/v1/executions`.

@@ -13,13 +13,16 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 mod dlq;
 pub mod error;
 mod events;
 mod executions;
+mod live;
 pub mod openapi;
 mod problems;
 mod state;
+mod ui;
 mod workflows;
 
 use std::sync::Arc;
@@ -59,6 +62,7 @@ impl Service {
                 audit::audit,
             ))
             .with_state(self.clone())
+            .merge(ui::router())
             .merge(extra)
     }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::state::{Authed, Service};
-use crate::{dlq, events, executions, workflows};
+use crate::{cluster, dlq, events, executions, workflows};
 
 /// One served route.
 pub struct Route {
@@ -198,6 +198,46 @@ pub fn routes() -> Vec<Route> {
             Some(Operate),
             &[200, 401, 403, 404],
             delete(dlq::drop_letter),
+        ),
+        r(
+            "GET",
+            "/api/v1/cluster/members",
+            "Cluster members: state (alive, suspect, down), resources, agents, counters",
+            Some(Read),
+            &[200, 401, 403, 501],
+            get(cluster::members),
+        ),
+        r(
+            "GET",
+            "/api/v1/cluster/agents",
+            "Where each agent of the cluster lives",
+            Some(Read),
+            &[200, 401, 403, 501],
+            get(cluster::agents),
+        ),
+        r(
+            "GET",
+            "/api/v1/cluster/events",
+            "Server-sent cluster events: member changes, migrations, steals, failovers",
+            Some(Read),
+            &[200, 400, 401, 403, 501],
+            get(cluster::events),
+        ),
+        r(
+            "POST",
+            "/api/v1/agents/{id}/call",
+            "Call an agent by id with JSON (`{\"request\": …}`)",
+            Some(Operate),
+            &[200, 400, 401, 403, 404, 409, 501],
+            post(cluster::call),
+        ),
+        r(
+            "POST",
+            "/api/v1/agents/{id}/migrate",
+            "Move an agent to another node (`{\"to\": NODE}`)",
+            Some(Operate),
+            &[200, 400, 401, 403, 404, 409, 501],
+            post(cluster::migrate),
         ),
         r(
             "GET",

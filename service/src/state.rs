@@ -60,6 +60,10 @@ pub struct Service {
     pub(crate) workflows: Mutex<HashMap<String, Arc<Mutex<Submitted>>>>,
     /// The runs this process drives, by run id.
     pub(crate) driven: Mutex<HashMap<RunId, RunControl>>,
+    /// The cluster endpoints' view of the node this runs on (`troupe node --api`).
+    pub(crate) cluster: std::sync::OnceLock<Arc<dyn crate::cluster::ClusterApi>>,
+    /// The attempts running now of the runs this process drives ([`crate::live`]).
+    pub(crate) live: Mutex<HashMap<RunId, crate::live::Running>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -74,7 +78,7 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// A service over `config`.
     pub fn new(config: ServiceConfig) -> Arc<Self> {
-        Arc::new(Self {
+        let svc = Arc::new(Self {
             runtime: config.runtime,
             durability: config.durability,
             auth: config.auth,
@@ -82,7 +86,11 @@ impl Service {
             replay: config.replay,
             workflows: Mutex::new(HashMap::new()),
             driven: Mutex::new(HashMap::new()),
-        })
+            cluster: std::sync::OnceLock::new(),
+            live: Mutex::new(HashMap::new()),
+        });
+        crate::live::follow(&svc);
+        svc
     }
 
     /// The store runs are journaled in.

@@ -55,7 +55,7 @@ impl NodeProc {
         // one in between, so try again with new ones.
         for _ in 0..3 {
             let (listen, gossip) = free_addrs(ip);
-            if let Some(node) = Self::try_start_with(name, listen, gossip, seeds, store, extra) {
+            if let Some((node, _)) = Self::spawn(name, listen, gossip, seeds, store, extra, 0) {
                 return node;
             }
         }
@@ -79,20 +79,45 @@ impl NodeProc {
         seeds: &[&NodeProc],
         store: &str,
     ) -> Option<NodeProc> {
-        Self::try_start_with(name, listen, gossip, seeds, store, &[])
+        Self::spawn(name, listen, gossip, seeds, store, &[], 0).map(|(node, _)| node)
     }
 
-    fn try_start_with(
+    /// A node with the HTTP API on `ip` (`--api IP:0`): the node, the API's base URL and the
+    /// admin token it printed.
+    pub fn start_with_api(name: &str, ip: &str, seeds: &[&NodeProc]) -> (NodeProc, String, String) {
+        let api = format!("{ip}:0");
+        for _ in 0..3 {
+            let (listen, gossip) = free_addrs(ip);
+            let extra = ["--api", api.as_str()];
+            if let Some((node, lines)) =
+                Self::spawn(name, listen, gossip, seeds, "memory", &extra, 2)
+            {
+                let base = lines[0]
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .unwrap_or_else(|| panic!("no API address in {:?}", lines[0]))
+                    .to_string();
+                assert!(lines[1].starts_with("admin token"), "{:?}", lines[1]);
+                let token = lines[1].rsplit(' ').next().unwrap().to_string();
+                return (node, base, token);
+            }
+        }
+        panic!("node {name} did not start on free ports three times");
+    }
+
+    /// Starts `troupe node` with `extra` arguments; returns it and the `more` lines it
+    /// printed after its "up" line.
+    fn spawn(
         name: &str,
         listen: SocketAddr,
         gossip: SocketAddr,
         seeds: &[&NodeProc],
         store: &str,
         extra: &[&str],
-    ) -> Option<NodeProc> {
+        more: usize,
+    ) -> Option<(NodeProc, Vec<String>)> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.args(["node", "--exit-with-stdin", "--name", name])
-            .args(extra)
             .env("TROUPE_TEST_NODE", name)
             .args(["--store", store])
             // A killed node's lease on its runs expires soon, so a restart resumes them soon.
@@ -106,6 +131,7 @@ impl NodeProc {
                 "--task-slots",
                 "2",
             ])
+            .args(extra)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
@@ -126,19 +152,27 @@ impl NodeProc {
         // Wait for its "up" line: the transport and gossip sockets are bound.
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).unwrap();
         if !line.contains(" up: ") {
             let _ = child.kill();
             let _ = child.wait();
             return None;
         }
-        Some(NodeProc {
+        let mut lines = Vec::new();
+        for _ in 0..more {
+            let mut next = String::new();
+            reader.read_line(&mut next).unwrap();
+            lines.push(next.trim_end().to_string());
+        }
+        let node = NodeProc {
             name: name.into(),
             listen,
             gossip,
             child,
             _stdin: stdin,
-        })
+        };
+        Some((node, lines))
     }
 
     pub fn kill9(&mut self) {

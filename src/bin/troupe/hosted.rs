@@ -296,12 +296,13 @@ pub fn default_node_store(name: &str) -> String {
 }
 
 /// Opens node `node`'s store (`store`, else [`default_node_store`]), serves run requests
-/// over it, and resumes the runs nobody drives. Returns where the store is.
+/// over it, and resumes the runs nobody drives. Returns where the store is, and how the runs
+/// are journaled (what `--api` serves them with).
 pub async fn start(
     node: &troupe::cluster::node::ClusterNode,
     store: Option<String>,
     lease_ttl_ms: u64,
-) -> Result<String, String> {
+) -> Result<(String, Durability), String> {
     let args = crate::runs::StoreArgs {
         store: Some(store.unwrap_or_else(|| default_node_store(node.name().as_str()))),
         lease_ttl_ms,
@@ -322,7 +323,8 @@ pub async fn start(
             node.name()
         );
     }
-    let hosted = Hosted::new(rt, args.durability(store), node.name().as_str());
+    let durability = args.durability(store);
+    let hosted = Hosted::new(rt, durability.clone(), node.name().as_str());
     let _ = hosted.cluster.set(node.clone());
     node.serve_runs(Arc::new(Service(hosted.clone())));
     let found = hosted.resume_interrupted().await?;
@@ -333,5 +335,5 @@ pub async fn start(
             node.name()
         );
     }
-    Ok(location)
+    Ok((location, durability))
 }

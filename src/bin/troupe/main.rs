@@ -9,6 +9,7 @@ mod hosted;
 mod input;
 mod metrics_http;
 mod node;
+mod node_api;
 mod progress;
 mod prune;
 mod run;

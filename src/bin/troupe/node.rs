@@ -90,6 +90,8 @@ pub struct NodeArgs {
     tls: TlsArgs,
     #[command(flatten)]
     metrics: crate::metrics_http::MetricsArgs,
+    #[command(flatten)]
+    api: crate::node_api::ApiArgs,
     /// Hidden, for harnesses that start nodes as child processes (`troupe bench`, the
     /// multi-process tests): also stop when stdin reaches end of file, the same way as on
     /// SIGTERM (leave, moving agents away, for at most 3 s; then just stop), and
@@ -271,6 +273,7 @@ pub async fn node(args: NodeArgs) -> ExitCode {
     };
     register_kinds(rt.kinds());
     let store = config.store.clone();
+    let task_slots = config.task_slots;
     let node = match ClusterNode::start(config, rt.clone()).await {
         Ok(n) => n,
         Err(e) => {
@@ -279,7 +282,7 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let _metrics = match (args.metrics.metrics, metrics) {
+    let _metrics = match (args.metrics.metrics, metrics.clone()) {
         (Some(addr), Some(metrics)) => {
             troupe::cluster::metrics::observe(&node, &metrics);
             match crate::metrics_http::start(addr, metrics, rt.downgrade()).await {
@@ -298,8 +301,8 @@ pub async fn node(args: NodeArgs) -> ExitCode {
         _ => None,
     };
     let stop = stop_signal(args.exit_with_stdin);
-    let store = match crate::hosted::start(&node, store, args.lease_ttl_ms).await {
-        Ok(location) => location,
+    let (store, durability) = match crate::hosted::start(&node, store, args.lease_ttl_ms).await {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
             node.shutdown().await;
@@ -307,6 +310,20 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let api_metrics = metrics
+        .clone()
+        .map(troupe::runtime::metrics::http::metrics_router)
+        .unwrap_or_default();
+    let api =
+        match crate::node_api::start(&args.api, &node, task_slots, durability, api_metrics).await {
+            Ok(api) => api,
+            Err(e) => {
+                eprintln!("error: {e}");
+                node.shutdown().await;
+                rt.shutdown().await;
+                return ExitCode::from(INVALID);
+            }
+        };
     eprintln!("troupe node {}: runs in {store}", node.name());
     // Harnesses parse this line (`... gossip ADDR` at its end): keep its shape.
     say(&format!(
@@ -315,6 +332,19 @@ pub async fn node(args: NodeArgs) -> ExitCode {
         node.listen_addr(),
         node.gossip_addr()
     ));
+    if let Some(api) = &api {
+        say(&format!(
+            "troupe node {} api: http://{} (UI at http://{}/ui/)",
+            node.name(),
+            api.addr,
+            api.addr
+        ));
+        if let Some(token) = &api.token {
+            say(&format!(
+                "admin token (this process only, valid 30 days): {token}"
+            ));
+        }
+    }
     match stop.await {
         Stop::Signal => {
             eprintln!("troupe node {}: leaving (moving agents away)", node.name());

@@ -50,11 +50,25 @@ fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
 
 /// The keys tokens are verified with, and the admin token printed when none are configured.
 fn auth(args: &ServeArgs) -> Result<(Auth, Option<String>), String> {
-    let hs = match &args.jwt_secret_file {
+    auth_from(
+        args.jwt_secret_file.as_ref(),
+        args.jwt_ed25519_public_key.as_ref(),
+        args.listen,
+    )
+}
+
+/// [`auth`] from its flags (also `troupe node --api`'s): the keys of the given files, else a
+/// freshly generated admin token, only for an API listening on loopback.
+pub fn auth_from(
+    jwt_secret_file: Option<&PathBuf>,
+    jwt_ed25519_public_key: Option<&PathBuf>,
+    listen: SocketAddr,
+) -> Result<(Auth, Option<String>), String> {
+    let hs = match jwt_secret_file {
         Some(p) => Some(read(p, "--jwt-secret-file")?),
         None => None,
     };
-    let ed = match &args.jwt_ed25519_public_key {
+    let ed = match jwt_ed25519_public_key {
         Some(p) => Some(read(p, "--jwt-ed25519-public-key")?),
         None => None,
     };
@@ -65,11 +79,10 @@ fn auth(args: &ServeArgs) -> Result<(Auth, Option<String>), String> {
         }
         (None, Some(key)) => Ok((Auth::ed25519(&key), None)),
         (None, None) => {
-            if !args.listen.ip().is_loopback() {
+            if !listen.ip().is_loopback() {
                 return Err(format!(
                     "no auth configured (--jwt-secret-file or --jwt-ed25519-public-key): \
-                     refusing to listen on {}, which is not loopback",
-                    args.listen
+                     refusing to listen on {listen}, which is not loopback"
                 ));
             }
             let secret = random_secret()?;
