@@ -6,8 +6,8 @@
 //!
 //! Executions are durable runs: they are journaled in the [`Store`](troupe_runtime::store::Store) and driven by the embedded
 //! [`Runtime`](troupe_runtime::Runtime); control requests for a run this process does not drive go to the run's inbox
-//! in the store. Submitted (validated, not yet executed) workflows are kept in memory: after a
-//! restart they must be submitted again; their executions stay in the store.
+//! in the store. Submitted workflows are kept in the store too (keyed records), so a restarted
+//! service, or another sharing the store, still knows them.
 
 #![deny(missing_docs)]
 
@@ -18,8 +18,12 @@ pub mod error;
 mod events;
 mod executions;
 pub mod openapi;
+mod persist;
 mod problems;
+pub mod schedules;
 mod state;
+pub mod tls;
+pub mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use axum::Router;
 pub use auth::{Auth, Caller, Claims, Scope};
 pub use error::ApiError;
 pub use state::{Replayer, Service, ServiceConfig};
+pub use webhooks::WebhookConfig;
 
 impl Service {
     /// The whole API: the routes of [`openapi::routes`], `/health` and `/ready`, and the

@@ -60,6 +60,10 @@ pub struct Service {
     pub(crate) workflows: Mutex<HashMap<String, Arc<Mutex<Submitted>>>>,
     /// The runs this process drives, by run id.
     pub(crate) driven: Mutex<HashMap<RunId, RunControl>>,
+    /// Webhook deliveries (see [`crate::webhooks`]).
+    pub(crate) webhooks: crate::webhooks::Webhooks,
+    /// The scheduler's clock: the wall clock at the start and tokio's instant then.
+    pub(crate) clock: (Timestamp, tokio::time::Instant),
 }
 
 impl std::fmt::Debug for Service {
@@ -82,6 +86,8 @@ impl Service {
             replay: config.replay,
             workflows: Mutex::new(HashMap::new()),
             driven: Mutex::new(HashMap::new()),
+            webhooks: Default::default(),
+            clock: (Timestamp::now(), tokio::time::Instant::now()),
         })
     }
 
@@ -100,6 +106,7 @@ impl Service {
     pub fn adopt(self: &Arc<Self>, handle: WorkflowHandle) {
         let run = handle.run_id().clone();
         lock(&self.driven).insert(run.clone(), handle.control());
+        self.feed_webhooks(run.clone());
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let result = handle.wait().await;

@@ -172,4 +172,28 @@ impl<B: 'static> Store for SqlStore<B> {
         self.writer
             .write(move |sql| ops::ack_requests(sql, &run, through), |_, _| {})
     }
+
+    fn put_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, ()> {
+        self.writer
+            .write(move |sql| ops::put_keyed(sql, record), |_, _| {})
+    }
+
+    fn insert_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, bool> {
+        self.writer
+            .write(move |sql| ops::insert_keyed(sql, record), |_, _| {})
+    }
+
+    fn get_keyed(&self, kind: String, key: String) -> StoreFuture<'_, Option<KeyedRecord>> {
+        self.writer
+            .read(move |sql| ops::get_keyed(sql, &kind, &key))
+    }
+
+    fn list_keyed(&self, filter: KeyedFilter) -> StoreFuture<'_, Vec<KeyedRecord>> {
+        self.writer.read(move |sql| ops::list_keyed(sql, filter))
+    }
+
+    fn delete_keyed(&self, kind: String, key: String) -> StoreFuture<'_, bool> {
+        self.writer
+            .write(move |sql| ops::delete_keyed(sql, &kind, &key), |_, _| {})
+    }
 }
