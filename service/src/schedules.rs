@@ -159,7 +159,7 @@ pub(crate) fn schedule_in_file(text: &str) -> Result<Option<ScheduleBody>, Strin
 
 impl Service {
     /// The scheduler's clock: milliseconds since the epoch.
-    pub(crate) fn schedule_now(&self) -> u64 {
+    pub fn schedule_now(&self) -> u64 {
         self.clock.0.as_millis() + self.clock.1.elapsed().as_millis() as u64
     }
 
@@ -203,14 +203,25 @@ impl Service {
             let policy = MissedTicks::parse(s.value["missed_ticks"].as_str().unwrap_or("skip"))
                 .unwrap_or(MissedTicks::Skip);
             let since = s.value["evaluated_through"].as_u64().unwrap_or(now);
-            let due = ticks_between(&cron, since, now, CATCH_UP_MAX * 10);
-            let Some(&last) = due.last() else { continue };
-            let fire: Vec<u64> = match policy {
-                MissedTicks::CatchUp => due.into_iter().take(CATCH_UP_MAX).collect(),
-                MissedTicks::Skip if now - last <= GRACE.as_millis() as u64 => vec![last],
-                MissedTicks::Skip => Vec::new(),
+            let Some(latest) = cron
+                .find_previous_occurrence(&at(now), true)
+                .ok()
+                .map(|t| t.timestamp_millis().max(0) as u64)
+                .filter(|&t| t > since)
+            else {
+                continue;
             };
-            let through = fire.last().copied().unwrap_or(last);
+            let (fire, through) = match policy {
+                MissedTicks::CatchUp => {
+                    let due = ticks_between(&cron, since, now, CATCH_UP_MAX);
+                    let through = due.last().copied().unwrap_or(latest);
+                    (due, through)
+                }
+                MissedTicks::Skip if now - latest <= GRACE.as_millis() as u64 => {
+                    (vec![latest], latest)
+                }
+                MissedTicks::Skip => (Vec::new(), latest),
+            };
             for tick in fire {
                 if self.fire(&s, tick, owner).await? {
                     fired += 1;
@@ -251,10 +262,12 @@ impl Service {
             .cloned()
             .unwrap_or_default();
         input.insert("schedule_tick".into(), json!(claim["tick"]));
-        let req = ExecuteRequest {
+        // Ticks do not wait for each other: a slow run does not make the next tick miss.
+        let mut req = ExecuteRequest {
             input_data: Some(input),
             ..ExecuteRequest::default()
         };
+        req.execution_options.allow_concurrent = true;
         let outcome = start_execution(self, &caller, &s.key, req).await;
         let mut claim = claim;
         match &outcome {
