@@ -257,14 +257,10 @@ impl Service {
             scope: Scope::Submit,
             tenant: s.value["tenant"].as_str().map(str::to_string),
         };
-        let mut input = s.value["input_data"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        input.insert("schedule_tick".into(), json!(claim["tick"]));
+        // The schedule's input_data as the API's (the claim names the tick's execution).
         // Ticks do not wait for each other: a slow run does not make the next tick miss.
         let mut req = ExecuteRequest {
-            input_data: Some(input),
+            input_data: s.value["input_data"].as_object().cloned(),
             ..ExecuteRequest::default()
         };
         req.execution_options.allow_concurrent = true;
