@@ -236,6 +236,12 @@ pub trait Store: Send + Sync + 'static {
     /// dropped.
     fn ack_requests(&self, run: RunId, through: u64) -> StoreFuture<'_, u64>;
 
+    /// How long each write commit took since the last call (its fsync on SQLite; at most a
+    /// few thousand are kept between calls). Stores without commits return none.
+    fn take_commit_latencies(&self) -> Vec<std::time::Duration> {
+        Vec::new()
+    }
+
     /// Writes `record` under its `(kind, key)`, replacing what was there.
     fn put_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, ()>;
 

@@ -46,6 +46,10 @@ impl<B: 'static> Store for SqlStore<B> {
         self.writer.stats()
     }
 
+    fn take_commit_latencies(&self) -> Vec<Duration> {
+        self.writer.take_commit_latencies()
+    }
+
     fn schema_version(&self) -> StoreFuture<'_, u32> {
         self.writer.read(ops::schema_version)
     }
