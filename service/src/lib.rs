@@ -2,7 +2,8 @@
 //! execute, status, pause of workflows; status, pause, resume, cancel and signals of
 //! executions; dead letters), an SSE stream per execution read from its journal, a WebSocket
 //! per workflow, JWT bearer auth with scopes and tenants, an audit log of every mutating call
-//! and the OpenAPI 3.1 document of the routes.
+//! (in the store), webhooks ([`webhooks`]), cron schedules ([`schedules`]), TLS ([`tls`]) and
+//! the OpenAPI 3.1 document of the routes.
 //!
 //! Executions are durable runs: they are journaled in the [`Store`](troupe_runtime::store::Store) and driven by the embedded
 //! [`Runtime`](troupe_runtime::Runtime); control requests for a run this process does not drive go to the run's inbox
