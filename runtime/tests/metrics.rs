@@ -252,3 +252,46 @@ fn the_dashboard_is_json_and_queries_only_series_the_runtime_exports() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_store_commit_is_one_observation_of_the_fsync_histogram() {
+    use troupe_runtime::store::{KeyedRecord, SqliteOptions, SqliteStore, Store, Timestamp};
+    let dir = troupe_runtime::store::testing::TempDir::new("fsync-metric").unwrap();
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+        SqliteStore::open(dir.path().join("m.db"), SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let metrics = Metrics::new("fsync");
+    metrics.observe_store(store.clone());
+    for i in 0..5 {
+        let r = KeyedRecord::new("k", format!("{i}"), json!(i), Timestamp::from_millis(1));
+        store.put_keyed(r).await.unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(troupe_runtime::metrics::http::serve(
+        listener,
+        metrics.clone(),
+    ));
+    let (_, _, text) = http_get(addr, "/metrics").await;
+    let commits = store.stats().commits as f64;
+    assert!(commits >= 5.0, "{commits}");
+    assert_eq!(
+        value(&text, "troupe_journal_fsync_seconds_count", &[]),
+        Some(commits),
+        "{text}"
+    );
+    assert!(value(&text, "troupe_journal_fsync_seconds_sum", &[]).unwrap() > 0.0);
+    assert!(
+        text.contains("# TYPE troupe_journal_fsync_seconds histogram"),
+        "{text}"
+    );
+    assert_promtool_ok(&["check", "metrics"], Some(&text));
+    // Taken once: a second scrape adds nothing without new commits.
+    let (_, _, again) = http_get(addr, "/metrics").await;
+    assert_eq!(
+        value(&again, "troupe_journal_fsync_seconds_count", &[]),
+        Some(commits)
+    );
+}

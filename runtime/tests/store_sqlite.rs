@@ -604,13 +604,14 @@ async fn a_version_1_store_is_migrated_to_the_run_inbox_keeping_its_runs() {
     // Take the file back to version 1, as a build before the inbox wrote it.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE run_requests; DELETE FROM schema_version WHERE version = 2; \
+        "DROP TABLE run_requests; DROP TABLE keyed_records; \
+         DELETE FROM schema_version WHERE version >= 2; \
          DELETE FROM counters WHERE name = 'run_request';",
     )
     .unwrap();
     drop(conn);
     let store = open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     assert!(store.get_run("old".into()).await.unwrap().is_some());
     let posted = store
         .post_request(troupe_runtime::store::NewRunRequest {

@@ -1,7 +1,9 @@
 //! The audit log: one JSON line per mutating call (every method but GET/HEAD), refused ones
 //! too — `{"at", "who", "tenant", "method", "path", "status"}`, `who` being the token's `sub`
-//! (or `"-"` when no token verified). Appended to a file (JSON Lines, one object a line) when
-//! one is configured, and kept in memory for `GET /api/v1/audit` (admin).
+//! (or `"-"` when no token verified). Written to the store (keyed records of kind [`AUDIT`],
+//! key `{millis:015}-{random}`, so they list in time order) before the call is answered, and
+//! read back by `GET /api/v1/audit` (admin; `?after=KEY&limit=N`, `?who=`); also appended
+//! to a file (JSON Lines) when one is configured.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{json, Value};
-use troupe_runtime::store::Timestamp;
+use troupe_runtime::store::{KeyedRecord, Timestamp};
 
 use crate::state::{lock, Service};
 
@@ -22,6 +24,9 @@ pub struct AuditLog {
     path: Option<PathBuf>,
     recent: Arc<Mutex<Vec<Value>>>,
 }
+
+/// The keyed-record kind of an audit entry.
+pub const AUDIT: &str = "audit";
 
 /// How many records the in-memory copy keeps (the file keeps all).
 const RECENT: usize = 10_000;
@@ -86,13 +91,23 @@ pub(crate) async fn audit(State(svc): State<Arc<Service>>, req: Request, next: N
     let path = req.uri().path().to_string();
     let caller = svc.auth.caller(req.headers(), req.uri().query()).ok();
     let response = next.run(req).await;
-    svc.audit.record(json!({
-        "at": Timestamp::now().to_string(),
+    let now = Timestamp::now();
+    let entry = json!({
+        "at": now.to_string(),
         "who": caller.as_ref().map_or("-", |c| c.who.as_str()),
         "tenant": caller.as_ref().and_then(|c| c.tenant.clone()),
         "method": method.as_str(),
         "path": path,
         "status": response.status().as_u16(),
-    }));
+    });
+    let key = format!("{:015}-{:08x}", now.as_millis(), fastrand::u32(..));
+    let stored = svc
+        .store()
+        .put_keyed(KeyedRecord::new(AUDIT, key, entry.clone(), now))
+        .await;
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "cannot write the audit entry to the store");
+    }
+    svc.audit.record(entry);
     response
 }

@@ -116,7 +116,7 @@ pub(crate) fn chain(e: &ErrorChain) -> String {
 }
 
 /// Reads a run's journal after `last`, waiting for more until the run has finished.
-struct Tail {
+pub(crate) struct Tail {
     svc: Arc<Service>,
     run: RunId,
     last: u64,
@@ -125,7 +125,7 @@ struct Tail {
 }
 
 impl Tail {
-    fn new(svc: Arc<Service>, run: RunId, last: u64) -> Self {
+    pub(crate) fn new(svc: Arc<Service>, run: RunId, last: u64) -> Self {
         let bus = svc.runtime.subscribe();
         Self {
             svc,
@@ -137,7 +137,7 @@ impl Tail {
     }
 
     /// The next entries (waiting for at least one); `None` once the run's last entry was read.
-    async fn next(&mut self) -> Option<Result<Vec<JournalEntry>, ApiError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Vec<JournalEntry>, ApiError>> {
         loop {
             if self.finished {
                 return None;
@@ -262,7 +262,7 @@ pub(crate) async fn ws(
     caller.require(Scope::Read)?;
     let upgrade =
         upgrade.map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))?;
-    let workflow = svc.workflow(&caller, &id)?;
+    let workflow = svc.find_workflow(&caller, &id).await?;
     Ok(upgrade
         .on_upgrade(move |socket| stream_workflow(svc, id, workflow, socket))
         .into_response())

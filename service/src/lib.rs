@@ -2,12 +2,13 @@
 //! execute, status, pause of workflows; status, pause, resume, cancel and signals of
 //! executions; dead letters), an SSE stream per execution read from its journal, a WebSocket
 //! per workflow, JWT bearer auth with scopes and tenants, an audit log of every mutating call
-//! and the OpenAPI 3.1 document of the routes.
+//! (in the store), webhooks ([`webhooks`]), cron schedules ([`schedules`]), TLS ([`tls`]) and
+//! the OpenAPI 3.1 document of the routes.
 //!
 //! Executions are durable runs: they are journaled in the [`Store`](troupe_runtime::store::Store) and driven by the embedded
 //! [`Runtime`](troupe_runtime::Runtime); control requests for a run this process does not drive go to the run's inbox
-//! in the store. Submitted (validated, not yet executed) workflows are kept in memory: after a
-//! restart they must be submitted again; their executions stay in the store.
+//! in the store. Submitted workflows are kept in the store too (keyed records), so a restarted
+//! service, or another sharing the store, still knows them.
 
 #![deny(missing_docs)]
 
@@ -20,9 +21,13 @@ mod events;
 mod executions;
 mod live;
 pub mod openapi;
+mod persist;
 mod problems;
+pub mod schedules;
 mod state;
 mod ui;
+pub mod tls;
+pub mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -32,6 +37,7 @@ use axum::Router;
 pub use auth::{Auth, Caller, Claims, Scope};
 pub use error::ApiError;
 pub use state::{Replayer, Service, ServiceConfig};
+pub use webhooks::WebhookConfig;
 
 impl Service {
     /// The whole API: the routes of [`openapi::routes`], `/health` and `/ready`, and the

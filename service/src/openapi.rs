@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::state::{Authed, Service};
-use crate::{cluster, dlq, events, executions, workflows};
+use crate::{cluster, dlq, events, executions, schedules, webhooks, workflows};
 
 /// One served route.
 pub struct Route {
@@ -242,10 +242,90 @@ pub fn routes() -> Vec<Route> {
         r(
             "GET",
             "/api/v1/audit",
-            "The audit log of mutating calls (this process's recent ones)",
+            "The audit log of mutating calls, from the store (page: after, limit; filter: who)",
             Some(Admin),
-            &[200, 401, 403],
+            &[200, 400, 401, 403],
             get(audit),
+        ),
+        r(
+            "POST",
+            "/api/v1/webhooks",
+            "Subscribe a URL to execution messages (HMAC-SHA256 signed POSTs)",
+            Some(Operate),
+            &[201, 400, 401, 403],
+            post(webhooks::create),
+        ),
+        r(
+            "GET",
+            "/api/v1/webhooks",
+            "List webhook subscriptions with their delivery status",
+            Some(Read),
+            &[200, 401, 403],
+            get(webhooks::list),
+        ),
+        r(
+            "GET",
+            "/api/v1/webhooks/{id}",
+            "A webhook subscription and its delivery status",
+            Some(Read),
+            &[200, 401, 403, 404],
+            get(webhooks::get),
+        ),
+        r(
+            "DELETE",
+            "/api/v1/webhooks/{id}",
+            "Delete a webhook subscription",
+            Some(Operate),
+            &[200, 401, 403, 404],
+            delete(webhooks::remove),
+        ),
+        r(
+            "GET",
+            "/api/v1/webhooks/{id}/deliveries",
+            "A webhook's deliveries (filter: status = pending, delivered, dead)",
+            Some(Read),
+            &[200, 400, 401, 403, 404],
+            get(webhooks::list_deliveries),
+        ),
+        r(
+            "POST",
+            "/api/v1/webhooks/{id}/deliveries/{delivery}/replay",
+            "Attempt a dead-lettered delivery again",
+            Some(Operate),
+            &[202, 401, 403, 404, 409],
+            post(webhooks::replay),
+        ),
+        r(
+            "PUT",
+            "/api/v1/workflows/{id}/schedule",
+            "Set a workflow's schedule (`{cron, missed_ticks: skip|catch_up, input_data}`)",
+            Some(Submit),
+            &[200, 400, 401, 403, 404],
+            put(schedules::put),
+        ),
+        r(
+            "GET",
+            "/api/v1/workflows/{id}/schedule",
+            "A workflow's schedule, its next fire times and last ticks",
+            Some(Read),
+            &[200, 401, 403, 404],
+            get(schedules::get),
+        ),
+        r(
+            "DELETE",
+            "/api/v1/workflows/{id}/schedule",
+            "Remove a workflow's schedule",
+            Some(Submit),
+            &[200, 401, 403, 404],
+            delete(schedules::remove),
+        ),
+        r(
+            "GET",
+            "/api/v1/schedules",
+            "Every schedule with its next fire times",
+            Some(Read),
+            &[200, 401, 403],
+            get(schedules::list),
         ),
     ]
 }
@@ -268,20 +348,46 @@ async fn ready(
     }
 }
 
+/// The query of `GET /api/v1/audit`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// The `next` of the previous page.
+    after: Option<String>,
+    limit: Option<usize>,
+    /// Only the calls of this token subject.
+    who: Option<String>,
+    access_token: Option<String>,
+}
+
 async fn audit(
     State(svc): State<Arc<Service>>,
     Authed(caller): Authed,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let records: Vec<Value> = svc
-        .audit
-        .recent()
+    let axum::extract::Query(q) =
+        query.map_err(|e| ApiError::BadRequest(format!("query: {}", e.body_text())))?;
+    let _ = q.access_token;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = troupe_runtime::store::KeyedFilter {
+        after: q.after,
+        limit,
+        ..troupe_runtime::store::KeyedFilter::kind(crate::audit::AUDIT)
+    };
+    let page = svc.store().list_keyed(filter).await?;
+    let next = (page.len() == limit).then(|| page.last().map(|r| r.key.clone()));
+    let records: Vec<Value> = page
         .into_iter()
+        .map(|r| r.value)
         .filter(|r| caller.sees(r["tenant"].as_str()) || caller.tenant.is_none())
+        .filter(|r| q.who.as_deref().is_none_or(|w| r["who"] == w))
         .collect();
-    Ok(Json(
-        json!({"file": svc.audit.path().map(|p| p.display().to_string()), "records": records}),
-    ))
+    Ok(Json(json!({
+        "file": svc.audit.path().map(|p| p.display().to_string()),
+        "records": records,
+        "next": next.flatten(),
+    })))
 }
 
 async fn document() -> Json<Value> {

@@ -64,6 +64,10 @@ pub struct Service {
     pub(crate) cluster: std::sync::OnceLock<Arc<dyn crate::cluster::ClusterApi>>,
     /// The attempts running now of the runs this process drives ([`crate::live`]).
     pub(crate) live: Mutex<HashMap<RunId, crate::live::Running>>,
+    /// Webhook deliveries (see [`crate::webhooks`]).
+    pub(crate) webhooks: crate::webhooks::Webhooks,
+    /// The scheduler's clock: the wall clock at the start and tokio's instant then.
+    pub(crate) clock: (Timestamp, tokio::time::Instant),
 }
 
 impl std::fmt::Debug for Service {
@@ -88,6 +92,8 @@ impl Service {
             driven: Mutex::new(HashMap::new()),
             cluster: std::sync::OnceLock::new(),
             live: Mutex::new(HashMap::new()),
+            webhooks: Default::default(),
+            clock: (Timestamp::now(), tokio::time::Instant::now()),
         });
         crate::live::follow(&svc);
         svc
@@ -108,6 +114,7 @@ impl Service {
     pub fn adopt(self: &Arc<Self>, handle: WorkflowHandle) {
         let run = handle.run_id().clone();
         lock(&self.driven).insert(run.clone(), handle.control());
+        self.feed_webhooks(run.clone());
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let result = handle.wait().await;

@@ -35,8 +35,10 @@ pub(crate) async fn submit(
     svc.runtime
         .check_capacity(&plan)
         .map_err(|e| ApiError::InsufficientResources(e.to_string()))?;
+    let schedule = crate::schedules::schedule_in_file(&body)
+        .map_err(|e| ApiError::BadRequest(format!("schedule: {e}")))?;
     let id = uuid_v4();
-    let response = json!({
+    let mut response = json!({
         "workflow_id": id,
         "name": plan.spec.name,
         "status": "validated",
@@ -50,7 +52,15 @@ pub(crate) async fn submit(
         plan: Arc::new(plan),
         executions: Vec::new(),
     };
-    lock(&svc.workflows).insert(id, Arc::new(Mutex::new(submitted)));
+    let submitted = Arc::new(Mutex::new(submitted));
+    // Kept in the store first: a restarted service (or another sharing the store) knows it.
+    svc.save_workflow(&submitted).await?;
+    lock(&svc.workflows).insert(id.clone(), submitted);
+    if let Some(schedule) = schedule {
+        response["schedule"] = svc
+            .set_schedule(&id, caller.tenant.as_deref(), schedule)
+            .await?;
+    }
     Ok((StatusCode::CREATED, Json(response)))
 }
 
@@ -101,9 +111,9 @@ pub(crate) fn uuid_v4() -> String {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExecuteRequest {
     #[serde(default)]
-    input_data: Option<Map<String, Value>>,
+    pub(crate) input_data: Option<Map<String, Value>>,
     #[serde(default)]
-    execution_options: ExecutionOptions,
+    pub(crate) execution_options: ExecutionOptions,
 }
 
 /// `execution_options`.
@@ -113,13 +123,15 @@ pub(crate) struct ExecutionOptions {
     /// Seconds after which the run is cancelled.
     #[serde(default)]
     timeout: Option<u64>,
+    /// Every task's retry policy for this run, as in the file: `"none"`,
+    /// `"exponential_backoff"` or a mapping (`max_attempts`, `initial_backoff`, ...).
     #[serde(default)]
-    retry_policy: Option<String>,
+    retry_policy: Option<Value>,
     #[serde(default)]
     resource_constraints: Option<Value>,
     /// Run even while another execution of this workflow runs (default: 409 then).
     #[serde(default)]
-    allow_concurrent: bool,
+    pub(crate) allow_concurrent: bool,
 }
 
 /// `POST /api/v1/workflows/{id}/execute`.
@@ -130,7 +142,19 @@ pub(crate) async fn execute(
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Submit)?;
-    let workflow = svc.workflow(&caller, &id)?;
+    let body = start_execution(&svc, &caller, &id, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// Starts an execution of workflow `id` for `caller` (the API's execute, a schedule's tick).
+pub(crate) async fn start_execution(
+    svc: &Arc<Service>,
+    caller: &crate::Caller,
+    id: &str,
+    req: ExecuteRequest,
+) -> Result<Value, ApiError> {
+    let id = id.to_string();
+    let workflow = svc.find_workflow(caller, &id).await?;
     let (plan, text, previous) = {
         let w = lock(&workflow);
         (w.plan.clone(), w.text.clone(), w.executions.clone())
@@ -146,17 +170,26 @@ pub(crate) async fn execute(
         }
     }
     let opts = &req.execution_options;
-    for (given, name) in [
-        (opts.retry_policy.is_some(), "retry_policy"),
-        (opts.resource_constraints.is_some(), "resource_constraints"),
-    ] {
-        if given {
-            return Err(ApiError::BadRequest(format!(
-                "execution_options.{name} is not supported yet (the workflow file's applies)"
-            )));
-        }
+    if opts.resource_constraints.is_some() {
+        return Err(ApiError::BadRequest(
+            "execution_options.resource_constraints is not supported yet (the workflow \
+             file's resources apply)"
+                .into(),
+        ));
     }
-    let _ = req.input_data;
+    // The input and a retry policy for this run go into the run's stored definition, so a
+    // resumed run keeps them too (the input is also journaled with the submission).
+    let input = req.input_data.map(Value::Object);
+    let (plan, text) = if opts.retry_policy.is_none() && input.is_none() {
+        (plan, text)
+    } else {
+        let text = rewrite_definition(&text, opts.retry_policy.as_ref(), input.as_ref())?;
+        let spec = parse_workflow(&text, "execution_options.retry_policy")
+            .map_err(|e| problems::file_error(&e))?;
+        let plan = make_plan(spec, svc.runtime.kinds()).map_err(|e| problems::plan_errors(&e))?;
+        (Arc::new(plan), text)
+    };
+    let input = input.unwrap_or(Value::Null);
     let mut durability = svc.durability.clone();
     durability.tenant = caller.tenant.clone();
     let definition = Definition {
@@ -165,7 +198,7 @@ pub(crate) async fn execute(
     };
     let handle = svc
         .runtime
-        .submit_durable(plan.clone(), definition, durability)
+        .submit_durable_with_input(plan.clone(), definition, input, durability)
         .await
         .map_err(|e| match e {
             troupe_runtime::workflow::durable::DurableError::Workflow(
@@ -185,21 +218,87 @@ pub(crate) async fn execute(
     }
     svc.adopt(handle);
     lock(&workflow).executions.push(run.clone());
+    svc.save_workflow(&workflow).await?;
     let agents: Vec<Value> = plan
         .pools
         .iter()
         .map(|(name, p)| json!({"pool": name, "kind": p.kind, "count": p.count}))
         .collect();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "execution_id": run.to_string(),
-            "workflow_id": id,
-            "status": "planning",
-            "allocated_agents": agents,
-            "execution_url": format!("/api/v1/executions/{run}"),
-        })),
-    ))
+    Ok(json!({
+        "execution_id": run.to_string(),
+        "workflow_id": id,
+        "status": "planning",
+        "allocated_agents": agents,
+        "execution_url": format!("/api/v1/executions/{run}"),
+    }))
+}
+
+/// `text` (a workflow definition) rewritten for one execution, as JSON (which is YAML too):
+/// with `retry_policy`, every task's `retry_policy` is replaced by it; with `input`, every
+/// task without dependencies and without an `input` of its own takes `input`, and every string
+/// `"$input"` / `"$input.a.b"` in a task's `input` becomes that part of it.
+fn rewrite_definition(
+    text: &str,
+    retry_policy: Option<&Value>,
+    input: Option<&Value>,
+) -> Result<String, ApiError> {
+    let mut doc: Value = serde_saphyr::from_str(text)
+        .map_err(|e| ApiError::Internal(format!("the stored definition does not parse: {e}")))?;
+    let root = if doc.get("workflow").is_some() {
+        &mut doc["workflow"]
+    } else {
+        &mut doc
+    };
+    let Some(tasks) = root.get_mut("tasks").and_then(Value::as_array_mut) else {
+        return Err(ApiError::BadRequest(
+            "execution_options: the workflow has no task list to apply them to".into(),
+        ));
+    };
+    for task in tasks.iter_mut().filter_map(Value::as_object_mut) {
+        if let Some(policy) = retry_policy {
+            task.insert("retry_policy".into(), policy.clone());
+        }
+        let Some(input) = input else { continue };
+        let takes_input = task
+            .get("depends_on")
+            .and_then(Value::as_array)
+            .is_none_or(|d| d.is_empty())
+            && task.get("await_signal").is_none()
+            && task.get("sleep").is_none();
+        match task.get_mut("input") {
+            Some(given) => substitute_input(given, input),
+            None if takes_input => {
+                task.insert("input".into(), input.clone());
+            }
+            None => {}
+        }
+    }
+    serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Replaces every string `"$input"` / `"$input.a.0"` in `value` by that part of `input`
+/// (`null` where the path leads nowhere).
+fn substitute_input(value: &mut Value, input: &Value) {
+    match value {
+        Value::String(s) if s == "$input" || s.starts_with("$input.") => {
+            let mut at = input;
+            for part in s["$input".len()..].split('.').filter(|p| !p.is_empty()) {
+                at = match at {
+                    Value::Object(m) => m.get(part).unwrap_or(&Value::Null),
+                    Value::Array(a) => part
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| a.get(i))
+                        .unwrap_or(&Value::Null),
+                    _ => &Value::Null,
+                };
+            }
+            *value = at.clone();
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute_input(v, input)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute_input(v, input)),
+        _ => {}
+    }
 }
 
 /// The latest execution of a workflow (404 when it has none).
@@ -214,7 +313,7 @@ pub(crate) async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let workflow = svc.workflow(&caller, &id)?;
+    let workflow = svc.find_workflow(&caller, &id).await?;
     let Some(run) = latest(&workflow) else {
         return Ok(Json(json!({
             "workflow_id": id,
@@ -238,7 +337,7 @@ pub(crate) async fn pause(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Operate)?;
-    let workflow = svc.workflow(&caller, &id)?;
+    let workflow = svc.find_workflow(&caller, &id).await?;
     let run = latest(&workflow)
         .ok_or_else(|| ApiError::Conflict(format!("workflow {id} has no execution to pause")))?;
     let mut body = executions::pause_run(&svc, &caller, &run).await?;

@@ -211,7 +211,7 @@ async fn an_execution_timeout_cancels_the_run_and_unsupported_options_are_refuse
     let (status, body) = t
         .post(
             &format!("/api/v1/workflows/{id}/execute"),
-            json!({"execution_options": {"retry_policy": "none"}}),
+            json!({"execution_options": {"resource_constraints": {"cpu_millis": 1}}}),
             &tok,
         )
         .await;
@@ -220,7 +220,7 @@ async fn an_execution_timeout_cancels_the_run_and_unsupported_options_are_refuse
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("retry_policy"),
+            .contains("resource_constraints"),
         "{body}"
     );
     // The run waits for a signal that never comes: its 1 s timeout cancels it.

@@ -132,7 +132,8 @@ impl Metrics {
 
     /// Adds the store's write counters ([`crate::store::Store::stats`]) as
     /// `troupe_store_commits_total` (each one fsync on SQLite), `troupe_store_appends_total`
-    /// and `troupe_journal_entries_total`, read at each scrape.
+    /// and `troupe_journal_entries_total`, read at each scrape, and the latency of each commit
+    /// (the journal's fsync) as the histogram `troupe_journal_fsync_seconds`.
     pub fn observe_store(&self, store: std::sync::Arc<dyn crate::store::Store>) {
         self.record(|| {
             metrics::describe_counter!(
@@ -141,6 +142,11 @@ impl Metrics {
             );
             metrics::describe_counter!("troupe_store_appends_total", "Journal append calls.");
             metrics::describe_counter!("troupe_journal_entries_total", "Journal entries appended.");
+            metrics::describe_histogram!(
+                "troupe_journal_fsync_seconds",
+                metrics::Unit::Seconds,
+                "How long each store commit took (its fsync on SQLite)."
+            );
         });
         self.add_collector(move |m| {
             let s = store.stats();
@@ -148,6 +154,10 @@ impl Metrics {
                 metrics::counter!("troupe_store_commits_total").absolute(s.commits);
                 metrics::counter!("troupe_store_appends_total").absolute(s.appends);
                 metrics::counter!("troupe_journal_entries_total").absolute(s.entries);
+                let fsync = metrics::histogram!("troupe_journal_fsync_seconds");
+                for d in store.take_commit_latencies() {
+                    fsync.record(d.as_secs_f64());
+                }
             });
         });
     }

@@ -37,6 +37,7 @@ struct State {
     leases: HashMap<RunId, MemLease>,
     requests: BTreeMap<u64, RunRequest>,
     next_request: u64,
+    keyed: BTreeMap<(String, String), KeyedRecord>,
 }
 
 /// A store in memory (see the module docs).
@@ -493,5 +494,52 @@ impl Store for MemoryStore {
                 .retain(|&id, r| id > through || r.request.run != run);
             Ok((before - state.requests.len()) as u64)
         })
+    }
+
+    fn put_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, ()> {
+        self.write(move |state| {
+            let at = (record.kind.clone(), record.key.clone());
+            state.keyed.insert(at, record);
+            Ok(())
+        })
+    }
+
+    fn insert_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, bool> {
+        self.write(move |state| {
+            let at = (record.kind.clone(), record.key.clone());
+            if state.keyed.contains_key(&at) {
+                return Ok(false);
+            }
+            state.keyed.insert(at, record);
+            Ok(true)
+        })
+    }
+
+    fn get_keyed(&self, kind: String, key: String) -> StoreFuture<'_, Option<KeyedRecord>> {
+        self.read(move |state| Ok(state.keyed.get(&(kind, key)).cloned()))
+    }
+
+    fn list_keyed(&self, filter: KeyedFilter) -> StoreFuture<'_, Vec<KeyedRecord>> {
+        self.read(move |state| {
+            let from = (filter.kind.clone(), String::new());
+            Ok(state
+                .keyed
+                .range(from..)
+                .take_while(|((kind, _), _)| *kind == filter.kind)
+                .filter(|((_, key), _)| {
+                    filter
+                        .prefix
+                        .as_ref()
+                        .is_none_or(|p| key.starts_with(p.as_str()))
+                        && filter.after.as_ref().is_none_or(|a| key > a)
+                })
+                .take(filter.limit.max(1))
+                .map(|(_, r)| r.clone())
+                .collect())
+        })
+    }
+
+    fn delete_keyed(&self, kind: String, key: String) -> StoreFuture<'_, bool> {
+        self.write(move |state| Ok(state.keyed.remove(&(kind, key)).is_some()))
     }
 }

@@ -68,6 +68,13 @@
 //! (pausing a paused run, delivering the same signal again) so applying it twice is harmless.
 //! Pruning a run drops its inbox.
 //!
+//! # Keyed records
+//!
+//! [`KeyedRecord`]s are JSON documents under a `(kind, key)` pair for what a service keeps
+//! beside runs (submitted workflows, webhooks, schedules, audit entries): put (upsert),
+//! insert-if-absent ([`Store::insert_keyed`], an atomic claim across processes), get, list in
+//! key order (with a prefix and pagination) and delete.
+//!
 //! # Schema
 //!
 //! The SQL stores keep a `schema_version` table and apply the numbered migrations they lack
@@ -108,10 +115,10 @@ pub use spec::StoreSpec;
 pub use sql::store::SqlStore;
 pub use sqlite::{Sqlite, SqliteOptions, SqliteStore};
 pub use types::{
-    AgentSnapshot, AppendAck, DeadLetter, DeadLetterFilter, JournalEntry, JournalRead, Lease,
-    LeaseRequest, NewDeadLetter, NewEntry, NewRun, NewRunRequest, RequestKind, Retention,
-    RunFilter, RunPage, RunRecord, RunRequest, RunSnapshot, RunStatus, StoreConfig, StoreStats,
-    Timestamp,
+    AgentSnapshot, AppendAck, DeadLetter, DeadLetterFilter, JournalEntry, JournalRead, KeyedFilter,
+    KeyedRecord, Lease, LeaseRequest, NewDeadLetter, NewEntry, NewRun, NewRunRequest, RequestKind,
+    Retention, RunFilter, RunPage, RunRecord, RunRequest, RunSnapshot, RunStatus, StoreConfig,
+    StoreStats, Timestamp,
 };
 
 /// Shown as its location (so that configurations holding a store can be debugged).
@@ -228,4 +235,27 @@ pub trait Store: Send + Sync + 'static {
     /// Acknowledges (drops) the run's requests with an id up to `through`; how many were
     /// dropped.
     fn ack_requests(&self, run: RunId, through: u64) -> StoreFuture<'_, u64>;
+
+    /// How long each write commit took since the last call (its fsync on SQLite; at most a
+    /// few thousand are kept between calls). Stores without commits return none.
+    fn take_commit_latencies(&self) -> Vec<std::time::Duration> {
+        Vec::new()
+    }
+
+    /// Writes `record` under its `(kind, key)`, replacing what was there.
+    fn put_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, ()>;
+
+    /// Writes `record` only if nothing is stored under its `(kind, key)`: `true` when it was
+    /// written. Of concurrent inserts of one key (from any process) exactly one gets `true`,
+    /// which makes it a claim (e.g. of a schedule's tick).
+    fn insert_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, bool>;
+
+    /// The record under `(kind, key)`.
+    fn get_keyed(&self, kind: String, key: String) -> StoreFuture<'_, Option<KeyedRecord>>;
+
+    /// The records `filter` selects, in key order (bytewise).
+    fn list_keyed(&self, filter: KeyedFilter) -> StoreFuture<'_, Vec<KeyedRecord>>;
+
+    /// Removes the record under `(kind, key)`: `true` when there was one.
+    fn delete_keyed(&self, kind: String, key: String) -> StoreFuture<'_, bool>;
 }

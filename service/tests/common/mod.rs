@@ -191,3 +191,75 @@ impl Sse {
         }
     }
 }
+
+/// A service over a [`MemoryStore`](troupe_runtime::store::MemoryStore) (its calls answer at
+/// once: usable on tokio's paused time, where a store thread's answer would let timers jump),
+/// with an HTTP client that keeps no idle connections (no pool timers).
+pub async fn start_memory() -> TestService {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(troupe_runtime::store::MemoryStore::new());
+    let rt = Runtime::start(RuntimeConfig::named("svc-mem"))
+        .await
+        .unwrap();
+    troupe_agents::register_all(rt.kinds());
+    let mut durability = Durability::new(store.clone(), "svc-mem/1");
+    durability.inbox_poll = Duration::from_millis(20);
+    let svc = Service::new(ServiceConfig {
+        runtime: rt,
+        durability,
+        auth: Auth::hs256(SECRET),
+        audit: AuditLog::memory(),
+        replay: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = svc.clone();
+    tokio::spawn(async move {
+        served
+            .serve(listener, axum::Router::new(), std::future::pending())
+            .await
+    });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    TestService {
+        base,
+        svc,
+        store,
+        http,
+        _dir: dir,
+    }
+}
+
+/// Another service (its own runtime) over `store`, accepting the tokens of [`token`].
+pub async fn start_on(store: Arc<dyn Store>) -> TestService {
+    let rt = Runtime::start(RuntimeConfig::named("svc-other"))
+        .await
+        .unwrap();
+    troupe_agents::register_all(rt.kinds());
+    let mut durability = Durability::new(store.clone(), "svc-other/1");
+    durability.inbox_poll = Duration::from_millis(20);
+    let svc = Service::new(ServiceConfig {
+        runtime: rt,
+        durability,
+        auth: Auth::hs256(SECRET),
+        audit: AuditLog::memory(),
+        replay: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = svc.clone();
+    tokio::spawn(async move {
+        served
+            .serve(listener, axum::Router::new(), std::future::pending())
+            .await
+    });
+    TestService {
+        base,
+        svc,
+        store,
+        http: reqwest::Client::new(),
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}

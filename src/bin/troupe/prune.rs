@@ -48,7 +48,8 @@ pub struct RetainArgs {
 #[derive(Clone, Copy, Debug)]
 pub struct Retain(Option<Duration>);
 
-fn age(text: &str) -> Result<Duration, String> {
+/// Parses a duration flag (`500ms`, `7d`).
+pub(crate) fn age(text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|e| e.to_string())
 }
 

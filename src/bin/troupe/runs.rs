@@ -99,7 +99,8 @@ pub fn default_path() -> PathBuf {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name (in lease owners and schedule claims).
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())

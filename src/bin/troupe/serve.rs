@@ -35,6 +35,15 @@ pub struct ServeArgs {
     /// file; none for other stores, whose calls are kept in memory only].
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// Serve the API over TLS with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// How often schedules are checked for due ticks (e.g. 1s).
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = crate::prune::age)]
+    schedule_check: Duration,
     /// Also write the generated admin token to this file (when no auth is configured).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
@@ -116,6 +125,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
 
 async fn serve_inner(args: ServeArgs) -> Result<(), String> {
     let (auth, admin_token) = auth(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(troupe_service::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let store = args.store.open().await?;
     let audit = match (&args.audit_log, &args.store.store) {
         (Some(path), _) => AuditLog::file(path)?,
@@ -161,8 +174,16 @@ async fn serve_inner(args: ServeArgs) -> Result<(), String> {
             Err(e) => eprintln!("warning: cannot resume {id}: {e}"),
         }
     }
+    // Webhook deliveries still pending are attempted when due; schedules are checked.
+    let pending = svc.resume_webhooks().await.map_err(|e| e.to_string())?;
+    if pending > 0 {
+        eprintln!("{pending} webhook deliveries pending");
+    }
+    let owner = format!("{}/{}", crate::runs::hostname(), std::process::id());
+    tokio::spawn(svc.clone().run_scheduler(owner, args.schedule_check));
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "troupe serve: listening on http://{addr} (store {})",
+        "troupe serve: listening on {scheme}://{addr} (store {})",
         store.location()
     );
     if let Some(token) = &admin_token {
@@ -172,14 +193,12 @@ async fn serve_inner(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
     }
-    let served = svc
-        .serve(
-            listener,
-            troupe::runtime::metrics::http::metrics_router(metrics),
-            shutdown(),
-        )
-        .await
-        .map_err(|e| format!("serving on {addr}: {e}"));
+    let extra = troupe::runtime::metrics::http::metrics_router(metrics);
+    let served = match tls {
+        Some(tls) => svc.serve_tls(listener, tls, extra, shutdown()).await,
+        None => svc.serve(listener, extra, shutdown()).await,
+    }
+    .map_err(|e| format!("serving on {addr}: {e}"));
     rt.shutdown().await;
     served
 }

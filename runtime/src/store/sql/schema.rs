@@ -94,8 +94,21 @@ CREATE TABLE run_requests (
 CREATE INDEX run_requests_by_run ON run_requests (run, id);
 ";
 
+/// Version 3: keyed records (JSON documents under `(kind, key)`: a service's workflows,
+/// webhooks, schedules and their tick claims, audit entries). `{KEY}` is a text type that
+/// sorts bytewise in both dialects.
+const V3: &str = "
+CREATE TABLE keyed_records (
+    kind {KEY} NOT NULL,
+    key {KEY} NOT NULL,
+    value TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+";
+
 /// The migrations, in order.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The newest schema version this build knows.
 pub(crate) const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -104,11 +117,11 @@ pub(crate) const LATEST: u32 = MIGRATIONS.len() as u32;
 const MIGRATION_LOCK: i64 = 0x7472_6f75_7065; // "troupe"
 
 fn text(dialect: Dialect, migration: &str) -> String {
-    let blob = match dialect {
-        Dialect::Sqlite => "BLOB",
-        Dialect::Postgres => "BYTEA",
+    let (blob, key) = match dialect {
+        Dialect::Sqlite => ("BLOB", "TEXT"),
+        Dialect::Postgres => ("BYTEA", "TEXT COLLATE \"C\""),
     };
-    migration.replace("{BLOB}", blob)
+    migration.replace("{BLOB}", blob).replace("{KEY}", key)
 }
 
 /// The version recorded in the store (0: a new, empty store).

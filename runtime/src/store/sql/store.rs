@@ -46,6 +46,10 @@ impl<B: 'static> Store for SqlStore<B> {
         self.writer.stats()
     }
 
+    fn take_commit_latencies(&self) -> Vec<Duration> {
+        self.writer.take_commit_latencies()
+    }
+
     fn schema_version(&self) -> StoreFuture<'_, u32> {
         self.writer.read(ops::schema_version)
     }
@@ -171,5 +175,29 @@ impl<B: 'static> Store for SqlStore<B> {
     fn ack_requests(&self, run: RunId, through: u64) -> StoreFuture<'_, u64> {
         self.writer
             .write(move |sql| ops::ack_requests(sql, &run, through), |_, _| {})
+    }
+
+    fn put_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, ()> {
+        self.writer
+            .write(move |sql| ops::put_keyed(sql, record), |_, _| {})
+    }
+
+    fn insert_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, bool> {
+        self.writer
+            .write(move |sql| ops::insert_keyed(sql, record), |_, _| {})
+    }
+
+    fn get_keyed(&self, kind: String, key: String) -> StoreFuture<'_, Option<KeyedRecord>> {
+        self.writer
+            .read(move |sql| ops::get_keyed(sql, &kind, &key))
+    }
+
+    fn list_keyed(&self, filter: KeyedFilter) -> StoreFuture<'_, Vec<KeyedRecord>> {
+        self.writer.read(move |sql| ops::list_keyed(sql, filter))
+    }
+
+    fn delete_keyed(&self, kind: String, key: String) -> StoreFuture<'_, bool> {
+        self.writer
+            .write(move |sql| ops::delete_keyed(sql, &kind, &key), |_, _| {})
     }
 }

@@ -17,7 +17,12 @@ pub(crate) struct Counters {
     commits: AtomicU64,
     appends: AtomicU64,
     entries: AtomicU64,
+    /// How long each write commit took (its fsync, on SQLite), not yet taken.
+    commit_latencies: std::sync::Mutex<Vec<std::time::Duration>>,
 }
+
+/// At most this many commit latencies wait to be taken (later ones are dropped).
+const MAX_PENDING_LATENCIES: usize = 4096;
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> StoreStats {
@@ -36,6 +41,26 @@ impl Counters {
 
     pub(crate) fn committed(&self) {
         self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn commit_took(&self, d: std::time::Duration) {
+        let mut pending = self
+            .commit_latencies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if pending.len() < MAX_PENDING_LATENCIES {
+            pending.push(d);
+        }
+    }
+
+    /// The commit latencies recorded since the last call.
+    pub(crate) fn take_commit_latencies(&self) -> Vec<std::time::Duration> {
+        std::mem::take(
+            &mut *self
+                .commit_latencies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 }
 
@@ -158,6 +183,11 @@ impl Writer {
         self.counters.snapshot()
     }
 
+    /// The write commits' latencies since the last call.
+    pub(crate) fn take_commit_latencies(&self) -> Vec<std::time::Duration> {
+        self.counters.take_commit_latencies()
+    }
+
     /// Queues a read-only operation.
     pub(crate) fn read<T, F>(&self, op: F) -> StoreFuture<'static, T>
     where
@@ -228,8 +258,9 @@ fn serve(
         }
         let write = batch.iter().any(|j| j.writes());
         let outcome = run_batch(sql.as_mut(), &mut batch, write);
-        if outcome.is_ok() && write {
+        if let (Ok(took), true) = (&outcome, write) {
             counters.committed();
+            counters.commit_took(*took);
         }
         for job in batch {
             job.finish(outcome.as_ref().map(|_| ()), counters);
@@ -237,11 +268,15 @@ fn serve(
     }
 }
 
-/// Runs `batch` in one transaction and commits it. A lone job is the transaction (a failure
-/// rolls it back); jobs sharing it each run in a savepoint, so that a failing one undoes only
-/// itself. The statements between two jobs (end one savepoint, open the next) go to the
-/// database together: on a server, one round trip.
-fn run_batch(sql: &mut dyn Sql, batch: &mut [Box<dyn Job>], write: bool) -> Result<(), StoreError> {
+/// Runs `batch` in one transaction and commits it: how long its `COMMIT` took (the fsync of a
+/// write). A lone job is the transaction (a failure rolls it back); jobs sharing it each run in
+/// a savepoint, so that a failing one undoes only itself. The statements between two jobs (end
+/// one savepoint, open the next) go to the database together: on a server, one round trip.
+fn run_batch(
+    sql: &mut dyn Sql,
+    batch: &mut [Box<dyn Job>],
+    write: bool,
+) -> Result<std::time::Duration, StoreError> {
     sql.begin(write)?;
     if let [job] = batch {
         if let Some(e) = job.run(sql) {
@@ -264,9 +299,10 @@ fn run_batch(sql: &mut dyn Sql, batch: &mut [Box<dyn Job>], write: bool) -> Resu
     commit(sql, &format!("{end}COMMIT"))
 }
 
-fn commit(sql: &mut dyn Sql, statements: &str) -> Result<(), StoreError> {
+fn commit(sql: &mut dyn Sql, statements: &str) -> Result<std::time::Duration, StoreError> {
+    let started = std::time::Instant::now();
     match sql.batch(statements) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(started.elapsed()),
         Err(e) => {
             let _ = sql.batch("ROLLBACK");
             Err(e)

@@ -14,6 +14,7 @@
 //! name.
 
 mod journal;
+mod keyed;
 mod leases;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -120,6 +121,9 @@ pub fn cases() -> Vec<Case> {
         case!(requests::requests_to_a_missing_run_are_not_found),
         case!(requests::requests_ack_drops_through_an_id_of_one_run),
         case!(requests::prune_removes_the_inbox),
+        case!(keyed::keyed_put_get_replace_delete),
+        case!(keyed::keyed_insert_claims_once),
+        case!(keyed::keyed_list_in_key_order_with_prefix_and_pages),
     ]
 }
 

@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 mod journal;
+mod keyed;
 mod records;
 mod requests;
 mod run;
 
 pub use journal::{AppendAck, JournalEntry, JournalRead, NewEntry, RunSnapshot};
+pub use keyed::{KeyedFilter, KeyedRecord};
 pub use records::{
     AgentSnapshot, DeadLetter, DeadLetterFilter, Lease, LeaseRequest, NewDeadLetter,
 };

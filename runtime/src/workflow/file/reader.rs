@@ -26,6 +26,8 @@ const WORKFLOW_FIELDS: &[&str] = &[
     "tasks",
     "fault_tolerance",
     "coordination",
+    // Read by `troupe serve` (a cron schedule); ignored by the runtime.
+    "schedule",
 ];
 const POOL_FIELDS: &[&str] = &["type", "count", "capabilities", "config", "resources"];
 const TASK_FIELDS: &[&str] = &[

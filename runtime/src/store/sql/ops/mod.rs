@@ -2,12 +2,14 @@
 //! transaction and its own savepoint, so a failing operation leaves nothing behind.
 
 mod journal;
+mod keyed;
 mod leases;
 mod records;
 mod requests;
 mod runs;
 
 pub(crate) use journal::{append, compact, read_journal};
+pub(crate) use keyed::{delete_keyed, get_keyed, insert_keyed, list_keyed, put_keyed};
 pub(crate) use leases::{acquire_lease, get_lease, release_lease, renew_lease};
 pub(crate) use records::{
     delete_agent_snapshot, drop_dead_letter, get_agent_snapshot, get_dead_letter,
