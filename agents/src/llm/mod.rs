@@ -8,6 +8,7 @@
 //! | `wire.rs` | the wire format: messages, tool calls, usage, SSE |
 //! | `client.rs` | one exchange: retries on 429/5xx with `Retry-After`, streaming, [`LlmError`] |
 //! | `budget.rs` | [`Budgets`]: per endpoint+model requests/tokens per minute, fair queue |
+//! | `split.rs` | [`BudgetSplit`]: a cluster node's share of each budget, from membership events |
 //! | `tools.rs` | agents as tools, run concurrently with a deadline |
 //! | `handoff.rs` | `transfer_to_<member>` tools for a handoff pattern's LLM members |
 //! | `supervise.rs` | `assign_units`/`finish` tools for a supervisor pattern's LLM coordinator |
@@ -23,6 +24,7 @@ mod handoff;
 mod journal;
 mod mcp;
 mod schema;
+mod split;
 mod supervise;
 mod tools;
 mod wire;
@@ -39,12 +41,13 @@ use troupe_runtime::{
     Agent, AgentContext, AgentError, ConfigError, EventKind, Persistence, RunId, Snapshot, TaskId,
 };
 
-pub use budget::Budgets;
+pub use budget::{share, Budgets};
 pub use client::LlmError;
 pub use config::{BudgetConfig, LlmConfig, MemoryConfig, ReplyShape, ResponseFormat, ToolSpec};
 pub use handoff::HandoffTools;
 pub use journal::Conversation;
 pub use mcp::McpServerConfig;
+pub use split::BudgetSplit;
 pub use supervise::SupervisorTools;
 pub use wire::{FunctionCall, Message, ToolCall, Usage};
 
