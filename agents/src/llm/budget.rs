@@ -156,7 +156,7 @@ impl Limiter {
     }
 
     /// Admits the call now, or says when the window next changes.
-    fn try_admit(&self, estimate: u64) -> Result<Ticket, Instant> {
+    pub(crate) fn try_admit(&self, estimate: u64) -> Result<Ticket, Instant> {
         let mut w = self.window.lock().expect("window lock");
         let now = Instant::now();
         w.expire(now);

@@ -35,7 +35,7 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
             "llm.chat call",
             Unit::per_op("call"),
             Plan::batch(ctx.size.pick(300, 1_000)).warmup(50),
-            || setup_call(),
+            setup_call,
         )
         .describe("one chat completion through an llm.chat agent vs a raw reqwest POST")
         .budget(Budget::RatioAtMost { max: 1.1 }),
@@ -44,7 +44,7 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
             "1,000 concurrent agents",
             Unit::batch(AGENTS, "call"),
             Plan::heavy(ctx.size.pick(3, 6)).warmup(1),
-            || setup_concurrent(),
+            setup_concurrent,
         )
         .describe("1,000 llm.chat agents each asked once, all at once"),
         Scenario::new(
