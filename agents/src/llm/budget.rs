@@ -27,11 +27,15 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 /// The budgets of one registry, by endpoint and model. Made by
 /// [`register_all`](crate::register_all) (one per registry) and shared by its `llm.chat` agents.
+///
+/// It also holds the one HTTP client the registry's `llm.chat` agents share (made on first
+/// use), so that 1,000 agents have one connection pool and one TLS setup, not 1,000.
 #[derive(Clone)]
 pub struct Budgets {
     limiters: Arc<Mutex<HashMap<Endpoint, Arc<Limiter>>>>,
     /// The live members the budgets are split across (1: not clustered).
     nodes: Arc<AtomicUsize>,
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl Default for Budgets {
@@ -39,6 +43,7 @@ impl Default for Budgets {
         Self {
             limiters: Arc::default(),
             nodes: Arc::new(AtomicUsize::new(1)),
+            client: Arc::default(),
         }
     }
 }
@@ -72,6 +77,15 @@ impl Budgets {
         map.entry((base_url.to_string(), model.to_string()))
             .or_insert_with(|| Arc::new(Limiter::new(config, self.nodes.clone())))
             .clone()
+    }
+
+    /// The shared HTTP client of the registry's `llm.chat` agents.
+    pub(crate) fn client(&self) -> Result<reqwest::Client, String> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.clone());
+        }
+        let made = super::client::http_client()?;
+        Ok(self.client.get_or_init(|| made).clone())
     }
 
     /// Splits every budget across `live` cluster members (this node included; 0 counts as 1):

@@ -111,7 +111,9 @@ impl LlmChat {
             }
             None => None,
         };
-        let endpoint = Endpoint::new(&config, key)
+        let endpoint = budgets
+            .client()
+            .and_then(|client| Endpoint::new(&config, key, client))
             .map_err(|e| ConfigError::new("llm.chat", "", format!("HTTP client: {e}")))?;
         let limiter = config
             .budget
