@@ -1,5 +1,6 @@
 //! `kill -9` in the middle of an `llm.chat` tool loop, then `troupe resume`: the tool call that
-//! had completed is not repeated (its result comes from the agent's journal), the one in flight
+//! had completed is not repeated (its result comes from the agent's journal, kept in the run
+//! store: no `journal_dir`), the one in flight
 //! runs at most once more, and the model is not asked again for the turns it had answered.
 //! The endpoint is the scripted OpenAI-compatible server in this test process (real HTTP).
 
@@ -48,14 +49,13 @@ async fn a_run_killed_mid_tool_loop_resumes_without_repeating_a_completed_tool_c
   agents:
     model:
       type: llm.chat
-      config: {{ base_url: "{url}", model: m, tools: [write, block], journal_dir: "{journal}", retries: 0, timeout: 120s, tool_timeout: 120s }}
+      config: {{ base_url: "{url}", model: m, tools: [write, block], retries: 0, timeout: 120s, tool_timeout: 120s }}
     write: {{ type: cmd.run, config: {{ shell: true, program: "echo write >> {log}; echo ok" }} }}
     block: {{ type: cmd.run, config: {{ shell: true, timeout: 120s, program: "echo block >> {log}; while [ ! -f {gate} ]; do sleep 0.02; done; echo unblocked" }} }}
   tasks:
     - {{ id: ask, agent: model, input: go }}
 "#,
         url = server.base_url(),
-        journal = dir.join("journal").display(),
         log = log.display(),
         gate = gate.display(),
     );
@@ -131,5 +131,9 @@ async fn a_run_killed_mid_tool_loop_resumes_without_repeating_a_completed_tool_c
         .filter_map(|m| m["tool_call_id"].as_str())
         .collect();
     assert_eq!(ids, ["w", "b"]);
+    assert!(
+        !dir.join("journal").exists(),
+        "the journal went to the run store, not to files"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -171,7 +171,14 @@ macro_rules! kinds {
         /// The `llm.chat` agents of one registry share one set of token budgets (per endpoint
         /// and model): each registry (each runtime) has its own, no process-global state.
         pub fn register_all(registry: &KindRegistry) {
-            let $budgets = llm::Budgets::new();
+            register_all_with(registry, &llm::Budgets::new());
+        }
+
+        /// [`register_all`] with the token budgets the `llm.chat` agents share given, so that
+        /// the caller keeps a handle on them (a cluster node splits them across its members
+        /// with [`llm::BudgetSplit`]).
+        pub fn register_all_with(registry: &KindRegistry, budgets: &llm::Budgets) {
+            let $budgets = budgets.clone();
             $(kinds!(@one registry, $name, $description, $agent $(, $shared)?);)*
         }
     };

@@ -68,6 +68,7 @@ async fn a_plain_answer_sends_the_prompt_settings_and_key_and_reports_usage() {
     assert_eq!(
         usage.kind,
         EventKind::LlmUsage {
+            call: "geo#1".into(),
             model: "test-model".into(),
             prompt_tokens: 12,
             completion_tokens: 1,

@@ -188,8 +188,12 @@ pub enum EventKind {
         /// The text of the delta.
         text: String,
     },
-    /// A language-model agent's chat-completions call finished: the tokens it used.
+    /// A language-model agent's chat-completions call finished: the tokens it used. A call of
+    /// a workflow task (its key `run/task/attempt[/item]`) carries the run and task in the
+    /// event, so usage adds up per call, task and run.
     LlmUsage {
+        /// The agent's call it belongs to (as in [`EventKind::LlmToken`]).
+        call: String,
         /// The endpoint's model name.
         model: String,
         /// Tokens of the prompt.

@@ -1,5 +1,6 @@
-//! `troupe-mcp-demo`: a small MCP server over stdio (`rmcp`), for `llm.chat`'s MCP tests and
-//! demos. Tools:
+//! `troupe-mcp-demo`: a small MCP server (`rmcp`), for `llm.chat`'s MCP tests and demos. It
+//! speaks stdio by default; `troupe-mcp-demo --http 127.0.0.1:0` serves streamable HTTP at
+//! `/mcp` instead and prints `listening http://<addr>/mcp` on its first line. Tools:
 //!
 //! - `word_count {text}`: the number of words of `text`, as structured content `{"words": n}`;
 //! - `append_line {line}`: appends `line` to the file named by `$TROUPE_MCP_DEMO_LOG` (a side
@@ -96,7 +97,34 @@ impl ServerHandler for Demo {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let service = Demo.serve(rmcp::transport::stdio()).await?;
-    service.waiting().await?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {
+            let service = Demo.serve(rmcp::transport::stdio()).await?;
+            service.waiting().await?;
+        }
+        [flag, addr] if flag == "--http" => serve_http(addr).await?,
+        _ => return Err("usage: troupe-mcp-demo [--http <address:port>]".into()),
+    }
+    Ok(())
+}
+
+/// Serves the tools over streamable HTTP at `/mcp` until killed.
+async fn serve_http(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--http {addr}: {e}"))?;
+    let service = StreamableHttpService::new(
+        || Ok(Demo),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    println!("listening http://{}/mcp", listener.local_addr()?);
+    axum::serve(listener, app).await?;
     Ok(())
 }

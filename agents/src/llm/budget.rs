@@ -5,8 +5,14 @@
 //! The window slides: a call is admitted when the calls admitted in the last 60 s, plus it, stay
 //! within `requests_per_minute`, and their tokens plus its estimate within `tokens_per_minute`.
 //! The clock is tokio's, so tests with paused time see the window roll without waiting.
+//!
+//! **In a cluster** each node admits its share of a budget: `budget ÷ live members` (rounded
+//! down, at least 1), so the nodes together stay within it. [`Budgets::split_across`] sets the
+//! number of live members; [`BudgetSplit`](super::BudgetSplit) recomputes it from membership
+//! events (a node joining or leaving changes every node's share at once).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,9 +27,31 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 /// The budgets of one registry, by endpoint and model. Made by
 /// [`register_all`](crate::register_all) (one per registry) and shared by its `llm.chat` agents.
-#[derive(Clone, Default)]
+///
+/// It also holds the one HTTP client the registry's `llm.chat` agents share (made on first
+/// use), so that 1,000 agents have one connection pool and one TLS setup, not 1,000.
+#[derive(Clone)]
 pub struct Budgets {
     limiters: Arc<Mutex<HashMap<Endpoint, Arc<Limiter>>>>,
+    /// The live members the budgets are split across (1: not clustered).
+    nodes: Arc<AtomicUsize>,
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            limiters: Arc::default(),
+            nodes: Arc::new(AtomicUsize::new(1)),
+            client: Arc::default(),
+        }
+    }
+}
+
+/// One node's share of a per-minute `limit` split across `nodes` live members: rounded down
+/// (the nodes together never exceed it), at least 1 (a node can always make progress).
+pub fn share(limit: u64, nodes: usize) -> u64 {
+    (limit / nodes.max(1) as u64).max(1)
 }
 
 impl std::fmt::Debug for Budgets {
@@ -47,8 +75,28 @@ impl Budgets {
     ) -> Arc<Limiter> {
         let mut map = self.limiters.lock().expect("budgets lock");
         map.entry((base_url.to_string(), model.to_string()))
-            .or_insert_with(|| Arc::new(Limiter::new(config)))
+            .or_insert_with(|| Arc::new(Limiter::new(config, self.nodes.clone())))
             .clone()
+    }
+
+    /// The shared HTTP client of the registry's `llm.chat` agents.
+    pub(crate) fn client(&self) -> Result<reqwest::Client, String> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.clone());
+        }
+        let made = super::client::http_client()?;
+        Ok(self.client.get_or_init(|| made).clone())
+    }
+
+    /// Splits every budget across `live` cluster members (this node included; 0 counts as 1):
+    /// from now on this node admits [`share`]`(limit, live)` per minute.
+    pub fn split_across(&self, live: usize) {
+        self.nodes.store(live.max(1), Ordering::Relaxed);
+    }
+
+    /// The members the budgets are split across now.
+    pub fn split(&self) -> usize {
+        self.nodes.load(Ordering::Relaxed)
     }
 
     /// Requests and tokens admitted in the current window for `base_url` + `model`.
@@ -64,6 +112,7 @@ impl Budgets {
 /// One endpoint and model's budget.
 pub(crate) struct Limiter {
     config: BudgetConfig,
+    nodes: Arc<AtomicUsize>,
     /// Held by the call being admitted; waiters queue on it in arrival order.
     queue: tokio::sync::Mutex<()>,
     window: Mutex<Window>,
@@ -98,9 +147,10 @@ pub(crate) struct Ticket {
 }
 
 impl Limiter {
-    fn new(config: BudgetConfig) -> Self {
+    fn new(config: BudgetConfig, nodes: Arc<AtomicUsize>) -> Self {
         Self {
             config,
+            nodes,
             queue: tokio::sync::Mutex::new(()),
             window: Mutex::new(Window::default()),
         }
@@ -120,18 +170,19 @@ impl Limiter {
     }
 
     /// Admits the call now, or says when the window next changes.
-    fn try_admit(&self, estimate: u64) -> Result<Ticket, Instant> {
+    pub(crate) fn try_admit(&self, estimate: u64) -> Result<Ticket, Instant> {
         let mut w = self.window.lock().expect("window lock");
         let now = Instant::now();
         w.expire(now);
+        let nodes = self.nodes.load(Ordering::Relaxed);
         let rpm_ok = self
             .config
             .requests_per_minute
-            .is_none_or(|r| (w.entries.len() as u64) < u64::from(r));
+            .is_none_or(|r| (w.entries.len() as u64) < share(u64::from(r), nodes));
         let tpm_ok = self
             .config
             .tokens_per_minute
-            .is_none_or(|t| w.entries.is_empty() || w.tokens() + estimate <= t);
+            .is_none_or(|t| w.entries.is_empty() || w.tokens() + estimate <= share(t, nodes));
         if rpm_ok && tpm_ok {
             w.next_id += 1;
             let id = w.next_id;

@@ -143,12 +143,23 @@ enum Failure {
     Final(LlmError),
 }
 
+/// The HTTP client `llm.chat` agents share (pooled keep-alive connections, the system's
+/// roots): connect timeout 10 s; each call sets its own deadline.
+pub(crate) fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
 impl Endpoint {
-    pub(crate) fn new(config: &LlmConfig, key: Option<String>) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| error_chain(&e))?;
+    /// An endpoint calling through `client` (shared by a registry's agents: one connection
+    /// pool, one TLS configuration; see [`http_client`]).
+    pub(crate) fn new(
+        config: &LlmConfig,
+        key: Option<String>,
+        client: reqwest::Client,
+    ) -> Result<Self, String> {
         Ok(Self {
             client,
             url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),

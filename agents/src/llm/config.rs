@@ -60,6 +60,9 @@ pub struct LlmConfig {
     pub mcp: Vec<super::mcp::McpServerConfig>,
     /// As a member of a handoff pattern: the members it may transfer to.
     pub handoff: Option<super::handoff::HandoffTools>,
+    /// As the coordinator of a supervisor pattern: the capabilities its units may ask for
+    /// (the model gets `assign_units` and `finish` tools).
+    pub supervisor: Option<super::supervise::SupervisorTools>,
     /// Most model turns in one request's tool loop (default 8).
     pub max_steps: u32,
     /// Deadline of one tool call (default 30s).
@@ -72,6 +75,8 @@ pub struct LlmConfig {
     pub budget: Option<BudgetConfig>,
     /// A directory where each completed model turn and tool result of a keyed call is
     /// recorded, so that a repeated call (a resumed run) replays them instead of calling again.
+    /// Without it they are recorded in the runtime's durable store when it has one (the run
+    /// store under `troupe run`/`resume`/`serve`).
     pub journal_dir: Option<PathBuf>,
     /// What the reply is: `content` (default: the text, or the JSON of structured output) or
     /// `full` (`{content, usage, steps, tool_calls}`).
@@ -101,6 +106,7 @@ impl Default for LlmConfig {
             tools: Vec::new(),
             mcp: Vec::new(),
             handoff: None,
+            supervisor: None,
             max_steps: 8,
             tool_timeout: Duration::from_secs(30),
             memory: None,
@@ -222,6 +228,13 @@ impl LlmConfig {
                 );
             }
         }
+        if self.handoff.is_some() && self.supervisor.is_some() {
+            return err(
+                "/supervisor",
+                "a member is in a handoff or a supervisor pattern, not both (`handoff` is set too)"
+                    .into(),
+            );
+        }
         if self.max_steps == 0 {
             return err("/max_steps", "must be at least 1".into());
         }
@@ -262,11 +275,29 @@ impl LlmConfig {
                     format!("{:?} must be letters, digits, `_` or `-` (no `__`)", m.name),
                 );
             }
-            if m.command.is_empty() {
-                return err(
-                    &format!("/mcp/{i}/command"),
-                    "needs the program to run".into(),
-                );
+            match (&m.url, m.command.is_empty()) {
+                (None, true) => {
+                    return err(
+                        &format!("/mcp/{i}"),
+                        "needs `command` (the program to run, stdio) or `url` (streamable HTTP)"
+                            .into(),
+                    )
+                }
+                (Some(_), false) => {
+                    return err(
+                        &format!("/mcp/{i}"),
+                        "has both `command` and `url`: one transport per server".into(),
+                    )
+                }
+                (Some(url), true)
+                    if !(url.starts_with("http://") || url.starts_with("https://")) =>
+                {
+                    return err(
+                        &format!("/mcp/{i}/url"),
+                        format!("{url:?} must start with http:// or https://"),
+                    )
+                }
+                _ => {}
             }
         }
         if let Some(m) = &self.memory {

@@ -1,6 +1,7 @@
-//! MCP tools (the `rmcp` crate, stdio transport): each configured server is started as a child
-//! process on the agent's first request, its tools listed, and offered to the model as
-//! `<server>__<tool>` with the server's own input schema. A call's text content (or structured
+//! MCP tools (the `rmcp` crate; stdio and streamable-HTTP transports): on the agent's first
+//! request each configured server is started as a child process (`command`) or connected to
+//! over streamable HTTP (`url`, e.g. `http://127.0.0.1:8931/mcp`), its tools listed, and offered
+//! to the model as `<server>__<tool>` with the server's own input schema. A call's text content (or structured
 //! content) is the tool's result; `isError` results are failures the model sees.
 
 use std::collections::BTreeMap;
@@ -8,24 +9,33 @@ use std::sync::Arc;
 
 use rmcp::model::{CallToolRequestParams, Tool};
 use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::RoleClient;
 use rmcp::ServiceExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// An MCP server over stdio.
+/// An MCP server: a program spoken to over stdio (`command`), or a server at a streamable-HTTP
+/// endpoint (`url`); exactly one of the two.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McpServerConfig {
     /// The prefix of its tools' names (`<name>__<tool>`): letters, digits, `_`, `-`.
     pub name: String,
-    /// The program and its arguments.
+    /// The program and its arguments (stdio transport).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
-    /// Extra environment variables for it.
+    /// Extra environment variables for the program.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The server's streamable-HTTP endpoint (`http://` or `https://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The environment variable holding a bearer token for `url` (never in the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_env: Option<String>,
 }
 
 /// A connected server and its tools.
@@ -99,15 +109,33 @@ impl Mcp {
 }
 
 async fn connect(c: &McpServerConfig) -> Result<Connected, String> {
-    let fail = |e: String| format!("MCP server `{}` ({}): {e}", c.name, c.command.join(" "));
-    let (program, args) = c
-        .command
-        .split_first()
-        .ok_or_else(|| fail("no command".into()))?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).envs(&c.env);
-    let transport = TokioChildProcess::new(cmd).map_err(|e| fail(e.to_string()))?;
-    let client = ().serve(transport).await.map_err(|e| fail(e.to_string()))?;
+    let at = match &c.url {
+        Some(url) => url.clone(),
+        None => c.command.join(" "),
+    };
+    let fail = |e: String| format!("MCP server `{}` ({at}): {e}", c.name);
+    let client = match &c.url {
+        Some(url) => {
+            let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+            if let Some(var) = &c.bearer_env {
+                let token = std::env::var(var)
+                    .map_err(|_| fail(format!("environment variable `{var}` is not set")))?;
+                config = config.auth_header(token);
+            }
+            let transport = StreamableHttpClientTransport::from_config(config);
+            ().serve(transport).await.map_err(|e| fail(e.to_string()))?
+        }
+        None => {
+            let (program, args) = c
+                .command
+                .split_first()
+                .ok_or_else(|| fail("no command".into()))?;
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args).envs(&c.env);
+            let transport = TokioChildProcess::new(cmd).map_err(|e| fail(e.to_string()))?;
+            ().serve(transport).await.map_err(|e| fail(e.to_string()))?
+        }
+    };
     let tools = client
         .list_all_tools()
         .await

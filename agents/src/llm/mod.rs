@@ -8,8 +8,10 @@
 //! | `wire.rs` | the wire format: messages, tool calls, usage, SSE |
 //! | `client.rs` | one exchange: retries on 429/5xx with `Retry-After`, streaming, [`LlmError`] |
 //! | `budget.rs` | [`Budgets`]: per endpoint+model requests/tokens per minute, fair queue |
+//! | `split.rs` | [`BudgetSplit`]: a cluster node's share of each budget, from membership events |
 //! | `tools.rs` | agents as tools, run concurrently with a deadline |
 //! | `handoff.rs` | `transfer_to_<member>` tools for a handoff pattern's LLM members |
+//! | `supervise.rs` | `assign_units`/`finish` tools for a supervisor pattern's LLM coordinator |
 //! | `mcp.rs` | MCP servers' tools over stdio (`rmcp`) |
 //! | `journal.rs` | the tool loop's journal (replay without repeats) and [`Conversation`] memory |
 //! | `schema.rs` | structured output checked against its JSON schema |
@@ -22,6 +24,8 @@ mod handoff;
 mod journal;
 mod mcp;
 mod schema;
+mod split;
+mod supervise;
 mod tools;
 mod wire;
 
@@ -34,15 +38,17 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use troupe_runtime::{
-    Agent, AgentContext, AgentError, ConfigError, EventKind, Persistence, Snapshot,
+    Agent, AgentContext, AgentError, ConfigError, EventKind, Persistence, RunId, Snapshot, TaskId,
 };
 
-pub use budget::Budgets;
+pub use budget::{share, Budgets};
 pub use client::LlmError;
 pub use config::{BudgetConfig, LlmConfig, MemoryConfig, ReplyShape, ResponseFormat, ToolSpec};
 pub use handoff::HandoffTools;
 pub use journal::Conversation;
 pub use mcp::McpServerConfig;
+pub use split::BudgetSplit;
+pub use supervise::SupervisorTools;
 pub use wire::{FunctionCall, Message, ToolCall, Usage};
 
 use crate::text::transform::{fill, parse_template, Piece};
@@ -105,7 +111,9 @@ impl LlmChat {
             }
             None => None,
         };
-        let endpoint = Endpoint::new(&config, key)
+        let endpoint = budgets
+            .client()
+            .and_then(|client| Endpoint::new(&config, key, client))
             .map_err(|e| ConfigError::new("llm.chat", "", format!("HTTP client: {e}")))?;
         let limiter = config
             .budget
@@ -147,6 +155,9 @@ impl LlmChat {
         if let Some(h) = &self.config.handoff {
             tools.extend(h.definitions());
         }
+        if let Some(s) = &self.config.supervisor {
+            tools.extend(s.definitions());
+        }
         let body = wire::request_body(&self.config, messages, &tools);
         let estimate = messages.iter().map(Message::estimated_tokens).sum::<u64>()
             + u64::from(self.config.max_tokens.unwrap_or(256));
@@ -172,9 +183,13 @@ impl LlmChat {
         }
         let turn = turn?;
         if let (Some(r), Some(u)) = (&runtime, turn.usage) {
-            r.events().agent(
-                ctx.id(),
+            let (run, task) = task_of(ctx.idempotency_key());
+            r.events().emit(
+                run.as_ref(),
+                task.as_ref(),
+                Some(ctx.id()),
                 EventKind::LlmUsage {
+                    call: call.to_string(),
                     model: self.config.model.clone(),
                     prompt_tokens: u.prompt_tokens,
                     completion_tokens: u.completion_tokens,
@@ -192,7 +207,8 @@ impl LlmChat {
         mut messages: Vec<Message>,
     ) -> Result<(Turn, LlmReply), AgentError> {
         let key = ctx.idempotency_key();
-        let journal = Journal::open(self.config.journal_dir.as_deref(), key);
+        let store = ctx.runtime().and_then(|r| r.store().cloned());
+        let journal = Journal::open(self.config.journal_dir.as_deref(), store, key);
         let call = match key {
             Some(k) => k.to_string(),
             None => format!(
@@ -210,11 +226,18 @@ impl LlmChat {
         let runtime = ctx.runtime();
         for step in 0..self.config.max_steps {
             let name = format!("{step}.model.json");
-            let turn = match journal.get::<Turn>(&name).map_err(AgentError::permanent)? {
+            let turn = match journal
+                .get::<Turn>(&name)
+                .await
+                .map_err(AgentError::permanent)?
+            {
                 Some(t) => t,
                 None => {
                     let t = self.turn(ctx, &messages, &call).await?;
-                    journal.put(&name, &t).map_err(AgentError::transient)?;
+                    journal
+                        .put(&name, &t)
+                        .await
+                        .map_err(AgentError::transient)?;
                     t
                 }
             };
@@ -235,11 +258,36 @@ impl LlmChat {
                 reply.content = handoff;
                 return Ok((turn, reply));
             }
+            match self
+                .config
+                .supervisor
+                .as_ref()
+                .and_then(|s| s.decide(&turn.tool_calls))
+            {
+                Some(Ok(decided)) => {
+                    reply.content = decided;
+                    return Ok((turn, reply));
+                }
+                Some(Err((bad, why))) => {
+                    // Every call of the turn needs a result: the bad one gets why, the others
+                    // that they did not run; the model tries again.
+                    for c in &turn.tool_calls {
+                        let text = match c.id == bad {
+                            true => format!("error: {why}"),
+                            false => "not run: a coordinator tool call of this turn failed".into(),
+                        };
+                        messages.push(Message::tool(&c.id, text));
+                    }
+                    continue;
+                }
+                None => {}
+            }
             let mut results: Vec<Option<ToolResult>> = Vec::new();
             let mut missing = Vec::new();
             for c in &turn.tool_calls {
                 let r = journal
                     .get::<ToolResult>(&format!("{step}.tool.{}.json", c.id))
+                    .await
                     .map_err(AgentError::permanent)?;
                 if r.is_none() {
                     missing.push(c.clone());
@@ -260,6 +308,7 @@ impl LlmChat {
             for r in ran {
                 journal
                     .put(&format!("{step}.tool.{}.json", r.id), &r)
+                    .await
                     .map_err(AgentError::transient)?;
                 if let Some(slot) = turn
                     .tool_calls
@@ -318,6 +367,23 @@ impl LlmChat {
     }
 }
 
+/// The run and task of a workflow task's idempotency key (`run/task/attempt[/item]`, the
+/// attempt a number); nothing for other keys.
+fn task_of(key: Option<&str>) -> (Option<RunId>, Option<TaskId>) {
+    let Some(key) = key else {
+        return (None, None);
+    };
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        [run, task, attempt] | [run, task, attempt, _]
+            if !run.is_empty() && !task.is_empty() && attempt.parse::<u32>().is_ok() =>
+        {
+            (Some(RunId::new(*run)), Some(TaskId::new(*task)))
+        }
+        _ => (None, None),
+    }
+}
+
 /// A reply wrapped in a Markdown code fence (some local models do that) without the fence.
 fn strip_fence(text: &str) -> &str {
     let t = text.trim();
@@ -354,9 +420,16 @@ impl Agent for LlmChat {
         memory: &mut Conversation,
         request: Value,
     ) -> Result<Value, AgentError> {
-        let (request, context) = match &self.config.handoff {
-            Some(_) => HandoffTools::unwrap_input(&request),
-            None => (request, None),
+        let (request, context, report) = match (&self.config.handoff, &self.config.supervisor) {
+            (Some(_), _) => {
+                let (r, c) = HandoffTools::unwrap_input(&request);
+                (r, c, None)
+            }
+            (None, Some(_)) => {
+                let (r, report) = SupervisorTools::unwrap_input(&request);
+                (r, None, report)
+            }
+            (None, None) => (request, None, None),
         };
         let user = self.user_message(&request)?;
         let mut messages = Vec::new();
@@ -368,12 +441,18 @@ impl Agent for LlmChat {
         }
         messages.extend(memory.messages.iter().cloned());
         messages.push(user.clone());
+        if let Some(report) = report {
+            messages.push(Message::new("user", report));
+        }
         let (turn, mut reply) = self.converse(ctx, messages).await?;
-        let transferred = reply.content.get("handoff").is_some();
-        if !transferred {
+        // A handoff or coordinator tool call already set the protocol's answer.
+        let decided = !reply.content.is_null();
+        if !decided {
             reply.content = self.output(&turn)?;
             if self.config.handoff.is_some() {
                 reply.content = serde_json::json!({ "reply": reply.content });
+            } else if self.config.supervisor.is_some() {
+                reply.content = serde_json::json!({ "done": reply.content });
             }
         }
         if let Some(limits) = &self.config.memory {

@@ -176,6 +176,11 @@ impl ScriptedServer {
         *self.shared.responder.lock().expect("responder") = Some(Arc::new(f));
     }
 
+    /// Forgets the requests received so far (a benchmark's long runs would keep them all).
+    pub fn clear_requests(&self) {
+        self.shared.requests.lock().expect("requests").clear();
+    }
+
     /// The requests received so far, in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().expect("requests").clone()

@@ -193,9 +193,12 @@ async fn invoke(
             None => agent.ask_value(request, Some(timeout)).await,
         }
     };
+    // The outer deadline backs up the call's own (a remote call may not keep it); either way
+    // the message names the agent (the two raced under load with different messages).
     match tokio::time::timeout(timeout, call).await {
         Err(_) => Err(format!(
-            "no reply within {timeout:?} (config `tool_timeout`)"
+            "agent {} did not reply within {timeout:?} (config `tool_timeout`)",
+            agent.id()
         )),
         Ok(r) => r.map_err(|e| e.to_string()),
     }

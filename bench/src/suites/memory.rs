@@ -90,7 +90,12 @@ async fn setup(ctx: Context, n: u64, variants: &[&'static str]) -> Result<Prepar
     Ok(Prepared::new(out))
 }
 
-async fn sample(exe: PathBuf, variant: &'static str, n: u64, ops: u64) -> Result<Vec<u64>, Reason> {
+pub(crate) async fn sample(
+    exe: PathBuf,
+    variant: &'static str,
+    n: u64,
+    ops: u64,
+) -> Result<Vec<u64>, Reason> {
     let mut samples = Vec::new();
     for _ in 0..ops {
         check_available(variant, n)?;
@@ -136,6 +141,8 @@ fn check_available(variant: &str, n: u64) -> Result<(), Reason> {
         "troupe" => 14_000,
         "ractor" => 12_000,
         "tokio" => 2_000,
+        "llm" => 200_000,
+        "llm-raw" => 20_000,
         _ => 400,
     };
     let need = n * per_unit + (256 << 20);
@@ -154,7 +161,7 @@ fn check_available(variant: &str, n: u64) -> Result<(), Reason> {
 }
 
 /// The resident set of this process, in kB.
-fn rss_kb() -> Result<u64, Reason> {
+pub(crate) fn rss_kb() -> Result<u64, Reason> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("memory probes read /proc/self/status (Linux only): {e}"))?;
     meminfo_kb(&status, "VmRSS:").ok_or_else(|| "no VmRSS in /proc/self/status".into())
@@ -265,9 +272,10 @@ pub async fn probe(variant: &str, n: u64) -> Result<String, Reason> {
             std::mem::forget(kept);
             (before, after)
         }
+        "llm" | "llm-raw" => super::llm::probe(variant, n).await?,
         other => {
             return Err(format!(
-                "unknown memory variant {other:?} (troupe, ractor, tokio, passivated)"
+                "unknown memory variant {other:?} (troupe, ractor, tokio, passivated, llm, llm-raw)"
             ))
         }
     };

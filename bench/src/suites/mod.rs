@@ -10,11 +10,13 @@
 //! | `memory` | bytes per agent at 10k, 100k, 1M agents; passivated | raw ractor actors, tokio tasks |
 //! | `net` | ractor_cluster call and cast between two processes | TCP ping-pong and one-way on loopback |
 //! | `durable` | 10k-task fan-out, chain step, resume of 10k events, journaled in SQLite (and PostgreSQL when installed) | the same in memory, a raw `fdatasync`, a raw journal read |
+//! | `llm` | an `llm.chat` call, 1,000 concurrent LLM agents, memory per LLM agent (local scripted server) | raw reqwest calls to the same server |
 //! | `cluster` | cross-node ask, one-way throughput, 1 MiB migration, `kill -9` failover, workflow on 1/2/3 nodes (own `troupe node` processes, or `--cluster SEED`) | ractor_cluster call/cast, TCP, a local runtime |
 
 pub mod ask;
 pub mod cluster;
 pub mod durable;
+pub mod llm;
 pub mod memory;
 pub mod net;
 pub mod patterns;
@@ -72,11 +74,13 @@ pub enum Suite {
     Cluster,
     /// Durable runs: journal cost, fsyncs per task, resume time.
     Durable,
+    /// `llm.chat` against a local scripted endpoint, beside raw HTTP calls.
+    Llm,
 }
 
 impl Suite {
     /// Every suite, in the order they run.
-    pub const ALL: [Suite; 8] = [
+    pub const ALL: [Suite; 9] = [
         Suite::Ask,
         Suite::Patterns,
         Suite::Savina,
@@ -85,6 +89,7 @@ impl Suite {
         Suite::Net,
         Suite::Cluster,
         Suite::Durable,
+        Suite::Llm,
     ];
 
     /// Its name on the command line.
@@ -98,6 +103,7 @@ impl Suite {
             Suite::Net => "net",
             Suite::Cluster => "cluster",
             Suite::Durable => "durable",
+            Suite::Llm => "llm",
         }
     }
 
@@ -112,6 +118,7 @@ impl Suite {
             Suite::Net => net::scenarios(ctx),
             Suite::Cluster => cluster::scenarios(ctx),
             Suite::Durable => durable::scenarios(ctx),
+            Suite::Llm => llm::scenarios(ctx),
         }
     }
 }
@@ -129,7 +136,7 @@ pub enum SuiteName {
 
 impl SuiteName {
     /// Every accepted name with what it runs.
-    pub const HELP: [(&'static str, &'static str); 10] = [
+    pub const HELP: [(&'static str, &'static str); 11] = [
         (
             "quick",
             "a subset of every suite at small sizes, under a minute (the default)",
@@ -154,6 +161,10 @@ impl SuiteName {
         (
             "durable",
             "journaled runs: 10k fan-out and 100-task chain vs in memory and raw fsync, resume 10k events; SQLite and PostgreSQL",
+        ),
+        (
+            "llm",
+            "llm.chat call overhead vs raw reqwest, 1,000 concurrent LLM agents, memory per LLM agent",
         ),
     ];
 

@@ -42,6 +42,11 @@ pub struct SupervisorPatternConfig {
     /// result (default false).
     #[serde(default)]
     pub report: bool,
+    /// The member group (of one agent) that plans each job's units and decides after each
+    /// round whether it is done (see `coordinator.rs`); it is not a worker. With it, `rounds`
+    /// is the most rounds a job may run. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<String>,
 }
 
 fn three() -> u32 {
@@ -64,6 +69,7 @@ impl SupervisorPatternConfig {
             unit_timeout_seconds: None,
             rounds: one(),
             report: false,
+            coordinator: None,
         }
     }
 
@@ -100,8 +106,33 @@ impl SupervisorPatternConfig {
         if self.rounds == 0 {
             return bad("field `rounds`: must be at least 1".into());
         }
+        if let Some(c) = &self.coordinator {
+            match self.members.get(c) {
+                None => {
+                    return bad(format!(
+                        "field `coordinator`: names no member group (groups: {})",
+                        self.members.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                }
+                Some(spec) if spec.count != 1 => {
+                    return bad(format!(
+                        "field `members.{c}.count`: a coordinator group has one agent, not {}",
+                        spec.count
+                    ))
+                }
+                Some(_) if self.members.len() == 1 => return bad(
+                    "field `coordinator`: the coordinator needs at least one other worker group"
+                        .into(),
+                ),
+                Some(_) => {}
+            }
+        }
         if self.routing == RoutingName::ByCapability
-            && self.members.values().all(|m| m.capabilities.is_empty())
+            && self
+                .members
+                .iter()
+                .filter(|(g, _)| Some(*g) != self.coordinator.as_ref())
+                .all(|(_, m)| m.capabilities.is_empty())
         {
             return bad(
                 "field `routing`: by_capability needs member groups that list `capabilities`"
@@ -227,6 +258,13 @@ mod tests {
         assert!(
             err(json!({"members": w, "unit_timeout_seconds": -1})).contains("unit_timeout_seconds")
         );
+        assert!(err(json!({"members": w, "coordinator": "plan"}))
+            .contains("field `coordinator`: names no member group (groups: w)"));
+        assert!(err(json!({"members": w, "coordinator": "w"}))
+            .contains("needs at least one other worker group"));
+        let two = json!({"w": {"type": "util.echo"}, "plan": {"type": "util.echo", "count": 2}});
+        assert!(err(json!({"members": two, "coordinator": "plan"}))
+            .contains("field `members.plan.count`"));
     }
 
     #[test]

@@ -173,6 +173,10 @@ pub enum SupervisorError {
     /// The decider still wanted another round after `max_rounds`.
     #[error("the job was not done after max_rounds = {0} rounds")]
     TooManyRounds(u32),
+    /// The coordinator member failed or answered outside its protocol (the message names it
+    /// and what it answered).
+    #[error("coordinator {0}")]
+    Coordinator(String),
 }
 
 impl From<SupervisorError> for AgentError {

@@ -38,6 +38,7 @@
 //! | `unit_timeout_seconds` | none | deadline per call; a late call is a failed attempt |
 //! | `rounds` | 1 | rounds per job: round *k+1*'s inputs are round *k*'s results (each unit keeps its capability); the answer is the last round's results |
 //! | `report` | false | answer `{"result": ..., "rounds": [[{"unit", "worker", "attempts"}, ...], ...]}` |
+//! | `coordinator` | none | a member group of one agent that plans and judges each job (below); it is not a worker, and `rounds` becomes the most rounds a job may run |
 //!
 //! Whatever the routing, a unit that names a capability only goes to workers whose group lists
 //! it; a unit naming a capability no worker has fails the job before anything runs. A
@@ -48,6 +49,15 @@
 //! A request is `{"units": [{"input": ..., "capability": "search"}, ...]}` ([`Job`]) or a
 //! plain array of inputs. The answer is the array of results in unit order. Jobs to one
 //! pattern agent run one after the other; the units of a job run concurrently.
+//!
+//! # A coordinator member (an LLM supervisor)
+//!
+//! With `coordinator: plan`, the `plan` member decides instead of a fixed job: a request is
+//! any task, the pattern asks `plan` `{"task", "round": 0}`, and `plan` answers
+//! `{"units": [...]}` (run them) or `{"done": answer}`; after each round it is asked again
+//! with `{"task", "round", "units", "results"}`. An `llm.chat` member with `supervisor:` config
+//! produces these answers through its `assign_units` and `finish` tools, so a model really
+//! splits the work and judges the results.
 //!
 //! # Rust only
 //!
@@ -81,6 +91,7 @@
 //! ```
 
 mod config;
+mod coordinator;
 mod dispatch;
 mod job;
 mod routing;
@@ -180,9 +191,9 @@ impl SupervisorPattern {
         &self.config
     }
 
-    async fn run_job(&self, crew: &mut Crew, request: Value) -> Result<Value, SupervisorError> {
-        let mut units = job::decode_job(request)?;
-        let rules = RoundRules {
+    /// How this agent's rounds are run.
+    fn rules(&self, crew: &Crew) -> RoundRules<'_> {
+        RoundRules {
             routing: &self.routing,
             limits: Limits {
                 max_in_flight: self.config.max_in_flight.unwrap_or(crew.workers.len()),
@@ -193,7 +204,15 @@ impl SupervisorPattern {
                 .unit_timeout_seconds
                 .map(Duration::from_secs_f64),
             report: self.config.report,
-        };
+        }
+    }
+
+    async fn run_job(&self, crew: &mut Crew, request: Value) -> Result<Value, SupervisorError> {
+        let rules = self.rules(crew);
+        if let Some(c) = crew.coordinator.clone() {
+            return self.run_coordinated(crew, &c, request, &rules).await;
+        }
+        let mut units = job::decode_job(request)?;
         let max_rounds = match &self.decider {
             Some((max, _)) => *max,
             None => self.config.rounds,
@@ -237,6 +256,42 @@ impl SupervisorPattern {
     }
 }
 
+impl SupervisorPattern {
+    /// A job planned and judged by the coordinator member: it assigns each round's units and
+    /// says when the job is done (at most `rounds` rounds).
+    async fn run_coordinated(
+        &self,
+        crew: &mut Crew,
+        coordinator: &troupe_runtime::DynAgentRef,
+        task: Value,
+        rules: &RoundRules<'_>,
+    ) -> Result<Value, SupervisorError> {
+        let max_rounds = self.config.rounds;
+        let mut reports = Vec::new();
+        let mut request = coordinator::request(&task, 0, &[], &[]);
+        let mut round = 0;
+        loop {
+            let decision = coordinator::ask(coordinator, request, rules.timeout).await?;
+            let units = match decision {
+                Decision::Done(result) if self.config.report => {
+                    return Ok(json!({"result": result, "rounds": reports}))
+                }
+                Decision::Done(result) => return Ok(result),
+                Decision::Continue(_) if round >= max_rounds => {
+                    return Err(SupervisorError::TooManyRounds(max_rounds))
+                }
+                Decision::Continue(units) => units,
+            };
+            round += 1;
+            let (results, report) = run_round(crew, units.clone(), rules).await?;
+            if self.config.report {
+                reports.push(report);
+            }
+            request = coordinator::request(&task, round, &units, &results);
+        }
+    }
+}
+
 impl Agent for SupervisorPattern {
     type Request = Value;
     type Reply = Value;
@@ -247,7 +302,14 @@ impl Agent for SupervisorPattern {
         ctx: &AgentContext,
         _restored: Option<Snapshot>,
     ) -> Result<Crew, AgentError> {
-        let (team, members) = spawn_team(ctx, &self.config.members, &self.config.team).await?;
+        let (team, mut members) = spawn_team(ctx, &self.config.members, &self.config.team).await?;
+        let coordinator = match &self.config.coordinator {
+            Some(group) => members
+                .iter()
+                .position(|m| &m.group == group)
+                .map(|i| members.remove(i).agent),
+            None => None,
+        };
         let metas = members
             .iter()
             .map(|m| WorkerMeta {
@@ -259,7 +321,7 @@ impl Agent for SupervisorPattern {
         let workers: Vec<_> = members.into_iter().map(|m| m.agent).collect();
         // A spawned worker is marked running a moment after its spawn returns: wait, so that
         // the first job's routing sees every worker.
-        for worker in &workers {
+        for worker in workers.iter().chain(&coordinator) {
             let id = worker.id().as_str();
             if team::until_running(|| worker.is_running(), worker.watch_starts(), &team, id)
                 .await
@@ -280,6 +342,7 @@ impl Agent for SupervisorPattern {
             crashed: vec![0; workers.len()],
             workers,
             cursor: 0,
+            coordinator,
         })
     }
 

@@ -24,6 +24,8 @@ pub struct Crew {
     /// down until a newer one runs.
     pub(crate) crashed: Vec<u64>,
     pub(crate) cursor: usize,
+    /// The coordinator member (config `coordinator`), not a worker.
+    pub(crate) coordinator: Option<DynAgentRef>,
 }
 
 /// The `crashed` mark of a worker that left the team for good.

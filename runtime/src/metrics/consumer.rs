@@ -169,6 +169,19 @@ impl State {
                 ..
             } => counter!("troupe_compensations_total", "outcome" => "failed").increment(1),
             EventKind::DeadLettered { .. } => counter!("troupe_dead_letters_total").increment(1),
+            EventKind::LlmUsage {
+                model,
+                prompt_tokens,
+                completion_tokens,
+                ..
+            } => {
+                let labels = [("workflow", name.clone()), ("model", model.clone())];
+                counter!("troupe_llm_calls_total", &labels).increment(1);
+                let prompt = [&labels[..], &[("kind", "prompt".to_string())]].concat();
+                counter!("troupe_llm_tokens_total", &prompt).increment(*prompt_tokens);
+                let completion = [&labels[..], &[("kind", "completion".to_string())]].concat();
+                counter!("troupe_llm_tokens_total", &completion).increment(*completion_tokens);
+            }
             _ => {}
         }
         let (queued, running) = self.runs.values().fold((0, 0), |(q, r), run| {

@@ -32,7 +32,7 @@ fn suite_help() -> String {
 #[command(after_help = suite_help())]
 pub struct BenchArgs {
     /// A suite to run: quick (the default), full, ask, patterns, savina, tree, memory, net,
-    /// cluster or durable. Repeatable.
+    /// cluster, durable or llm. Repeatable.
     #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
     suites: Vec<SuiteName>,
     /// Seconds per scenario, all its variants together (default: 1 with quick, 4 otherwise).

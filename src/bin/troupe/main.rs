@@ -17,6 +17,7 @@ mod runs;
 mod serve;
 mod summary;
 mod telemetry;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

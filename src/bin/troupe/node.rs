@@ -271,7 +271,10 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    register_kinds(rt.kinds());
+    // The llm.chat budgets of this node: each node admits budget ÷ live members.
+    let budgets = troupe::agents::llm::Budgets::new();
+    troupe::agents::register_all_with(rt.kinds(), &budgets);
+    troupe::patterns::register_all(rt.kinds());
     let store = config.store.clone();
     let task_slots = config.task_slots;
     let node = match ClusterNode::start(config, rt.clone()).await {
@@ -282,6 +285,7 @@ pub async fn node(args: NodeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let _split = split_budgets(&node, budgets);
     let _metrics = match (args.metrics.metrics, metrics.clone()) {
         (Some(addr), Some(metrics)) => {
             troupe::cluster::metrics::observe(&node, &metrics);
@@ -563,4 +567,28 @@ pub async fn members(args: ClusterArgs) -> ExitCode {
     client.shutdown().await;
     client.runtime().shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The task keeping a node's budgets split; stopped when dropped (when the node's command ends).
+struct SplitTask(tokio::task::JoinHandle<()>);
+
+impl Drop for SplitTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps the node's llm.chat budgets split across the live members: recomputed on every
+/// membership change the node sees.
+fn split_budgets(node: &ClusterNode, budgets: troupe::agents::llm::Budgets) -> SplitTask {
+    let node = node.clone();
+    SplitTask(tokio::spawn(async move {
+        let me = node.name().to_string();
+        let mut split = troupe::agents::llm::BudgetSplit::new(budgets, me.clone());
+        loop {
+            let names: Vec<String> = node.members().iter().map(|m| m.name.to_string()).collect();
+            split.set_members(&me, names.iter().map(String::as_str));
+            node.wait_changed(Duration::from_secs(5)).await;
+        }
+    }))
 }

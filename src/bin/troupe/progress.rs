@@ -9,10 +9,11 @@ use tokio::task::JoinHandle;
 use troupe::workflow::plan::Plan;
 use troupe::{EventKind, EventStream};
 
-/// A progress bar following one run's task events.
+/// A progress bar following one run's task events (and adding up its LLM token usage).
 pub struct Progress {
     bar: ProgressBar,
     task: JoinHandle<()>,
+    tokens: std::sync::Arc<std::sync::Mutex<crate::tokens::Tally>>,
 }
 
 impl Progress {
@@ -29,6 +30,8 @@ impl Progress {
         bar.set_style(style);
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
         let b = bar.clone();
+        let tokens = std::sync::Arc::new(std::sync::Mutex::new(crate::tokens::Tally::default()));
+        let tally = tokens.clone();
         let task = tokio::spawn(async move {
             let mut running = BTreeSet::new();
             loop {
@@ -37,6 +40,12 @@ impl Progress {
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,
                 };
+                if let EventKind::LlmUsage { .. } = &event.kind {
+                    if let Ok(mut t) = tally.lock() {
+                        t.apply(&event);
+                    }
+                    continue;
+                }
                 if let EventKind::AgentFailed { reason, action, .. } = &event.kind {
                     let agent = event.agent.as_ref().map_or("?", |a| a.as_str());
                     let line = format!("crash: agent {agent}: {reason}; {action}");
@@ -95,14 +104,22 @@ impl Progress {
                 b.set_message(describe(&running));
             }
         });
-        Self { bar, task }
+        Self { bar, task, tokens }
     }
 
-    /// Stops following and clears the bar.
-    pub async fn finish(self) {
-        self.task.abort();
-        let _ = self.task.await;
+    /// Stops following (once the run's end event was seen, or after a second), clears the bar,
+    /// and returns the run's token usage.
+    pub async fn finish(mut self) -> crate::tokens::Tally {
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+            let _ = self.task.await;
+        }
         self.bar.finish_and_clear();
+        let tally = self.tokens.lock().map(|t| t.clone());
+        tally.unwrap_or_default()
     }
 }
 

@@ -353,7 +353,7 @@ pub async fn await_report(
             }
         }
     };
-    progress.finish().await;
+    let tokens = progress.finish().await;
     if let Some(client) = client {
         client.shutdown().await;
     }
@@ -365,8 +365,15 @@ pub async fn await_report(
         }
     };
     print!("{}", summary::render(&report, plan, output.output_lines));
+    print!("{}", tokens.render());
     if let Some(path) = &output.report {
-        if let Err(e) = std::fs::write(path, summary::json(&report)) {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&summary::json(&report)).unwrap_or_default();
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("llm_usage".into(), tokens.json());
+        }
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text) {
             eprintln!("error: cannot write {}: {e}", path.display());
         }
     }
