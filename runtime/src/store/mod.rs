@@ -34,8 +34,9 @@
 //! per store is what group commit needs anyway). Each call queues a job and awaits its reply.
 //! The writer takes every job that is queued at that moment (up to
 //! [`StoreConfig::max_batch`]), runs them in **one transaction**, each inside its own
-//! savepoint (a failing job rolls back only itself), commits once and only then answers every
-//! caller. So a call returns only once what it wrote is durable (SQLite runs with
+//! savepoint (a failing job rolls back only itself; a lone job is the transaction itself, and
+//! the statements between two jobs go to a server in one round trip), commits once and only
+//! then answers every caller. So a call returns only once what it wrote is durable (SQLite runs with
 //! `synchronous=FULL`: a commit is an fsync of the WAL), and appends that are ready together
 //! share one fsync. [`Store::stats`] counts commits and appends, so a benchmark can report
 //! fsyncs per task.
