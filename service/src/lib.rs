@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod decode;
 mod dlq;
 pub mod error;
 mod events;
@@ -58,6 +59,7 @@ impl Service {
                 self.clone(),
                 audit::audit,
             ))
+            .layer(axum::extract::DefaultBodyLimit::max(decode::MAX_BODY_BYTES))
             .with_state(self.clone())
             .merge(extra)
     }

@@ -43,7 +43,7 @@ impl NodeProc {
         // one in between, so try again with new ones.
         for _ in 0..3 {
             let (listen, gossip) = free_addrs(ip);
-            if let Some(node) = Self::try_start(name, listen, gossip, seeds, store) {
+            if let Some(node) = Self::try_start(name, listen, gossip, seeds, store, COOKIE, None) {
                 return node;
             }
         }
@@ -56,8 +56,26 @@ impl NodeProc {
         gossip: SocketAddr,
         seeds: &[&NodeProc],
     ) -> NodeProc {
-        Self::try_start(name, listen, gossip, seeds, "memory")
+        Self::try_start(name, listen, gossip, seeds, "memory", COOKIE, None)
             .unwrap_or_else(|| panic!("node {name} did not start on {listen}/{gossip}"))
+    }
+
+    /// A node with cookie `cookie` whose log, at debug level, goes to the file `log`.
+    pub fn start_logged(
+        name: &str,
+        ip: &str,
+        seeds: &[&NodeProc],
+        cookie: &str,
+        log: &std::path::Path,
+    ) -> NodeProc {
+        for _ in 0..3 {
+            let (listen, gossip) = free_addrs(ip);
+            let started = Self::try_start(name, listen, gossip, seeds, "memory", cookie, Some(log));
+            if let Some(node) = started {
+                return node;
+            }
+        }
+        panic!("node {name} did not start on free ports three times");
     }
 
     fn try_start(
@@ -66,6 +84,8 @@ impl NodeProc {
         gossip: SocketAddr,
         seeds: &[&NodeProc],
         store: &str,
+        cookie: &str,
+        log: Option<&std::path::Path>,
     ) -> Option<NodeProc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.args(["node", "--exit-with-stdin", "--name", name])
@@ -77,7 +97,7 @@ impl NodeProc {
                 "--gossip",
                 &gossip.to_string(),
                 "--cookie",
-                COOKIE,
+                cookie,
                 "--task-slots",
                 "2",
             ])
@@ -87,7 +107,10 @@ impl NodeProc {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         // TROUPE_TEST_NODE_LOGS=DIR keeps each node's debug log (for diagnosing a failure).
-        if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("log file");
+            cmd.args(["--log", "debug"]).stderr(file);
+        } else if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
             let file =
                 std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))
                     .expect("log file");
