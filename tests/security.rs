@@ -103,7 +103,10 @@ async fn a_node_with_the_wrong_cookie_is_refused_and_the_refusal_is_logged() {
     let c = client(&a, "127.0.0.1").await;
     let wrong = "not-the-cluster-cookie";
     let _b = NodeProc::start_logged("sec-b", "127.0.0.2", &[&a], wrong, &log_b);
-    let line = wait_for_line(&log_a, &["refused node", "sec-b", "cookie"]);
+    // sec-a dials sec-b: sec-b refuses it and says so, and so does sec-a.
+    let line = wait_for_line(&log_b, &["refused node", "sec-a", "failed the cookie"]);
+    assert!(line.contains("127.0.0.1"), "the peer's address: {line}");
+    let line = wait_for_line(&log_a, &["cannot link to node", "sec-b", "cookie"]);
     assert!(line.contains("127.0.0.2"), "the peer's address: {line}");
     for (log, secret) in [
         (&log_a, COOKIE),

@@ -36,6 +36,8 @@ struct State {
     authed: HashMap<String, usize>,
     /// Authenticated sessions and their peer names, to count them down when they close.
     authed_sessions: HashMap<ActorId, String>,
+    /// Outbound sessions not authenticated yet.
+    dialed: std::collections::HashSet<ActorId>,
 }
 
 /// The admission state of one transport (no process-global state: one per node).
@@ -58,6 +60,7 @@ impl Admission {
     /// A session was opened (inbound ones are admitted or closed).
     pub(super) fn opened(&self, ses: &NodeServerSessionInformation) {
         if !ses.is_server {
+            self.state.lock().dialed.insert(ses.actor.get_id());
             return;
         }
         let ip = ses
@@ -108,6 +111,7 @@ impl Admission {
     pub(super) fn authenticated(&self, ses: &NodeServerSessionInformation) {
         let mut st = self.state.lock();
         take_pending(&mut st, &ses.actor.get_id());
+        st.dialed.remove(&ses.actor.get_id());
         if let Some(name) = ses.peer_name.as_ref().map(|n| n.name.clone()) {
             *st.authed.entry(name.clone()).or_default() += 1;
             st.authed_sessions.insert(ses.actor.get_id(), name);
@@ -124,6 +128,21 @@ impl Admission {
                 if *n == 0 {
                     st.authed.remove(&name);
                 }
+            }
+            return;
+        }
+        if st.dialed.remove(&id) {
+            // A link this node dialled that closed before authenticating.
+            match ses.peer_name.as_ref().map(|n| n.name.as_str()) {
+                Some(name) if st.authed.contains_key(name) => {}
+                Some(name) => tracing::warn!(
+                    target: "troupe::cluster",
+                    peer = %ses.peer_addr,
+                    "cannot link to node {name:?} at {}: the cookie authentication failed \
+                     (the cookies differ)",
+                    ses.peer_addr
+                ),
+                None => {}
             }
             return;
         }
