@@ -153,7 +153,7 @@ pub fn store_records(data: &[u8]) {
                 usize::from(u16::from_be_bytes([*a, *b])).min(tail.len()),
                 tail,
             ),
-            _ => (tail.len(), &[][..]),
+            _ => (tail.len(), tail),
         };
         let (payload, tail) = tail.split_at(plen);
         rest = tail;
