@@ -19,8 +19,11 @@ use troupe_runtime::workflow::journal::JournalEvent;
 use troupe_runtime::workflow::parse_workflow;
 use troupe_runtime::{KindRegistry, RunId};
 
+/// A target's check of one input.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the folder of its corpus under fuzz/corpus/) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("frame", frame),
     ("membership_datagram", membership_datagram),
     ("workflow_file", workflow_file),
