@@ -41,6 +41,10 @@ pub enum ApiError {
         /// `{"problems": [{"message", "line", "column"}]}`.
         details: Value,
     },
+    /// The request's body is larger than the service accepts
+    /// ([`MAX_BODY_BYTES`](crate::decode::MAX_BODY_BYTES)) (`payload_too_large`, 413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The resources the workflow's pools need cannot be had here (507).
     #[error("{0}")]
     InsufficientResources(String),
@@ -63,6 +67,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientResources(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,6 +85,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::Invalid { .. } => "invalid_workflow",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::InsufficientResources(_) => "insufficient_resources",
             Self::NotImplemented(_) => "not_implemented",
             Self::Internal(_) => "internal",
@@ -120,16 +126,36 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
-        let text = if bytes.iter().all(u8::is_ascii_whitespace) {
-            &b"{}"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(text).map(JsonBody).map_err(|e| {
-            ApiError::BadRequest(format!("the body is not valid JSON for this call: {e}"))
+        let bytes = read_body(req, state).await?;
+        crate::decode::json_body(&bytes).map(JsonBody)
+    }
+}
+
+/// The whole body of a request, within the router's body limit: a larger one is
+/// [`ApiError::PayloadTooLarge`] (413), not axum's plain-text rejection.
+pub(crate) async fn read_body<S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    use axum::extract::FromRequest;
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!(
+                "the body is larger than the {}-byte limit",
+                crate::decode::MAX_BODY_BYTES
+            )),
+            _ => ApiError::BadRequest(format!("cannot read the body: {e}")),
         })
+}
+
+/// A request body read whole, with [`read_body`]'s errors.
+pub(crate) struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        read_body(req, state).await.map(RawBody)
     }
 }

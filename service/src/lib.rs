@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cluster;
+pub mod decode;
 mod dlq;
 pub mod error;
 mod events;
@@ -25,8 +26,8 @@ mod persist;
 mod problems;
 pub mod schedules;
 mod state;
-mod ui;
 pub mod tls;
+mod ui;
 pub mod webhooks;
 mod workflows;
 
@@ -67,6 +68,7 @@ impl Service {
                 self.clone(),
                 audit::audit,
             ))
+            .layer(axum::extract::DefaultBodyLimit::max(decode::MAX_BODY_BYTES))
             .with_state(self.clone())
             .merge(ui::router())
             .merge(extra)

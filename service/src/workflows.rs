@@ -8,30 +8,22 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use troupe_runtime::workflow::durable::Definition;
-use troupe_runtime::workflow::plan::plan as make_plan;
-use troupe_runtime::workflow::{parse_workflow, Plan, WorkflowError};
+use troupe_runtime::workflow::{Plan, WorkflowError};
 use troupe_runtime::RunId;
 
 use crate::auth::Scope;
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, JsonBody, RawBody};
 use crate::executions::{self, status_of};
-use crate::problems;
 use crate::state::{lock, Authed, Service, Submitted};
 
 /// `POST /api/v1/workflows`: the body is the definition (YAML, or JSON, which is YAML too).
 pub(crate) async fn submit(
     State(svc): State<Arc<Service>>,
     Authed(caller): Authed,
-    body: String,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Submit)?;
-    if body.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "the body is empty: send a workflow definition (YAML or JSON)".into(),
-        ));
-    }
-    let spec = parse_workflow(&body, "request body").map_err(|e| problems::file_error(&e))?;
-    let plan = make_plan(spec, svc.runtime.kinds()).map_err(|e| problems::plan_errors(&e))?;
+    let (body, plan) = crate::decode::workflow_definition(&body, svc.runtime.kinds())?;
     svc.runtime
         .check_capacity(&plan)
         .map_err(|e| ApiError::InsufficientResources(e.to_string()))?;

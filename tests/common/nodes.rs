@@ -32,6 +32,29 @@ pub fn free_addrs(ip: &str) -> (SocketAddr, SocketAddr) {
     (tcp.local_addr().unwrap(), udp.local_addr().unwrap())
 }
 
+/// How [`NodeProc::spawn`] starts a node beyond its addresses and seeds.
+struct Launch<'a> {
+    store: &'a str,
+    extra: &'a [&'a str],
+    /// How many lines after the "up" line to read and return.
+    more: usize,
+    cookie: &'a str,
+    /// A file for the node's debug log.
+    log: Option<&'a std::path::Path>,
+}
+
+impl<'a> Launch<'a> {
+    fn new(store: &'a str, extra: &'a [&'a str]) -> Self {
+        Launch {
+            store,
+            extra,
+            more: 0,
+            cookie: COOKIE,
+            log: None,
+        }
+    }
+}
+
 impl NodeProc {
     pub fn start(name: &str, ip: &str, seeds: &[&NodeProc]) -> NodeProc {
         Self::start_with_store(name, ip, seeds, "memory")
@@ -55,7 +78,9 @@ impl NodeProc {
         // one in between, so try again with new ones.
         for _ in 0..3 {
             let (listen, gossip) = free_addrs(ip);
-            if let Some((node, _)) = Self::spawn(name, listen, gossip, seeds, store, extra, 0) {
+            if let Some((node, _)) =
+                Self::spawn(name, listen, gossip, seeds, Launch::new(store, extra))
+            {
                 return node;
             }
         }
@@ -79,7 +104,7 @@ impl NodeProc {
         seeds: &[&NodeProc],
         store: &str,
     ) -> Option<NodeProc> {
-        Self::spawn(name, listen, gossip, seeds, store, &[], 0).map(|(node, _)| node)
+        Self::spawn(name, listen, gossip, seeds, Launch::new(store, &[])).map(|(node, _)| node)
     }
 
     /// A node with the HTTP API on `ip` (`--api IP:0`): the node, the API's base URL and the
@@ -89,9 +114,11 @@ impl NodeProc {
         for _ in 0..3 {
             let (listen, gossip) = free_addrs(ip);
             let extra = ["--api", api.as_str()];
-            if let Some((node, lines)) =
-                Self::spawn(name, listen, gossip, seeds, "memory", &extra, 2)
-            {
+            let launch = Launch {
+                more: 2,
+                ..Launch::new("memory", &extra)
+            };
+            if let Some((node, lines)) = Self::spawn(name, listen, gossip, seeds, launch) {
                 let base = lines[0]
                     .split_whitespace()
                     .find(|w| w.starts_with("http://"))
@@ -105,17 +132,44 @@ impl NodeProc {
         panic!("node {name} did not start on free ports three times");
     }
 
-    /// Starts `troupe node` with `extra` arguments; returns it and the `more` lines it
+    /// A node with cookie `cookie` whose log, at debug level, goes to the file `log`.
+    pub fn start_logged(
+        name: &str,
+        ip: &str,
+        seeds: &[&NodeProc],
+        cookie: &str,
+        log: &std::path::Path,
+    ) -> NodeProc {
+        for _ in 0..3 {
+            let (listen, gossip) = free_addrs(ip);
+            let launch = Launch {
+                cookie,
+                log: Some(log),
+                ..Launch::new("memory", &[])
+            };
+            if let Some((node, _)) = Self::spawn(name, listen, gossip, seeds, launch) {
+                return node;
+            }
+        }
+        panic!("node {name} did not start on free ports three times");
+    }
+
+    /// Starts `troupe node` as `launch` says; returns it and the `launch.more` lines it
     /// printed after its "up" line.
     fn spawn(
         name: &str,
         listen: SocketAddr,
         gossip: SocketAddr,
         seeds: &[&NodeProc],
-        store: &str,
-        extra: &[&str],
-        more: usize,
+        launch: Launch,
     ) -> Option<(NodeProc, Vec<String>)> {
+        let Launch {
+            store,
+            extra,
+            more,
+            cookie,
+            log,
+        } = launch;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.args(["node", "--exit-with-stdin", "--name", name])
             .env("TROUPE_TEST_NODE", name)
@@ -127,7 +181,7 @@ impl NodeProc {
                 "--gossip",
                 &gossip.to_string(),
                 "--cookie",
-                COOKIE,
+                cookie,
                 "--task-slots",
                 "2",
             ])
@@ -138,7 +192,10 @@ impl NodeProc {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         // TROUPE_TEST_NODE_LOGS=DIR keeps each node's debug log (for diagnosing a failure).
-        if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("log file");
+            cmd.args(["--log", "debug"]).stderr(file);
+        } else if let Some(dir) = std::env::var_os("TROUPE_TEST_NODE_LOGS") {
             let file =
                 std::fs::File::create(std::path::Path::new(&dir).join(format!("{name}.log")))
                     .expect("log file");

@@ -7,7 +7,8 @@ use serde_json::Value;
 use troupe_runtime::policy::Backoff;
 use troupe_runtime::{AgentId, EventBus, EventKind};
 
-use super::wire::{Chunk, Completion, SseParser, Turn};
+use super::decode::{decode_completion, StreamDecoder};
+use super::wire::Turn;
 use super::LlmConfig;
 use crate::http::error_chain;
 
@@ -263,15 +264,9 @@ impl Endpoint {
                 .await
                 .map_err(|_| timeout())?
                 .map_err(io)?;
-            let completion: Completion =
-                serde_json::from_slice(&bytes).map_err(|e| decode(e.to_string()))?;
-            if completion.choices.is_empty() {
-                return Err(decode("no choices".into()));
-            }
-            return Ok(completion.into());
+            return decode_completion(&bytes).map_err(decode);
         }
-        let mut turn = Turn::default();
-        let mut parser = SseParser::default();
+        let mut stream = StreamDecoder::default();
         let mut tokens = tokens;
         loop {
             let chunk = tokio::time::timeout_at(deadline, response.chunk())
@@ -279,18 +274,16 @@ impl Endpoint {
                 .map_err(|_| timeout())?
                 .map_err(io)?;
             let Some(bytes) = chunk else { break };
-            for data in parser.feed(&bytes) {
-                if data.trim() == "[DONE]" {
-                    return Ok(turn);
-                }
-                let chunk: Chunk = serde_json::from_str(&data)
-                    .map_err(|e| decode(format!("stream chunk {data:?}: {e}")))?;
-                if let (Some(text), Some(t)) = (turn.absorb(chunk), tokens.as_deref_mut()) {
+            for text in stream.feed(&bytes).map_err(decode)? {
+                if let Some(t) = tokens.as_deref_mut() {
                     t.emit(text);
                 }
             }
+            if stream.is_done() {
+                break;
+            }
         }
-        Ok(turn)
+        Ok(stream.into_turn())
     }
 }
 

@@ -20,6 +20,7 @@
 mod budget;
 mod client;
 mod config;
+pub mod decode;
 mod handoff;
 mod journal;
 mod mcp;

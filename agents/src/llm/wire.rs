@@ -241,28 +241,43 @@ impl From<Completion> for Turn {
 }
 
 /// Splits a server-sent-events byte stream into the `data` of its events.
+///
+/// Bytes are kept until their line is complete: a read may end anywhere, inside a UTF-8
+/// character or between the `\r` and `\n` of a line end, without changing what is decoded
+/// (a character split across reads once came out as two U+FFFD, found by the `llm_sse` fuzz
+/// target's check).
 #[derive(Debug, Default)]
 pub(crate) struct SseParser {
-    buffer: String,
+    /// The bytes of the current, incomplete line.
+    buffer: Vec<u8>,
+    /// The `data` lines of the current event so far.
+    data: Vec<String>,
 }
 
 impl SseParser {
     /// Feeds bytes; returns the data of every event completed by them, in order.
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.buffer
-            .push_str(&String::from_utf8_lossy(bytes).replace("\r\n", "\n"));
+        self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some(end) = self.buffer.find("\n\n") {
-            let block: String = self.buffer.drain(..end + 2).collect();
-            let data: Vec<&str> = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if !data.is_empty() {
-                events.push(data.join("\n"));
+        let mut start = 0;
+        while let Some(end) = self.buffer[start..].iter().position(|&b| b == b'\n') {
+            let mut line = &self.buffer[start..start + end];
+            start += end + 1;
+            if let [rest @ .., b'\r'] = line {
+                line = rest;
+            }
+            if line.is_empty() {
+                if !self.data.is_empty() {
+                    events.push(std::mem::take(&mut self.data).join("\n"));
+                }
+                continue;
+            }
+            let line = String::from_utf8_lossy(line);
+            if let Some(d) = line.strip_prefix("data:") {
+                self.data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
             }
         }
+        self.buffer.drain(..start);
         events
     }
 }
@@ -326,6 +341,23 @@ mod tests {
             ["{\"a\":1}", "[DONE]"]
         );
         assert_eq!(p.feed(b": comment\n\n"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reads_cut_inside_a_character_or_a_line_end_decode_the_same() {
+        // Found by the llm_sse fuzz target's check (fuzz/corpus/llm_sse/stream): "é" and
+        // "日本" cut across reads came out as U+FFFD.
+        let stream = "data: h\u{e9}llo \u{65e5}\u{672c}\r\n\r\ndata: [DONE]\r\n\r\n".as_bytes();
+        for cut in 1..stream.len() {
+            let mut p = SseParser::default();
+            let mut events = p.feed(&stream[..cut]);
+            events.extend(p.feed(&stream[cut..]));
+            assert_eq!(
+                events,
+                ["h\u{e9}llo \u{65e5}\u{672c}", "[DONE]"],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

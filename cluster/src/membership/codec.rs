@@ -366,8 +366,9 @@ pub(crate) fn decode_member(rest: &mut &[u8]) -> Result<Member<NodeIdentity>, Co
 }
 
 /// Checks a whole datagram the way foca will read it — header, update count, updates, nothing
-/// after — so that a malformed datagram is rejected before it can change any state.
-pub(crate) fn check_datagram(bytes: &[u8]) -> Result<(), CodecError> {
+/// after — so that a malformed datagram is rejected before it can change any state. Public for
+/// the fuzz targets (fuzz/): every received datagram goes through it first.
+pub fn check_datagram(bytes: &[u8]) -> Result<(), CodecError> {
     let mut rest = bytes;
     let header = decode_header(&mut rest)?;
     if rest.is_empty() {

@@ -58,7 +58,7 @@ mod udp;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{CodecError, MAGIC, WIRE_VERSION};
+pub use codec::{check_datagram, CodecError, MAGIC, WIRE_VERSION};
 pub use config::MembershipConfig;
 pub use error::MembershipError;
 pub use identity::{NodeIdentity, NodeMeta};

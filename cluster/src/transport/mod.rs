@@ -10,6 +10,7 @@
 //! [`Transport::connect`] when a member comes up and [`Transport::disconnect`] when it is
 //! declared down.
 
+mod admission;
 mod gateway;
 pub mod tls;
 
@@ -25,6 +26,7 @@ use ractor_cluster::{
 };
 use tokio::sync::{mpsc, Notify};
 
+pub use admission::{AUTH_TIMEOUT, MAX_HALF_OPEN_PER_ADDR};
 pub use gateway::{group, FrameSink, GatewayMsg, SCOPE};
 pub use tls::{TlsConfig, TlsError, TlsFile, TlsSetup};
 
@@ -163,15 +165,20 @@ enum SessionEvent {
     Closed(ractor_cluster::node::NodeServerSessionInformation),
 }
 
-struct Subscription(mpsc::UnboundedSender<SessionEvent>);
+struct Subscription(mpsc::UnboundedSender<SessionEvent>, admission::Admission);
 
 impl NodeEventSubscription for Subscription {
-    fn node_session_opened(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
-    fn node_session_authenticated(&self, _: ractor_cluster::node::NodeServerSessionInformation) {}
+    fn node_session_opened(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        self.1.opened(&ses);
+    }
+    fn node_session_authenticated(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        self.1.authenticated(&ses);
+    }
     fn node_session_ready(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
         let _ = self.0.send(SessionEvent::Ready(ses));
     }
     fn node_session_disconnected(&self, ses: ractor_cluster::node::NodeServerSessionInformation) {
+        self.1.closed(&ses);
         let _ = self.0.send(SessionEvent::Closed(ses));
     }
 }
@@ -277,7 +284,10 @@ impl Transport {
         server
             .cast(NodeServerMessage::SubscribeToEvents {
                 id: "troupe.transport".into(),
-                subscription: Box::new(Subscription(stx)),
+                subscription: Box::new(Subscription(
+                    stx,
+                    admission::Admission::new(MAX_HALF_OPEN_PER_ADDR, AUTH_TIMEOUT),
+                )),
             })
             .map_err(|e| err(StartCause::Subscribe(e.to_string())))?;
         // Accepting starts after the subscription, so that no session's events are missed.
