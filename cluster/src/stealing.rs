@@ -1,7 +1,8 @@
 //! Work-stealing decisions, IO-free: which queued tasks a busy node hands to an idle one.
 //!
-//! The victim gives only tasks the thief can run (its kinds), prefers tasks whose agent state
-//! is already active on the thief (affinity), then the oldest; and keeps enough to feed its own
+//! The victim gives only tasks the thief can run (its kinds), the highest priority first,
+//! within a priority prefers tasks whose agent state is already active on the thief
+//! (affinity), then the oldest; and keeps enough to feed its own
 //! free task slots, so stealing never starves the node that accepted the work. A thief takes a
 //! batch (what its slots can start soon), but never more than half of what the victim can
 //! spare, so the last tasks of a workflow still spread over several idle nodes.
@@ -54,6 +55,9 @@ pub fn pick_for_thief(
             .is_some_and(&active_on_thief)
     });
     local.append(&mut other);
+    // High priority first (the queue is in serving order already; affinity must not put a
+    // low-priority task before a high one). Stable: affinity, then age, within a priority.
+    local.sort_by_key(|&i| std::cmp::Reverse(queue[i].task.priority));
     let mut picked: Vec<usize> = local.into_iter().take(give).collect();
     picked.sort_unstable();
     picked
@@ -73,6 +77,8 @@ mod tests {
                 input: Value::Null,
                 timeout_ms: None,
                 affinity: affinity.map(AgentId::new),
+                priority: troupe_runtime::workflow::DEFAULT_PRIORITY,
+                tenant: None,
             },
             own: true,
         }

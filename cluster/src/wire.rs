@@ -293,6 +293,17 @@ pub struct RemoteTask {
     /// preferred.
     #[serde(rename = "affinity", default)]
     pub affinity: Option<AgentId>,
+    /// The task's priority, 0–9: queues serve (and victims hand to thieves) higher ones
+    /// first. Absent from older peers: the default priority.
+    #[serde(rename = "priority", default = "default_priority")]
+    pub priority: u8,
+    /// The tenant of the run the task belongs to: a node's queue lets tenants take turns.
+    #[serde(rename = "tenant", default)]
+    pub tenant: Option<String>,
+}
+
+fn default_priority() -> u8 {
+    troupe_runtime::workflow::DEFAULT_PRIORITY
 }
 
 /// A call error as it crosses the wire.
@@ -699,6 +710,8 @@ mod tests {
             input: json!(1),
             timeout_ms: None,
             affinity: None,
+            priority: 5,
+            tenant: None,
         };
         vec![
             Msg::ControlReply {

@@ -48,6 +48,7 @@ pub use agent::{
     Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent,
     KindLookup, KindRegistry, NestedAgent, Persistence,
 };
+pub use agent::DEFAULT_MAILBOX_CAPACITY;
 pub use config::ConfigError;
 pub use error::{AgentError, CallError, SpawnError};
 pub use events::{Event, EventBus, EventKind, EventStream};

@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 mod dlq;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use admission::AdmissionLimits;
 pub use auth::{Auth, Caller, Claims, Scope};
 pub use error::ApiError;
 pub use state::{Replayer, Service, ServiceConfig};

@@ -60,6 +60,8 @@ pub struct Service {
     pub(crate) workflows: Mutex<HashMap<String, Arc<Mutex<Submitted>>>>,
     /// The runs this process drives, by run id.
     pub(crate) driven: Mutex<HashMap<RunId, RunControl>>,
+    /// Limits on new executions (see [`crate::admission`]).
+    pub(crate) admission: crate::admission::Admission,
 }
 
 impl std::fmt::Debug for Service {
@@ -82,7 +84,19 @@ impl Service {
             replay: config.replay,
             workflows: Mutex::new(HashMap::new()),
             driven: Mutex::new(HashMap::new()),
+            admission: Default::default(),
         })
+    }
+
+    /// Limits the executions this service admits (429 per tenant, 503 for the node, with
+    /// `Retry-After`); by default nothing is limited.
+    pub fn set_admission(&self, limits: crate::admission::AdmissionLimits) {
+        self.admission.set_limits(limits);
+    }
+
+    /// Executions admitted under the limits and not finished yet, and their tasks.
+    pub fn admitted(&self) -> (usize, usize) {
+        self.admission.load()
     }
 
     /// The store runs are journaled in.
@@ -98,6 +112,15 @@ impl Service {
     /// Takes over a run this process drives (submitted here, or resumed at start): its
     /// pause, resume and cancel go straight to it until it ends.
     pub fn adopt(self: &Arc<Self>, handle: WorkflowHandle) {
+        self.adopt_admitted(handle, None);
+    }
+
+    /// [`Self::adopt`] for a run admitted with `ticket`, given back when the run ends.
+    pub(crate) fn adopt_admitted(
+        self: &Arc<Self>,
+        handle: WorkflowHandle,
+        ticket: Option<crate::admission::Ticket>,
+    ) {
         let run = handle.run_id().clone();
         lock(&self.driven).insert(run.clone(), handle.control());
         let me = Arc::downgrade(self);
@@ -109,6 +132,7 @@ impl Service {
             if let Some(me) = me.upgrade() {
                 lock(&me.driven).remove(&run);
             }
+            drop(ticket);
         });
     }
 

@@ -157,6 +157,9 @@ pub(crate) async fn execute(
         }
     }
     let _ = req.input_data;
+    // Refused for load here, before anything is recorded; once admitted, the run holds its
+    // ticket until it ends.
+    let ticket = svc.admission.admit(caller.tenant.as_deref(), plan.len())?;
     let mut durability = svc.durability.clone();
     durability.tenant = caller.tenant.clone();
     let definition = Definition {
@@ -183,7 +186,7 @@ pub(crate) async fn execute(
             let _ = control.cancel().await;
         });
     }
-    svc.adopt(handle);
+    svc.adopt_admitted(handle, Some(ticket));
     lock(&workflow).executions.push(run.clone());
     let agents: Vec<Value> = plan
         .pools

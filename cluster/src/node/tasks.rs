@@ -54,6 +54,8 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
         input: call.input,
         timeout_ms: call.timeout.map(|t| t.as_millis() as u64),
         affinity: None,
+        priority: call.priority,
+        tenant: call.tenant,
     };
     let s = &inner.scheduler;
     let rx = s.expect(&task.key);

@@ -28,6 +28,12 @@ pub struct DispatchedCall {
     pub input: Value,
     /// The deadline of this attempt.
     pub timeout: Option<Duration>,
+    /// The task's priority, 0–9 (see [`crate::workflow::TaskSpec::priority`]): a queue serves
+    /// higher priorities first.
+    pub priority: u8,
+    /// The run's tenant (`None`: none): a queue lets tenants take turns
+    /// ([`crate::workflow::fair::FairQueue`]).
+    pub tenant: Option<String>,
 }
 
 /// Runs pool calls somewhere (another node, a queue that idle nodes steal from, ...).

@@ -10,6 +10,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use troupe_runtime::workflow::fair::FairQueue;
+
 use crate::registry::NodeName;
 use crate::stealing::Queued;
 use crate::wire::RemoteTask;
@@ -29,10 +31,12 @@ pub(crate) const IDLE_RECHECK: Duration = Duration::from_millis(160);
 /// The most tasks one steal asks for.
 pub(crate) const MAX_STEAL: usize = 64;
 
-/// Tasks waiting for a slot, oldest first; a task given back (its thief went down) goes first.
+/// Tasks waiting for a slot in serving order ([`FairQueue`]: higher priority first, tenants
+/// taking turns within a priority, then oldest first); a task given back (its thief went down)
+/// goes first.
 #[derive(Debug, Default)]
 pub(crate) struct TaskQueue {
-    queue: VecDeque<Queued>,
+    queue: FairQueue<Queued>,
 }
 
 impl TaskQueue {
@@ -41,14 +45,15 @@ impl TaskQueue {
         if front {
             self.queue.push_front(q);
         } else {
-            self.queue.push_back(q);
+            let (priority, tenant) = (q.task.priority, q.task.tenant.clone());
+            self.queue.push(q, priority, tenant.as_deref());
         }
     }
 
     /// The next task to run. An own task whose caller no longer waits for it (`waited(key)`
     /// is false: it timed out, or was already answered) is dropped.
     pub(crate) fn pop(&mut self, waited: impl Fn(&str) -> bool) -> Option<Queued> {
-        while let Some(q) = self.queue.pop_front() {
+        while let Some(q) = self.queue.pop() {
             if q.own && !waited(&q.task.key) {
                 continue;
             }
@@ -64,20 +69,13 @@ impl TaskQueue {
 
     /// The queue, for [`crate::stealing::pick_for_thief`].
     pub(crate) fn as_deque(&self) -> &VecDeque<Queued> {
-        &self.queue
+        self.queue.as_deque()
     }
 
     /// Removes the tasks at `positions` (ascending, as `pick_for_thief` returns them) and
     /// returns them in queue order.
     pub(crate) fn take(&mut self, positions: Vec<usize>) -> Vec<Queued> {
-        let mut taken = Vec::with_capacity(positions.len());
-        for i in positions.into_iter().rev() {
-            if let Some(q) = self.queue.remove(i) {
-                taken.push(q);
-            }
-        }
-        taken.reverse();
-        taken
+        self.queue.take(positions)
     }
 }
 

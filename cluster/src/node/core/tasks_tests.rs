@@ -21,6 +21,8 @@ fn task(key: &str, own: bool) -> Queued {
             input: Value::Null,
             timeout_ms: None,
             affinity: None,
+            priority: troupe_runtime::workflow::DEFAULT_PRIORITY,
+            tenant: None,
         },
         own,
     }

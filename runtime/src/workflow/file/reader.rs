@@ -13,6 +13,7 @@ use super::{parse_duration, FileError};
 use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryOn, RetryPolicy};
 use crate::workflow::spec::{
+    DEFAULT_PRIORITY, MAX_PRIORITY,
     FaultTolerance, PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowSpec, PATTERN_POOL,
 };
 
@@ -40,6 +41,7 @@ const TASK_FIELDS: &[&str] = &[
     "await_signal",
     "sleep",
     "compensate",
+    "priority",
 ];
 const RETRY_FIELDS: &[&str] = &[
     "max_attempts",
@@ -432,6 +434,12 @@ impl Reader<'_> {
             compensate: f.opt("compensate", |v| self.compensate(&what, v))?,
             pos: node.pos,
             wait,
+            priority: f
+                .opt("priority", |v| match v.whole()? {
+                    p if p <= u64::from(MAX_PRIORITY) => Ok(p as u8),
+                    p => Err(v.fail(format!("must be 0 to {MAX_PRIORITY}, got {p}"))),
+                })?
+                .unwrap_or(DEFAULT_PRIORITY),
         })
     }
 
