@@ -132,6 +132,26 @@ mod tests {
     }
 
     #[test]
+    fn a_thief_is_given_the_highest_priority_first_even_over_affinity() {
+        let mut q: VecDeque<_> = vec![
+            task("low-here", "k", Some("here")),
+            task("high", "k", None),
+            task("mid", "k", None),
+            task("high-here", "k", Some("here")),
+        ]
+        .into();
+        for (q, p) in q.iter_mut().zip([1, 9, 5, 9]) {
+            q.task.priority = p;
+        }
+        let on_thief = |a: &AgentId| a.as_str() == "here";
+        // Two of four to spare: the two of priority 9 (affinity first among them).
+        let picked = pick_for_thief(&q, 2, 0, |_| true, on_thief);
+        assert_eq!(picked, vec![1, 3]);
+        let picked = pick_for_thief(&q, 1, 0, |_| true, on_thief);
+        assert_eq!(picked, vec![3], "within a priority, affinity still goes first");
+    }
+
+    #[test]
     fn only_kinds_the_thief_runs_and_only_own_tasks() {
         let mut q: VecDeque<_> = vec![task("a", "gpu", None), task("b", "cpu", None)].into();
         assert_eq!(pick_for_thief(&q, 5, 0, |k| k == "cpu", |_| false), vec![1]);

@@ -212,3 +212,7 @@ impl Pool {
         self.events.emit(Some(&self.run), None, None, kind);
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;

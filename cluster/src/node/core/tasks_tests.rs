@@ -181,3 +181,25 @@ fn a_thief_reports_to_the_owner_unless_the_owner_went_down() {
     ledger.member_down(&c);
     assert_eq!(ledger.finished("t2"), None);
 }
+
+#[test]
+fn the_queue_serves_higher_priority_first_and_lets_tenants_take_turns() {
+    let mut q = TaskQueue::default();
+    let with = |key: &str, priority: u8, tenant: &str| {
+        let mut t = task(key, true);
+        t.task.priority = priority;
+        t.task.tenant = Some(tenant.into());
+        t
+    };
+    for i in 1..=3 {
+        q.push(with(&format!("a{i}"), 5, "a"), false);
+    }
+    q.push(with("b1", 5, "b"), false);
+    q.push(with("urgent", 9, "b"), false);
+    q.push(with("later", 1, "a"), false);
+    q.push(task("back", true), true);
+    let order: Vec<String> = std::iter::from_fn(|| q.pop(|_| true))
+        .map(|q| q.task.key)
+        .collect();
+    assert_eq!(order, ["back", "urgent", "a1", "b1", "a2", "a3", "later"]);
+}
