@@ -39,7 +39,8 @@ pub trait DynAgent: Send + Sync + 'static {
         self.ask_value(request, timeout)
     }
     /// Sends a JSON request one way (the reply, if any, is dropped). Fails only when the
-    /// request does not fit the agent or no actor serves it right now.
+    /// request does not fit the agent, no actor serves it right now, or its mailbox is full
+    /// ([`CallError::MailboxFull`]: nothing was queued).
     fn tell_value(&self, request: Value) -> Result<(), CallError>;
     /// Asks the agent for a snapshot of its state.
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>>;

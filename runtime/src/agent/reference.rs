@@ -82,8 +82,13 @@ impl<A: Agent> AgentRef<A> {
         request: A::Request,
         timeout: Option<Duration>,
     ) -> Result<(), CallError> {
-        self.actor()?;
-        let place = self.place(timeout).await?;
+        let place = match self.slot.mailbox.try_place() {
+            Some(place) => place,
+            None => {
+                self.actor()?;
+                self.place(timeout).await?
+            }
+        };
         self.actor()?
             .send_message(AgentMsg::Tell(request, place))
             .map_err(|_| self.stopped())
@@ -155,11 +160,17 @@ impl<A: Agent> AgentRef<A> {
         key: Option<std::sync::Arc<str>>,
         timeout: Option<Duration>,
     ) -> Result<A::Reply, CallError> {
-        self.actor()?;
-        let started = std::time::Instant::now();
-        let place = self.place(timeout).await?;
-        // What is left of the deadline after waiting for room.
-        let left = timeout.map(|t| t.saturating_sub(started.elapsed()));
+        let (place, left) = match self.slot.mailbox.try_place() {
+            Some(place) => (place, timeout),
+            None => {
+                // Full: fail fast if nobody serves the agent, else wait for room; what is
+                // left of the deadline after the wait bounds the call.
+                self.actor()?;
+                let started = std::time::Instant::now();
+                let place = self.place(timeout).await?;
+                (place, timeout.map(|t| t.saturating_sub(started.elapsed())))
+            }
+        };
         let actor = self.actor()?;
         match actor
             .call(|reply| AgentMsg::Ask(request, key, reply, place), left)

@@ -369,7 +369,10 @@ impl WorkflowState {
             let mut members = Vec::with_capacity(pool.count);
             for i in 0..pool.count {
                 let id = AgentId::new(format!("{}/{}/{}", self.run, name, i));
-                let options = SpawnOptions::default().under(handle.clone());
+                let mut options = SpawnOptions::default().under(handle.clone());
+                if let Some(capacity) = pool.mailbox {
+                    options = options.mailbox(capacity);
+                }
                 let agent = self
                     .runtime
                     .spawn_kind_with(&pool.kind, id.clone(), pool.config.clone(), options)

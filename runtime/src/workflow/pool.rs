@@ -167,7 +167,7 @@ impl Pool {
     ) -> Result<Value, CallError> {
         let started = Instant::now();
         let enter = self.gate.enter(priority, self.tenant.as_deref());
-        let (_place, timeout) = match timeout {
+        let (_place, left) = match timeout {
             None => (enter.await, None),
             Some(t) => match tokio::time::timeout(t, enter).await {
                 Ok(place) => (place, Some(t.saturating_sub(started.elapsed()))),
@@ -183,10 +183,14 @@ impl Pool {
         self.in_flight[i].fetch_add(1, Ordering::Relaxed);
         let member = &self.members[i];
         let span = tracing::info_span!("agent_call", agent = %member.id(), kind = member.kind());
-        let call = member.ask_value_keyed(request, key, timeout);
+        let call = member.ask_value_keyed(request, key, left);
         let result = tracing::Instrument::instrument(call, span).await;
         self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
-        result
+        // A timeout names the attempt's deadline, not what was left of it after the wait.
+        result.map_err(|e| match (e, timeout) {
+            (CallError::Timeout { agent, .. }, Some(after)) => CallError::Timeout { agent, after },
+            (e, _) => e,
+        })
     }
 
     fn pick(&self) -> usize {

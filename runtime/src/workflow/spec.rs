@@ -85,6 +85,9 @@ pub struct PoolSpec {
     pub resources: Option<Resources>,
     /// Where the pool was defined.
     pub pos: SourcePos,
+    /// The mailbox capacity of each of its agents (the file's `mailbox`; `None`: the kind's,
+    /// else the runtime's default).
+    pub mailbox: Option<usize>,
 }
 
 /// One task of a workflow.
@@ -249,7 +252,14 @@ impl PoolSpec {
             config: Value::Null,
             resources: None,
             pos: SourcePos::default(),
+            mailbox: None,
         }
+    }
+
+    /// Bounds each agent's mailbox at `capacity` requests.
+    pub fn mailbox(mut self, capacity: usize) -> Self {
+        self.mailbox = Some(capacity.max(1));
+        self
     }
 
     /// Sets the kind's configuration.

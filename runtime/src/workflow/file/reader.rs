@@ -28,7 +28,14 @@ const WORKFLOW_FIELDS: &[&str] = &[
     "fault_tolerance",
     "coordination",
 ];
-const POOL_FIELDS: &[&str] = &["type", "count", "capabilities", "config", "resources"];
+const POOL_FIELDS: &[&str] = &[
+    "type",
+    "count",
+    "capabilities",
+    "config",
+    "resources",
+    "mailbox",
+];
 const TASK_FIELDS: &[&str] = &[
     "id",
     "agent",
@@ -381,6 +388,10 @@ impl Reader<'_> {
                 .unwrap_or(Value::Null),
             resources: f.opt("resources", |v| self.resources(&what, v))?,
             pos: key.pos,
+            mailbox: f.opt("mailbox", |v| match v.whole()? {
+                0 => Err(v.fail("must be at least 1")),
+                c => usize::try_from(c).map_err(|_| v.fail(format!("is too large: {c}"))),
+            })?,
         })
     }
 

@@ -635,3 +635,13 @@ fn task_priority_is_read_defaults_to_the_middle_and_is_bounded() {
     let err = invalid(&with_task("agent: k\npriority: high"));
     assert!(err.to_string().contains("expected a whole number"), "{err}");
 }
+
+#[test]
+fn a_pool_may_bound_its_agents_mailboxes() {
+    let text = "workflow:\n  name: w\n  agents:\n    p: { type: k, mailbox: 16 }\n    q: { type: k }\n  tasks: [{id: a, agent: p}]\n";
+    let spec = parse_workflow(text, "wf.yaml").unwrap();
+    assert_eq!(spec.agents["p"].mailbox, Some(16));
+    assert_eq!(spec.agents["q"].mailbox, None);
+    let err = invalid("workflow:\n  name: w\n  agents:\n    p: { type: k, mailbox: 0 }\n  tasks: [{id: a, agent: p}]\n");
+    assert!(err.to_string().contains("field \"mailbox\": must be at least 1"), "{err}");
+}
