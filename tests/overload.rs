@@ -84,7 +84,12 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// A status, the `Retry-After` header and the body of one call.
-async fn call(s: &Serve, token: &str, path: &str, body: Option<Value>) -> (u16, Option<String>, Value) {
+async fn call(
+    s: &Serve,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
     let url = format!("{}{path}", s.base);
     let r = match body {
         Some(b) => s.http.post(url).body(b.to_string()),
@@ -120,7 +125,11 @@ async fn offer(s: &Serve, token: &str, workflow: &str, n: usize) -> (Vec<String>
             202 => admitted.push(body["execution_id"].as_str().unwrap().to_string()),
             429 | 503 => {
                 assert_eq!(after.as_deref(), Some("2"), "Retry-After of a {status}");
-                let code = if status == 429 { "too_many_requests" } else { "overloaded" };
+                let code = if status == 429 {
+                    "too_many_requests"
+                } else {
+                    "overloaded"
+                };
                 assert_eq!(body["error"]["code"], code, "{body}");
                 refused.push(status);
             }
@@ -217,8 +226,15 @@ async fn at_ten_times_its_capacity_a_node_answers_health_refuses_the_excess_and_
     }
     stop.store(true, Ordering::SeqCst);
     poller.await.unwrap();
-    assert!(health_ok.load(Ordering::SeqCst) > 0, "/health was never polled");
-    assert_eq!(health_bad.load(Ordering::SeqCst), 0, "/health failed under load");
+    assert!(
+        health_ok.load(Ordering::SeqCst) > 0,
+        "/health was never polled"
+    );
+    assert_eq!(
+        health_bad.load(Ordering::SeqCst),
+        0,
+        "/health failed under load"
+    );
     let rss_flooded = rss_kib(pid);
     eprintln!(
         "offered {offered} executions to a node admitting {MAX_RUNS}: {} admitted; VmRSS {rss_start} KiB -> {rss_flooded} KiB",
@@ -236,7 +252,11 @@ async fn at_ten_times_its_capacity_a_node_answers_health_refuses_the_excess_and_
     assert_eq!(count(&dir, "work"), MAX_RUNS);
     // Their places are given back: tenant c gets in now, and its run finishes too.
     let (runs, refused) = offer(&s, &tokens[2], &workflows[2], 1).await;
-    assert_eq!((runs.len(), refused.len()), (1, 0), "room after the admitted runs ended");
+    assert_eq!(
+        (runs.len(), refused.len()),
+        (1, 0),
+        "room after the admitted runs ended"
+    );
     finish(&s, &tokens[2], &runs[0]).await;
     assert_eq!(count(&dir, "work"), MAX_RUNS + 1);
 }

@@ -148,7 +148,11 @@ mod tests {
         let picked = pick_for_thief(&q, 2, 0, |_| true, on_thief);
         assert_eq!(picked, vec![1, 3]);
         let picked = pick_for_thief(&q, 1, 0, |_| true, on_thief);
-        assert_eq!(picked, vec![3], "within a priority, affinity still goes first");
+        assert_eq!(
+            picked,
+            vec![3],
+            "within a priority, affinity still goes first"
+        );
     }
 
     #[test]

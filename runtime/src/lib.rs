@@ -44,11 +44,11 @@ pub mod store;
 pub mod supervision;
 pub mod workflow;
 
+pub use agent::DEFAULT_MAILBOX_CAPACITY;
 pub use agent::{
     Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent,
     KindLookup, KindRegistry, NestedAgent, Persistence,
 };
-pub use agent::DEFAULT_MAILBOX_CAPACITY;
 pub use config::ConfigError;
 pub use error::{AgentError, CallError, SpawnError};
 pub use events::{Event, EventBus, EventKind, EventStream};

@@ -96,7 +96,10 @@ async fn a_full_mailbox_refuses_tell_and_makes_ask_and_tell_wait_wait() {
     assert!(full.to_string().contains("mailbox full"), "{full}");
 
     // `ask` waits for room within its timeout: this one runs out of time, nothing queued.
-    let err = a.ask_timeout(4, Duration::from_millis(50)).await.unwrap_err();
+    let err = a
+        .ask_timeout(4, Duration::from_millis(50))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::Timeout { .. }), "{err}");
     assert_eq!(a.mailbox_len(), 2, "a timed-out wait queued nothing");
 

@@ -190,7 +190,9 @@ mod tests {
     #[test]
     fn queued_tasks_bound_the_node_but_an_idle_node_takes_a_big_run() {
         let a = limits(10, 10, 5);
-        let big = a.admit(None, 8).expect("an idle node takes a run bigger than the limit");
+        let big = a
+            .admit(None, 8)
+            .expect("an idle node takes a run bigger than the limit");
         let e = a.admit(None, 1).err().unwrap();
         assert_eq!(e.status().as_u16(), 503);
         assert!(e.to_string().contains("--max-queued-tasks 5"), "{e}");

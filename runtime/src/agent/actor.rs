@@ -159,11 +159,8 @@ impl<A: Agent> Actor for AgentActor<A> {
             }
             AgentMsg::Tell(request, place) => match {
                 drop(place);
-                crate::crash::as_agent(
-                    &self.slot.id,
-                    agent.handle(&st.ctx, &mut st.state, request),
-                )
-                .await
+                crate::crash::as_agent(&self.slot.id, agent.handle(&st.ctx, &mut st.state, request))
+                    .await
             } {
                 Ok(_) => {
                     self.persist(&myself, st, None);

@@ -66,7 +66,10 @@ fn take_removes_positions_in_serving_order() {
     for (item, p) in [("x", 1), ("y", 9), ("z", 5)] {
         q.push(item, p, None);
     }
-    assert_eq!(q.as_deque().iter().copied().collect::<Vec<_>>(), ["y", "z", "x"]);
+    assert_eq!(
+        q.as_deque().iter().copied().collect::<Vec<_>>(),
+        ["y", "z", "x"]
+    );
     assert_eq!(q.take(vec![0, 2]), ["y", "x"]);
     assert_eq!(q.len(), 1);
     assert_eq!(drain(&mut q), ["z"]);
@@ -81,5 +84,9 @@ fn the_tenant_map_stays_bounded_under_many_tenants() {
         q.push(i, 5, Some(&tenant));
         assert_eq!(q.pop(), Some(i));
     }
-    assert!(q.tenants.len() <= 65, "{} tenants remembered", q.tenants.len());
+    assert!(
+        q.tenants.len() <= 65,
+        "{} tenants remembered",
+        q.tenants.len()
+    );
 }

@@ -149,7 +149,10 @@ mod tests {
         drop(a);
         // The place freed by `a` is usable again (the dead waiter was skipped).
         let c = tokio::time::timeout(std::time::Duration::from_secs(5), gate.enter(5, None)).await;
-        assert!(c.is_ok(), "the freed place was lost to a caller that gave up");
+        assert!(
+            c.is_ok(),
+            "the freed place was lost to a caller that gave up"
+        );
     }
 
     async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {

@@ -44,9 +44,13 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: a call handed a place sends its request before the next one can run, so the
+// mailbox order is the order places were handed out.
+#[tokio::test(flavor = "current_thread")]
 async fn calls_waiting_for_a_member_are_served_highest_priority_first() {
-    let rt = Runtime::start(RuntimeConfig::named("pool-prio")).await.unwrap();
+    let rt = Runtime::start(RuntimeConfig::named("pool-prio"))
+        .await
+        .unwrap();
     let (first, mut first_rx) = mpsc::unbounded_channel();
     let recorder = Recorder {
         gate: Arc::new(Semaphore::new(0)),
@@ -84,9 +88,21 @@ async fn calls_waiting_for_a_member_are_served_highest_priority_first() {
         .enumerate()
     {
         calls.push(call(name, priority));
-        until("the call waits in the pool", || pool.gate.waiting() == k + 1).await;
+        until("the call waits in the pool", || {
+            pool.gate.waiting() == k + 1
+        })
+        .await;
     }
-    gate.add_permits(100);
+    // Release the member one request at a time.
+    for served in 1..=6 {
+        gate.add_permits(1);
+        if served < 6 {
+            until("the member takes the next request", || {
+                taken.lock().len() > served
+            })
+            .await;
+        }
+    }
     for c in calls {
         c.await.unwrap().unwrap();
     }

@@ -90,7 +90,12 @@ async fn run(args: &TaskArgs) -> Result<Value, TaskError> {
     if !args.parallel {
         return args
             .pool
-            .call(args.input.clone(), args.timeout, args.key.clone(), args.priority)
+            .call(
+                args.input.clone(),
+                args.timeout,
+                args.key.clone(),
+                args.priority,
+            )
             .await
             .map_err(TaskError::from);
     }

@@ -13,8 +13,8 @@ use super::{parse_duration, FileError};
 use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryOn, RetryPolicy};
 use crate::workflow::spec::{
-    DEFAULT_PRIORITY, MAX_PRIORITY,
-    FaultTolerance, PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowSpec, PATTERN_POOL,
+    FaultTolerance, PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowSpec, DEFAULT_PRIORITY,
+    MAX_PRIORITY, PATTERN_POOL,
 };
 
 const WORKFLOW_FIELDS: &[&str] = &[

@@ -643,5 +643,9 @@ fn a_pool_may_bound_its_agents_mailboxes() {
     assert_eq!(spec.agents["p"].mailbox, Some(16));
     assert_eq!(spec.agents["q"].mailbox, None);
     let err = invalid("workflow:\n  name: w\n  agents:\n    p: { type: k, mailbox: 0 }\n  tasks: [{id: a, agent: p}]\n");
-    assert!(err.to_string().contains("field \"mailbox\": must be at least 1"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("field \"mailbox\": must be at least 1"),
+        "{err}"
+    );
 }
