@@ -178,3 +178,38 @@ async fn a_crash_frees_the_places_of_the_requests_it_dropped() {
     assert_eq!(a.mailbox_len(), 0);
     rt.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_message_accepted_elsewhere_is_queued_past_the_bound_but_a_json_tell_is_refused() {
+    let rt = Runtime::start(RuntimeConfig::named("mb4")).await.unwrap();
+    let (agent, mut kit) = gated(Some(1));
+    let agent = Arc::new(std::sync::Mutex::new(Some(agent)));
+    rt.kinds().register("test.gated", "gated", move |_| {
+        agent
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or_else(|| troupe_runtime::ConfigError::new("test.gated", "", "one agent only"))
+    });
+    let a = rt
+        .spawn_kind("test.gated", "g", serde_json::Value::Null)
+        .await
+        .unwrap();
+    a.tell_value(serde_json::json!(0)).unwrap();
+    assert_eq!(kit.taken.recv().await, Some(0));
+    a.tell_value(serde_json::json!(1)).unwrap();
+    let refused = a.tell_value(serde_json::json!(2)).unwrap_err();
+    assert!(
+        matches!(refused, CallError::MailboxFull { capacity: 1, .. }),
+        "{refused}"
+    );
+    // A peer's one-way message (already accepted there) is not refused.
+    a.deliver_value(serde_json::json!(3)).unwrap();
+    kit.gate.add_permits(10);
+    let mut taken = Vec::new();
+    while taken.len() < 2 {
+        taken.push(kit.taken.recv().await.unwrap());
+    }
+    assert_eq!(taken, [1, 3], "in order, the refused one never queued");
+    rt.shutdown().await;
+}

@@ -24,7 +24,9 @@ pub(crate) enum AgentMsg<A: Agent> {
         RpcReplyPort<Result<A::Reply, AgentError>>,
         Permit,
     ),
-    Tell(A::Request, Permit),
+    /// A one-way request; `None`: one accepted elsewhere (a peer node's), not counted
+    /// against the bound (see [`super::DynAgent::deliver_value`]).
+    Tell(A::Request, Option<Permit>),
     Snapshot(RpcReplyPort<Result<Option<Snapshot>, AgentError>>),
     /// The period of [`Persistence::Every`] has passed since the first unsaved request.
     Flush,

@@ -70,7 +70,16 @@ impl<A: Agent> AgentRef<A> {
         let actor = self.actor()?;
         let place = self.slot.mailbox.try_place().ok_or_else(|| self.full())?;
         actor
-            .send_message(AgentMsg::Tell(request, place))
+            .send_message(AgentMsg::Tell(request, Some(place)))
+            .map_err(|_| self.stopped())
+    }
+
+    /// A one-way request that was already accepted elsewhere (by a peer node, whose sender
+    /// was told it went): queued even when the mailbox is full, so it is not lost, and not
+    /// counted against the bound.
+    pub(crate) fn deliver(&self, request: A::Request) -> Result<(), CallError> {
+        self.actor()?
+            .send_message(AgentMsg::Tell(request, None))
             .map_err(|_| self.stopped())
     }
 
@@ -90,7 +99,7 @@ impl<A: Agent> AgentRef<A> {
             }
         };
         self.actor()?
-            .send_message(AgentMsg::Tell(request, place))
+            .send_message(AgentMsg::Tell(request, Some(place)))
             .map_err(|_| self.stopped())
     }
 
