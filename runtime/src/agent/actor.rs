@@ -159,18 +159,18 @@ impl<A: Agent> Actor for AgentActor<A> {
                     let _ = reply.send(result);
                 }
             }
-            AgentMsg::Tell(request, place) => match {
+            AgentMsg::Tell(request, place) => {
                 drop(place);
-                crate::crash::as_agent(&self.slot.id, agent.handle(&st.ctx, &mut st.state, request))
-                    .await
-            } {
-                Ok(_) => {
-                    self.persist(&myself, st, None);
+                let handled = agent.handle(&st.ctx, &mut st.state, request);
+                match crate::crash::as_agent(&self.slot.id, handled).await {
+                    Ok(_) => {
+                        self.persist(&myself, st, None);
+                    }
+                    Err(error) => {
+                        tracing::warn!(agent = %self.slot.id, %error, "agent rejected a one-way message")
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(agent = %self.slot.id, %error, "agent rejected a one-way message")
-                }
-            },
+            }
             AgentMsg::Snapshot(reply) => {
                 let _ = reply.send(agent.snapshot(&st.state));
             }
