@@ -1,7 +1,8 @@
 //! Work-stealing decisions, IO-free: which queued tasks a busy node hands to an idle one.
 //!
-//! The victim gives only tasks the thief can run (its kinds), prefers tasks whose agent state
-//! is already active on the thief (affinity), then the oldest; and keeps enough to feed its own
+//! The victim gives only tasks the thief can run (its kinds), the highest priority first,
+//! within a priority prefers tasks whose agent state is already active on the thief
+//! (affinity), then the oldest; and keeps enough to feed its own
 //! free task slots, so stealing never starves the node that accepted the work. A thief takes a
 //! batch (what its slots can start soon), but never more than half of what the victim can
 //! spare, so the last tasks of a workflow still spread over several idle nodes.
@@ -55,6 +56,9 @@ pub fn pick_for_thief(
             .is_some_and(&active_on_thief)
     });
     local.append(&mut other);
+    // High priority first (the queue is in serving order already; affinity must not put a
+    // low-priority task before a high one). Stable: affinity, then age, within a priority.
+    local.sort_by_key(|&i| std::cmp::Reverse(queue[i].task.priority));
     let mut picked: Vec<usize> = local.into_iter().take(give).collect();
     picked.sort_unstable();
     picked
@@ -75,6 +79,8 @@ mod tests {
                 timeout_ms: None,
                 affinity: affinity.map(AgentId::new),
                 need: None,
+                priority: troupe_runtime::workflow::DEFAULT_PRIORITY,
+                tenant: None,
             },
             own: true,
         }
@@ -125,6 +131,30 @@ mod tests {
         let on_thief = |a: &AgentId| a.as_str() == "here";
         assert_eq!(pick_for_thief(&q, 2, 0, |_| true, on_thief), vec![1, 3]);
         assert_eq!(pick_for_thief(&q, 1, 0, |_| true, on_thief), vec![1]);
+    }
+
+    #[test]
+    fn a_thief_is_given_the_highest_priority_first_even_over_affinity() {
+        let mut q: VecDeque<_> = vec![
+            task("low-here", "k", Some("here")),
+            task("high", "k", None),
+            task("mid", "k", None),
+            task("high-here", "k", Some("here")),
+        ]
+        .into();
+        for (q, p) in q.iter_mut().zip([1, 9, 5, 9]) {
+            q.task.priority = p;
+        }
+        let on_thief = |a: &AgentId| a.as_str() == "here";
+        // Two of four to spare: the two of priority 9 (affinity first among them).
+        let picked = pick_for_thief(&q, 2, 0, |_| true, on_thief);
+        assert_eq!(picked, vec![1, 3]);
+        let picked = pick_for_thief(&q, 1, 0, |_| true, on_thief);
+        assert_eq!(
+            picked,
+            vec![3],
+            "within a priority, affinity still goes first"
+        );
     }
 
     #[test]

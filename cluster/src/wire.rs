@@ -297,6 +297,17 @@ pub struct RemoteTask {
     /// whose declared resources hold it runs the task.
     #[serde(rename = "need", default, skip_serializing_if = "Option::is_none")]
     pub need: Option<crate::packing::Need>,
+    /// The task's priority, 0–9: queues serve (and victims hand to thieves) higher ones
+    /// first. Absent from older peers: the default priority.
+    #[serde(rename = "priority", default = "default_priority")]
+    pub priority: u8,
+    /// The tenant of the run the task belongs to: a node's queue lets tenants take turns.
+    #[serde(rename = "tenant", default)]
+    pub tenant: Option<String>,
+}
+
+fn default_priority() -> u8 {
+    troupe_runtime::workflow::DEFAULT_PRIORITY
 }
 
 /// A call error as it crosses the wire.
@@ -704,6 +715,8 @@ mod tests {
             timeout_ms: None,
             affinity: None,
             need: None,
+            priority: 5,
+            tenant: None,
         };
         vec![
             Msg::ControlReply {

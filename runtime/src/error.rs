@@ -107,6 +107,15 @@ pub enum CallError {
         /// Time until a trial call is allowed.
         retry_in: Duration,
     },
+    /// The agent's mailbox is full (see [`crate::agent::DEFAULT_MAILBOX_CAPACITY`]): a
+    /// [`tell`](crate::AgentRef::tell) that does not wait was refused. Nothing was queued.
+    #[error("agent {agent}: mailbox full ({capacity} messages queued)")]
+    MailboxFull {
+        /// The agent called.
+        agent: AgentId,
+        /// Its mailbox capacity.
+        capacity: usize,
+    },
 }
 
 impl CallError {
@@ -116,7 +125,8 @@ impl CallError {
             Self::Timeout { .. }
             | Self::AgentFailed { .. }
             | Self::AgentStopped { .. }
-            | Self::CircuitOpen { .. } => true,
+            | Self::CircuitOpen { .. }
+            | Self::MailboxFull { .. } => true,
             Self::Rejected { error, .. } => error.is_retryable(),
             Self::NoSuchAgent { .. } | Self::WrongKind { .. } | Self::BadRequest { .. } => false,
         }
@@ -134,6 +144,7 @@ impl CallError {
             Self::Rejected { .. } => "permanent",
             Self::BadRequest { .. } => "bad_request",
             Self::CircuitOpen { .. } => "circuit_open",
+            Self::MailboxFull { .. } => "mailbox_full",
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod store;
 pub mod supervision;
 pub mod workflow;
 
+pub use agent::DEFAULT_MAILBOX_CAPACITY;
 pub use agent::{
     Agent, AgentContext, AgentKind, AgentRef, DynAgent, DynAgentExt, DynAgentRef, FnAgent,
     KindLookup, KindRegistry, NestedAgent, Persistence,

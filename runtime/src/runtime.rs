@@ -48,6 +48,11 @@ pub struct RuntimeConfig {
     /// consumer of its events ([`crate::metrics::Metrics::observe`]) and its pools record
     /// `troupe_agent_call_duration_seconds`.
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Messages an agent's mailbox holds before callers wait (`ask`, `tell_wait`) or are
+    /// refused (`tell`); default [`crate::agent::DEFAULT_MAILBOX_CAPACITY`]. An agent kind
+    /// ([`crate::Agent::mailbox_capacity`]) or a spawn ([`SpawnOptions::mailbox`]) may set
+    /// its own.
+    pub mailbox_capacity: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -60,6 +65,7 @@ impl Default for RuntimeConfig {
             capacity: crate::workflow::resources::Capacity::of_this_machine(),
             store: None,
             metrics: None,
+            mailbox_capacity: crate::agent::DEFAULT_MAILBOX_CAPACITY,
         }
     }
 }
@@ -90,6 +96,8 @@ pub struct SpawnOptions {
     /// A snapshot to start from (activation of a saved or moved agent).
     pub snapshot: Option<Snapshot>,
     pub(crate) kind: Option<Arc<str>>,
+    /// Its mailbox capacity (default: its kind's, else the runtime's).
+    pub mailbox: Option<usize>,
 }
 
 impl SpawnOptions {
@@ -108,6 +116,12 @@ impl SpawnOptions {
     /// Starts the agent from `snapshot`.
     pub fn from_snapshot(mut self, snapshot: Snapshot) -> Self {
         self.snapshot = Some(snapshot);
+        self
+    }
+
+    /// Bounds its mailbox at `capacity` messages (at least 1).
+    pub fn mailbox(mut self, capacity: usize) -> Self {
+        self.mailbox = Some(capacity.max(1));
         self
     }
 }
@@ -143,6 +157,7 @@ pub(crate) struct RuntimeInner {
     shutting_down: AtomicBool,
     root_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     store: Option<Arc<dyn crate::store::Store>>,
+    mailbox_capacity: usize,
 }
 
 /// A Troupe node: supervision tree, agents, workflows and events. Cheap to clone (shared).
@@ -222,6 +237,7 @@ impl Runtime {
             shutting_down: AtomicBool::new(false),
             root_task: Mutex::new(None),
             store: config.store,
+            mailbox_capacity: config.mailbox_capacity.max(1),
         });
         // Watch the root: if it ends while nobody asked, the whole tree gave up. Report it.
         let weak = Arc::downgrade(&inner);
@@ -368,7 +384,13 @@ impl Runtime {
         let kind = options
             .kind
             .unwrap_or_else(|| short_type_name::<A>().into());
+        let capacity = options
+            .mailbox
+            .or_else(|| agent.mailbox_capacity())
+            .unwrap_or(self.inner.mailbox_capacity)
+            .max(1);
         let slot = Arc::new(AgentSlot {
+            mailbox: crate::agent::Mailbox::new(capacity),
             id: id.clone(),
             kind: kind.clone(),
             agent: Arc::new(agent),

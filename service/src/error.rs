@@ -54,6 +54,22 @@ pub enum ApiError {
     /// The store or runtime failed (500).
     #[error("{0}")]
     Internal(String),
+    /// The caller's tenant has as many executions running as it may (429, `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Which limit, and the load.
+        message: String,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
+    /// The node has no room for more work (503, `Retry-After`).
+    #[error("{message}")]
+    Overloaded {
+        /// Which limit, and the load.
+        message: String,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ApiError {
@@ -71,6 +87,8 @@ impl ApiError {
             Self::InsufficientResources(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -89,6 +107,18 @@ impl ApiError {
             Self::InsufficientResources(_) => "insufficient_resources",
             Self::NotImplemented(_) => "not_implemented",
             Self::Internal(_) => "internal",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Overloaded { .. } => "overloaded",
+        }
+    }
+
+    /// When a refused call may be tried again (`Retry-After`), for refusals for load.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::TooManyRequests { retry_after, .. } | Self::Overloaded { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
         }
     }
 
@@ -109,7 +139,15 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::Internal(_)) {
             tracing::warn!(error = %self, "internal error serving an API call");
         }
-        (self.status(), axum::Json(self.body())).into_response()
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let Some(after) = self.retry_after() {
+            // Whole seconds, at least 1 (RFC 9110 §10.2.3).
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

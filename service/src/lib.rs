@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod cluster;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub use admission::AdmissionLimits;
 pub use auth::{Auth, Caller, Claims, Scope};
 pub use error::ApiError;
 pub use state::{Replayer, Service, ServiceConfig};

@@ -92,7 +92,7 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/workflows/{id}/execute",
             "Execute a submitted workflow (a durable run)",
             Some(Submit),
-            &[202, 400, 401, 403, 404, 409, 507],
+            &[202, 400, 401, 403, 404, 409, 429, 503, 507],
             post(workflows::execute),
         ),
         r(

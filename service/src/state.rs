@@ -68,6 +68,8 @@ pub struct Service {
     pub(crate) webhooks: crate::webhooks::Webhooks,
     /// The scheduler's clock: the wall clock at the start and tokio's instant then.
     pub(crate) clock: (Timestamp, tokio::time::Instant),
+    /// Limits on new executions (see [`crate::admission`]).
+    pub(crate) admission: crate::admission::Admission,
 }
 
 impl std::fmt::Debug for Service {
@@ -94,9 +96,21 @@ impl Service {
             live: Mutex::new(HashMap::new()),
             webhooks: Default::default(),
             clock: (Timestamp::now(), tokio::time::Instant::now()),
+            admission: Default::default(),
         });
         crate::live::follow(&svc);
         svc
+    }
+
+    /// Limits the executions this service admits (429 per tenant, 503 for the node, with
+    /// `Retry-After`); by default nothing is limited.
+    pub fn set_admission(&self, limits: crate::admission::AdmissionLimits) {
+        self.admission.set_limits(limits);
+    }
+
+    /// Executions admitted under the limits and not finished yet, and their tasks.
+    pub fn admitted(&self) -> (usize, usize) {
+        self.admission.load()
     }
 
     /// The store runs are journaled in.
@@ -112,6 +126,15 @@ impl Service {
     /// Takes over a run this process drives (submitted here, or resumed at start): its
     /// pause, resume and cancel go straight to it until it ends.
     pub fn adopt(self: &Arc<Self>, handle: WorkflowHandle) {
+        self.adopt_admitted(handle, None);
+    }
+
+    /// [`Self::adopt`] for a run admitted with `ticket`, given back when the run ends.
+    pub(crate) fn adopt_admitted(
+        self: &Arc<Self>,
+        handle: WorkflowHandle,
+        ticket: Option<crate::admission::Ticket>,
+    ) {
         let run = handle.run_id().clone();
         lock(&self.driven).insert(run.clone(), handle.control());
         self.feed_webhooks(run.clone());
@@ -124,6 +147,7 @@ impl Service {
             if let Some(me) = me.upgrade() {
                 lock(&me.driven).remove(&run);
             }
+            drop(ticket);
         });
     }
 

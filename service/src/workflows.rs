@@ -8,12 +8,14 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use troupe_runtime::workflow::durable::Definition;
-use troupe_runtime::workflow::{Plan, WorkflowError};
+use troupe_runtime::workflow::plan::plan as make_plan;
+use troupe_runtime::workflow::{parse_workflow, Plan, WorkflowError};
 use troupe_runtime::RunId;
 
 use crate::auth::Scope;
 use crate::error::{ApiError, JsonBody, RawBody};
 use crate::executions::{self, status_of};
+use crate::problems;
 use crate::state::{lock, Authed, Service, Submitted};
 
 /// `POST /api/v1/workflows`: the body is the definition (YAML, or JSON, which is YAML too).
@@ -182,6 +184,9 @@ pub(crate) async fn start_execution(
         (Arc::new(plan), text)
     };
     let input = input.unwrap_or(Value::Null);
+    // Refused for load here, before anything is recorded; once admitted, the run holds its
+    // ticket until it ends.
+    let ticket = svc.admission.admit(caller.tenant.as_deref(), plan.len())?;
     let mut durability = svc.durability.clone();
     durability.tenant = caller.tenant.clone();
     let definition = Definition {
@@ -208,7 +213,7 @@ pub(crate) async fn start_execution(
             let _ = control.cancel().await;
         });
     }
-    svc.adopt(handle);
+    svc.adopt_admitted(handle, Some(ticket));
     lock(&workflow).executions.push(run.clone());
     svc.save_workflow(&workflow).await?;
     let agents: Vec<Value> = plan

@@ -5,6 +5,7 @@
 //! | ask round trip | `AgentRef::ask` | ractor `call`; tokio mpsc + oneshot |
 //! | one-way tell | 1000 × `AgentRef::tell` + one `ask` (so all were handled) | ractor `cast`; tokio mpsc |
 //! | spawn | `Runtime::spawn` of a supervised agent (stopped after the round, untimed) | ractor `spawn_linked` under a supervisor; ractor `spawn`; `tokio::spawn` |
+//! | ask at 10x offered load | 1,280 asks to an agent with a 32-request mailbox from 320 callers | the same from 32 callers (1x) |
 //!
 //! Every server does the same work: reply with the request + 1, count one-way messages.
 
@@ -18,6 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{err, Context};
 use crate::scenario::{reason, time_each, Plan, Prepared, Reason, Scenario, Unit, Variant};
 use troupe_runtime::{Agent, AgentContext, AgentError, Runtime, RuntimeConfig, Snapshot};
+
+mod overload;
 
 /// Messages per one-way operation.
 const ONE_WAY: u64 = 1_000;
@@ -50,6 +53,16 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
             spawn,
         )
         .describe("spawn one (supervised) actor and wait until it runs; stopped after the round"),
+        Scenario::new(
+            "ask",
+            "ask at 10x offered load",
+            Unit::batch(overload::WORK, "ask"),
+            Plan::batch(size.pick(20, 50)).warmup(3),
+            overload::prepare,
+        )
+        .describe(
+            "1280 asks to an agent whose mailbox holds 32, from 320 callers (10x) vs 32 (1x)",
+        ),
     ]
 }
 

@@ -156,7 +156,8 @@ impl Inner {
             if let Some(local) = self.locals.get(&agent) {
                 if let Admission::Enter(pass) = local.gate.admit() {
                     for (body, _) in run {
-                        if let Err(e) = local.agent.tell_value(body) {
+                        // Accepted by the peer: queued even past the mailbox bound.
+                        if let Err(e) = local.agent.deliver_value(body) {
                             tracing::debug!(target: "troupe::cluster", %agent, "tell dropped: {e}");
                         }
                     }
@@ -183,7 +184,9 @@ impl Inner {
     ) -> Result<Option<(Value, u8)>, WireError> {
         if let Some(local) = self.locals.get(agent) {
             if let Admission::Enter(pass) = local.gate.admit() {
-                let r = local.agent.tell_value(body);
+                // A cluster tell was accepted by its sender: it is not refused for a full
+                // mailbox (remote one-way messages are not bounded yet).
+                let r = local.agent.deliver_value(body);
                 local.touched();
                 drop(pass);
                 return r.map(|()| None).map_err(|e| WireError::from_call(&e));

@@ -58,6 +58,8 @@ pub(crate) async fn submit(inner: &Arc<Inner>, call: DispatchedCall) -> Result<V
             .resources
             .map(crate::packing::Need::from)
             .filter(|n| !n.is_nothing() && declares_resources(inner)),
+        priority: call.priority,
+        tenant: call.tenant,
     };
     if let Some(need) = &task.need {
         if !placeable(inner, need) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use super::mailbox::{Mailbox, Permit};
 use super::{Agent, AgentContext, Persistence};
 use crate::error::AgentError;
 use crate::events::{EventBus, EventKind};
@@ -13,15 +14,19 @@ use crate::ids::AgentId;
 use crate::runtime::WeakRuntime;
 use crate::snapshot::Snapshot;
 
-/// Messages of an agent actor. Local only: they never cross a node.
+/// Messages of an agent actor. Local only: they never cross a node. Requests hold their
+/// place in the agent's [`Mailbox`](super::mailbox::Mailbox) until the handler takes them.
 pub(crate) enum AgentMsg<A: Agent> {
     /// A request, with the caller's idempotency key if it has one.
     Ask(
         A::Request,
         Option<std::sync::Arc<str>>,
         RpcReplyPort<Result<A::Reply, AgentError>>,
+        Permit,
     ),
-    Tell(A::Request),
+    /// A one-way request; `None`: one accepted elsewhere (a peer node's), not counted
+    /// against the bound (see [`super::DynAgent::deliver_value`]).
+    Tell(A::Request, Option<Permit>),
     Snapshot(RpcReplyPort<Result<Option<Snapshot>, AgentError>>),
     /// The period of [`Persistence::Every`] has passed since the first unsaved request.
     Flush,
@@ -47,6 +52,8 @@ pub(crate) struct AgentSlot<A: Agent> {
     pub(crate) started: std::sync::OnceLock<tokio::sync::watch::Sender<u64>>,
     /// The runtime's store, for agents that persist (see [`super::persist`]).
     pub(crate) store: super::persist::SlotStore,
+    /// The bound on queued requests (see [`super::mailbox`]).
+    pub(crate) mailbox: Mailbox,
 }
 
 impl<A: Agent> AgentSlot<A> {
@@ -132,7 +139,9 @@ impl<A: Agent> Actor for AgentActor<A> {
     ) -> Result<(), ActorProcessingErr> {
         let agent = &self.slot.agent;
         match message {
-            AgentMsg::Ask(request, key, reply) => {
+            AgentMsg::Ask(request, key, reply, place) => {
+                // Taken: the place in the mailbox is free for the next caller.
+                drop(place);
                 st.ctx.call_key = key;
                 let result = crate::crash::as_agent(
                     &self.slot.id,
@@ -150,19 +159,18 @@ impl<A: Agent> Actor for AgentActor<A> {
                     let _ = reply.send(result);
                 }
             }
-            AgentMsg::Tell(request) => match crate::crash::as_agent(
-                &self.slot.id,
-                agent.handle(&st.ctx, &mut st.state, request),
-            )
-            .await
-            {
-                Ok(_) => {
-                    self.persist(&myself, st, None);
+            AgentMsg::Tell(request, place) => {
+                drop(place);
+                let handled = agent.handle(&st.ctx, &mut st.state, request);
+                match crate::crash::as_agent(&self.slot.id, handled).await {
+                    Ok(_) => {
+                        self.persist(&myself, st, None);
+                    }
+                    Err(error) => {
+                        tracing::warn!(agent = %self.slot.id, %error, "agent rejected a one-way message")
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(agent = %self.slot.id, %error, "agent rejected a one-way message")
-                }
-            },
+            }
             AgentMsg::Snapshot(reply) => {
                 let _ = reply.send(agent.snapshot(&st.state));
             }

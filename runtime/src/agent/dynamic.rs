@@ -39,8 +39,16 @@ pub trait DynAgent: Send + Sync + 'static {
         self.ask_value(request, timeout)
     }
     /// Sends a JSON request one way (the reply, if any, is dropped). Fails only when the
-    /// request does not fit the agent or no actor serves it right now.
+    /// request does not fit the agent, no actor serves it right now, or its mailbox is full
+    /// ([`CallError::MailboxFull`]: nothing was queued).
     fn tell_value(&self, request: Value) -> Result<(), CallError>;
+    /// Like [`Self::tell_value`] for a one-way message already accepted elsewhere (a peer
+    /// node's, delivered in order from its connection): queued even when the mailbox is full
+    /// (not counted against its bound), so that nothing accepted is lost. The default is
+    /// [`Self::tell_value`].
+    fn deliver_value(&self, request: Value) -> Result<(), CallError> {
+        self.tell_value(request)
+    }
     /// Asks the agent for a snapshot of its state.
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>>;
     /// Whether an actor currently serves the agent.
@@ -96,6 +104,23 @@ where
             })
         })
     }
+
+    /// A one-way JSON message; `accepted`: already accepted elsewhere (not bounded).
+    fn tell_value_with(&self, request: Value, accepted: bool) -> Result<(), CallError> {
+        // Decoded from a reference: a message that cannot be delivered is kept as it came.
+        let result = match A::Request::deserialize(&request) {
+            Ok(typed) if accepted => self.inner.deliver(typed),
+            Ok(typed) => self.inner.send_tell(typed),
+            Err(e) => Err(CallError::BadRequest {
+                agent: self.inner.id().clone(),
+                reason: format!("request does not fit kind {}: {e}", self.kind),
+            }),
+        };
+        if let Err(error) = &result {
+            super::undelivered::keep(&self.inner.slot.runtime, self.inner.id(), request, error);
+        }
+        result
+    }
 }
 
 impl<A> DynAgent for TypedDyn<A>
@@ -130,18 +155,11 @@ where
     }
 
     fn tell_value(&self, request: Value) -> Result<(), CallError> {
-        // Decoded from a reference: a message that cannot be delivered is kept as it came.
-        let result = match A::Request::deserialize(&request) {
-            Ok(typed) => self.inner.send_tell(typed),
-            Err(e) => Err(CallError::BadRequest {
-                agent: self.inner.id().clone(),
-                reason: format!("request does not fit kind {}: {e}", self.kind),
-            }),
-        };
-        if let Err(error) = &result {
-            super::undelivered::keep(&self.inner.slot.runtime, self.inner.id(), request, error);
-        }
-        result
+        self.tell_value_with(request, false)
+    }
+
+    fn deliver_value(&self, request: Value) -> Result<(), CallError> {
+        self.tell_value_with(request, true)
     }
 
     fn snapshot(&self) -> BoxFuture<'_, Result<Option<Snapshot>, CallError>> {

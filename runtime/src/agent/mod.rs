@@ -38,6 +38,7 @@ mod actor;
 mod dynamic;
 mod function;
 mod kind;
+mod mailbox;
 mod persist;
 mod reference;
 mod undelivered;
@@ -49,6 +50,8 @@ pub(crate) use actor::{AgentActor, AgentSlot};
 pub use dynamic::{DynAgent, DynAgentExt, DynAgentRef};
 pub use function::FnAgent;
 pub use kind::{AgentKind, KindLookup, KindRegistry, NestedAgent, PATTERN_PREFIX};
+pub(crate) use mailbox::Mailbox;
+pub use mailbox::DEFAULT_MAILBOX_CAPACITY;
 pub(crate) use persist::SlotStore;
 pub use reference::AgentRef;
 
@@ -108,6 +111,14 @@ pub trait Agent: Send + Sync + 'static {
     /// When the runtime takes snapshots on its own. The default is never.
     fn persistence(&self) -> Persistence {
         Persistence::Never
+    }
+
+    /// How many requests agents of this kind may have queued before callers wait or are
+    /// refused (see [`AgentRef::tell`]); `None` (the default): the runtime's
+    /// [`RuntimeConfig::mailbox_capacity`](crate::RuntimeConfig::mailbox_capacity).
+    /// [`SpawnOptions::mailbox`](crate::SpawnOptions::mailbox) overrides both.
+    fn mailbox_capacity(&self) -> Option<usize> {
+        None
     }
 }
 

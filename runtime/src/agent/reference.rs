@@ -47,12 +47,14 @@ impl<A: Agent> AgentRef<A> {
         &self.slot.kind
     }
 
-    /// Sends a request and waits for the reply, without a deadline.
+    /// Sends a request and waits for the reply, without a deadline. When the agent's mailbox
+    /// is full, first waits for room.
     pub async fn ask(&self, request: A::Request) -> Result<A::Reply, CallError> {
         self.call(request, None, None).await
     }
 
-    /// Sends a request and waits at most `timeout` for the reply.
+    /// Sends a request and waits at most `timeout` for the reply; the time spent waiting for
+    /// room in a full mailbox counts ([`CallError::Timeout`] when it runs out first).
     pub async fn ask_timeout(
         &self,
         request: A::Request,
@@ -61,10 +63,12 @@ impl<A: Agent> AgentRef<A> {
         self.call(request, None, Some(timeout)).await
     }
 
-    /// Sends a request without waiting for (or receiving) the reply. A request that cannot be
-    /// delivered (the agent is stopped, or between a crash and its restart) is an error here
-    /// and, when the runtime has a dead-letter store, a dead letter naming the agent and the
-    /// request's type (see [`super::undelivered`]).
+    /// Sends a request without waiting for (or receiving) the reply. A full mailbox refuses
+    /// it at once with [`CallError::MailboxFull`] (nothing is queued); [`Self::tell_wait`]
+    /// waits for room instead. A request that cannot be delivered (the agent is stopped, or
+    /// between a crash and its restart) is an error here and, when the runtime has a
+    /// dead-letter store, a dead letter naming the agent and the request's type (see
+    /// [`super::undelivered`]).
     pub fn tell(&self, request: A::Request) -> Result<(), CallError> {
         let result = self.send_tell(request);
         if let Err(error) = &result {
@@ -81,9 +85,49 @@ impl<A: Agent> AgentRef<A> {
     /// [`Self::tell`] without keeping a dead letter (the caller keeps its own).
     pub(crate) fn send_tell(&self, request: A::Request) -> Result<(), CallError> {
         let actor = self.actor()?;
+        let place = self.slot.mailbox.try_place().ok_or_else(|| self.full())?;
         actor
-            .send_message(AgentMsg::Tell(request))
+            .send_message(AgentMsg::Tell(request, Some(place)))
             .map_err(|_| self.stopped())
+    }
+
+    /// A one-way request that was already accepted elsewhere (by a peer node, whose sender
+    /// was told it went): queued even when the mailbox is full, so it is not lost, and not
+    /// counted against the bound.
+    pub(crate) fn deliver(&self, request: A::Request) -> Result<(), CallError> {
+        self.actor()?
+            .send_message(AgentMsg::Tell(request, None))
+            .map_err(|_| self.stopped())
+    }
+
+    /// Like [`Self::tell`], but when the mailbox is full waits for room (at most `timeout`;
+    /// `None`: as long as it takes). [`CallError::Timeout`] when the time ran out first:
+    /// nothing was queued.
+    pub async fn tell_wait(
+        &self,
+        request: A::Request,
+        timeout: Option<Duration>,
+    ) -> Result<(), CallError> {
+        let place = match self.slot.mailbox.try_place() {
+            Some(place) => place,
+            None => {
+                self.actor()?;
+                self.place(timeout).await?
+            }
+        };
+        self.actor()?
+            .send_message(AgentMsg::Tell(request, Some(place)))
+            .map_err(|_| self.stopped())
+    }
+
+    /// Requests queued for the agent right now (at most [`Self::mailbox_capacity`]).
+    pub fn mailbox_len(&self) -> usize {
+        self.slot.mailbox.queued()
+    }
+
+    /// How many requests the agent's mailbox holds before callers wait or are refused.
+    pub fn mailbox_capacity(&self) -> usize {
+        self.slot.mailbox.capacity()
     }
 
     /// Asks the agent for a snapshot of its state (`None` when its kind keeps none).
@@ -142,9 +186,20 @@ impl<A: Agent> AgentRef<A> {
         key: Option<std::sync::Arc<str>>,
         timeout: Option<Duration>,
     ) -> Result<A::Reply, CallError> {
+        let (place, left) = match self.slot.mailbox.try_place() {
+            Some(place) => (place, timeout),
+            None => {
+                // Full: fail fast if nobody serves the agent, else wait for room; what is
+                // left of the deadline after the wait bounds the call.
+                self.actor()?;
+                let started = std::time::Instant::now();
+                let place = self.place(timeout).await?;
+                (place, timeout.map(|t| t.saturating_sub(started.elapsed())))
+            }
+        };
         let actor = self.actor()?;
         match actor
-            .call(|reply| AgentMsg::Ask(request, key, reply), timeout)
+            .call(|reply| AgentMsg::Ask(request, key, reply, place), left)
             .await
         {
             Ok(CallResult::Success(Ok(reply))) => Ok(reply),
@@ -160,6 +215,25 @@ impl<A: Agent> AgentRef<A> {
             Err(MessagingErr::SendErr(_))
             | Err(MessagingErr::ChannelClosed)
             | Err(MessagingErr::InvalidActorType) => Err(self.stopped()),
+        }
+    }
+
+    /// A place in the mailbox within `timeout` (a [`CallError::Timeout`] otherwise).
+    async fn place(&self, timeout: Option<Duration>) -> Result<super::mailbox::Permit, CallError> {
+        self.slot
+            .mailbox
+            .place(timeout)
+            .await
+            .ok_or_else(|| CallError::Timeout {
+                agent: self.slot.id.clone(),
+                after: timeout.unwrap_or_default(),
+            })
+    }
+
+    fn full(&self) -> CallError {
+        CallError::MailboxFull {
+            agent: self.slot.id.clone(),
+            capacity: self.slot.mailbox.capacity(),
         }
     }
 

@@ -7,7 +7,8 @@
 //! the error to its caller and is kept the same way, its input naming what was sent instead of
 //! holding it (typed requests need not be JSON): `{"undelivered": "typed request", "kind":
 //! KIND, "request_type": RUST TYPE}`. A tell that was delivered and then rejected by the
-//! agent's handler is not a dead letter (it is logged).
+//! agent's handler is not a dead letter (it is logged), nor is one refused by a full mailbox
+//! (backpressure: the caller was told).
 //!
 //! [`DynAgent::tell_value`]: super::DynAgent::tell_value
 //! [`AgentRef::tell`]: super::AgentRef::tell
@@ -37,6 +38,11 @@ pub(crate) fn keep_typed<R>(runtime: &WeakRuntime, agent: &AgentId, kind: &str, 
 /// runtime has a dead-letter store (written off the caller's thread; a failed write is
 /// logged).
 pub(crate) fn keep(runtime: &WeakRuntime, agent: &AgentId, message: Value, error: &CallError) {
+    // A full mailbox is backpressure, not a lost message: the caller was refused and may wait
+    // for room (`tell_wait`), so nothing is kept.
+    if matches!(error, CallError::MailboxFull { .. }) {
+        return;
+    }
     let Some(rt) = runtime.upgrade() else { return };
     let Some(store) = rt.dead_letter_store() else {
         return;

@@ -74,6 +74,9 @@ pub(crate) struct DurableArgs {
     pub(crate) replayed: Option<super::durable::Replayed>,
     /// How often the run's inbox is read.
     pub(crate) inbox_poll: Duration,
+    /// The tenant the run belongs to: its pools' calls take turns with other tenants' where
+    /// they share a queue (see [`super::fair`]).
+    pub(crate) tenant: Option<String>,
 }
 
 pub(crate) struct WorkflowActor;
@@ -106,6 +109,8 @@ pub(crate) struct WorkflowState {
     inbox_poll: Duration,
     /// The compensation call in flight (a saga rolls back one task at a time).
     compensating: Option<tokio::task::AbortHandle>,
+    /// The run's tenant (durable runs), for fair sharing of queues.
+    tenant: Option<Arc<str>>,
 }
 
 impl Actor for WorkflowActor {
@@ -122,9 +127,14 @@ impl Actor for WorkflowActor {
         let failure = args.failure.clone();
         let events = args.runtime.events().clone();
         let span = tracing::info_span!("workflow", node = args.runtime.name(), run = %args.run, name = %args.plan.spec.name);
-        let (recorder, replayed, inbox_poll) = match args.durable {
-            Some(d) => (Some(d.recorder), d.replayed, d.inbox_poll),
-            None => (None, None, Duration::ZERO),
+        let (recorder, replayed, inbox_poll, tenant) = match args.durable {
+            Some(d) => (
+                Some(d.recorder),
+                d.replayed,
+                d.inbox_poll,
+                d.tenant.map(Arc::from),
+            ),
+            None => (None, None, Duration::ZERO, None),
         };
         let (engine, resumed) = match replayed {
             Some(r) => (r.engine, Some(r.commands)),
@@ -152,6 +162,7 @@ impl Actor for WorkflowActor {
             span,
             done: Some(args.done),
             compensating: None,
+            tenant,
         };
         if let Err((pool, error)) = st.start_pools(&myself).await {
             st.forget_agents();
@@ -351,14 +362,18 @@ impl WorkflowState {
                     self.events.clone(),
                     self.run.clone(),
                 )
-                .with_metrics(self.runtime.metrics().cloned());
+                .with_metrics(self.runtime.metrics().cloned())
+                .with_tenant(self.tenant.clone());
                 self.pools.insert(name, Arc::new(p));
                 continue;
             }
             let mut members = Vec::with_capacity(pool.count);
             for i in 0..pool.count {
                 let id = AgentId::new(format!("{}/{}/{}", self.run, name, i));
-                let options = SpawnOptions::default().under(handle.clone());
+                let mut options = SpawnOptions::default().under(handle.clone());
+                if let Some(capacity) = pool.mailbox {
+                    options = options.mailbox(capacity);
+                }
                 let agent = self
                     .runtime
                     .spawn_kind_with(&pool.kind, id.clone(), pool.config.clone(), options)
@@ -375,7 +390,8 @@ impl WorkflowState {
                 self.events.clone(),
                 self.run.clone(),
             )
-            .with_metrics(self.runtime.metrics().cloned());
+            .with_metrics(self.runtime.metrics().cloned())
+            .with_tenant(self.tenant.clone());
             self.pools.insert(name, Arc::new(p));
         }
         Ok(())
@@ -523,6 +539,7 @@ impl WorkflowState {
             recorder: self.recorder.clone(),
             timeout: spec.timeout,
             parallel: spec.parallel,
+            priority: spec.priority,
             span,
         };
         let (actor, _) = Actor::spawn_linked(None, TaskActor, args, myself.get_cell())

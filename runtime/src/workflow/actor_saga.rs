@@ -92,11 +92,12 @@ impl WorkflowState {
         self.emit(Some(task), EventKind::CompensationStarted { attempt });
         let key = format!("{}/{}/compensate/{attempt}", self.run, spec.id);
         let timeout = comp.timeout;
+        let priority = spec.priority;
         let workflow = myself.clone();
         let span = tracing::info_span!(parent: &self.span, "compensation", task = %spec.id, attempt, pool = %comp.agent);
         let call = async move {
             let result = pool
-                .call(input, timeout, key)
+                .call(input, timeout, key, priority)
                 .await
                 .map_err(TaskError::from);
             let _ = workflow.send_message(WorkflowMsg::CompensationDone {

@@ -31,6 +31,12 @@ pub struct DispatchedCall {
     /// What one agent of the pool needs (its `resources`; `None`: nothing stated): a
     /// dispatcher runs the call only where that fits.
     pub resources: Option<super::resources::Resources>,
+    /// The task's priority, 0–9 (see [`crate::workflow::TaskSpec::priority`]): a queue serves
+    /// higher priorities first.
+    pub priority: u8,
+    /// The run's tenant (`None`: none): a queue lets tenants take turns
+    /// ([`crate::workflow::fair::FairQueue`]).
+    pub tenant: Option<String>,
 }
 
 /// Runs pool calls somewhere (another node, a queue that idle nodes steal from, ...).

@@ -1,5 +1,7 @@
 //! An agent pool: `count` agents of one kind, calls routed to the least-loaded one, behind an
-//! optional circuit breaker.
+//! optional circuit breaker. Calls beyond what the members can take at once wait in the
+//! pool's queue, higher task priority first ([`super::pool_gate`]); a remote pool's calls
+//! carry their priority and tenant to the dispatcher's queue.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +36,9 @@ pub(crate) struct Pool {
     metrics: Option<crate::metrics::Metrics>,
     events: EventBus,
     run: RunId,
+    /// The run's tenant, for fair sharing of queues.
+    tenant: Option<std::sync::Arc<str>>,
+    gate: super::pool_gate::PoolGate,
 }
 
 impl Pool {
@@ -45,7 +50,10 @@ impl Pool {
         run: RunId,
     ) -> Self {
         let in_flight = members.iter().map(|_| AtomicUsize::new(0)).collect();
+        let gate = super::pool_gate::PoolGate::new(members.len());
         Self {
+            tenant: None,
+            gate,
             name,
             remote: None,
             members,
@@ -64,6 +72,12 @@ impl Pool {
         self
     }
 
+    /// Says whose run the pool serves (for fair sharing between tenants).
+    pub(crate) fn with_tenant(mut self, tenant: Option<std::sync::Arc<str>>) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
     /// A pool whose calls go to a dispatcher (no local members).
     pub(crate) fn remote(
         name: String,
@@ -78,12 +92,14 @@ impl Pool {
     }
 
     /// Calls one agent of the pool: the one with the fewest calls in flight (ties broken round
-    /// robin), or hands the call to the dispatcher. `key` identifies the call for idempotency.
+    /// robin), or hands the call to the dispatcher. `key` identifies the call for idempotency;
+    /// `priority` (0–9) orders it among the calls waiting for a member.
     pub(crate) async fn call(
         &self,
         request: Value,
         timeout: Option<Duration>,
         key: String,
+        priority: u8,
     ) -> Result<Value, CallError> {
         if let Some(b) = &self.breaker {
             if let Err(retry_in) = b.lock().try_acquire(Instant::now()) {
@@ -106,21 +122,15 @@ impl Pool {
                     input: request,
                     timeout,
                     resources: r.resources,
+                    priority,
+                    tenant: self.tenant.as_deref().map(str::to_owned),
                 };
                 let span = tracing::info_span!("agent_call", pool = %self.name, kind = %r.kind);
                 tracing::Instrument::instrument(r.dispatcher.dispatch(call), span).await
             }
             None => {
-                let i = self.pick();
-                self.in_flight[i].fetch_add(1, Ordering::Relaxed);
-                let member = &self.members[i];
-                kind = member.kind();
-                let span =
-                    tracing::info_span!("agent_call", agent = %member.id(), kind = member.kind());
-                let call = member.ask_value_keyed(request, &key, timeout);
-                let result = tracing::Instrument::instrument(call, span).await;
-                self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
-                result
+                kind = self.members[0].kind();
+                self.call_member(request, timeout, &key, priority).await
             }
         };
         if let Some(m) = &self.metrics {
@@ -149,6 +159,43 @@ impl Pool {
         result
     }
 
+    /// Waits for a place in the pool (by priority), then asks the least-loaded member.
+    /// Waiting for the place counts against `timeout`.
+    async fn call_member(
+        &self,
+        request: Value,
+        timeout: Option<Duration>,
+        key: &str,
+        priority: u8,
+    ) -> Result<Value, CallError> {
+        let started = Instant::now();
+        let enter = self.gate.enter(priority, self.tenant.as_deref());
+        let (_place, left) = match timeout {
+            None => (enter.await, None),
+            Some(t) => match tokio::time::timeout(t, enter).await {
+                Ok(place) => (place, Some(t.saturating_sub(started.elapsed()))),
+                Err(_) => {
+                    return Err(CallError::Timeout {
+                        agent: crate::ids::AgentId::new(format!("{}/{}", self.run, self.name)),
+                        after: t,
+                    })
+                }
+            },
+        };
+        let i = self.pick();
+        self.in_flight[i].fetch_add(1, Ordering::Relaxed);
+        let member = &self.members[i];
+        let span = tracing::info_span!("agent_call", agent = %member.id(), kind = member.kind());
+        let call = member.ask_value_keyed(request, key, left);
+        let result = tracing::Instrument::instrument(call, span).await;
+        self.in_flight[i].fetch_sub(1, Ordering::Relaxed);
+        // A timeout names the attempt's deadline, not what was left of it after the wait.
+        result.map_err(|e| match (e, timeout) {
+            (CallError::Timeout { agent, .. }, Some(after)) => CallError::Timeout { agent, after },
+            (e, _) => e,
+        })
+    }
+
     fn pick(&self) -> usize {
         let n = self.members.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -172,3 +219,7 @@ impl Pool {
         self.events.emit(Some(&self.run), None, None, kind);
     }
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;

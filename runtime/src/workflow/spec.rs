@@ -88,6 +88,9 @@ pub struct PoolSpec {
     pub resources: Option<Resources>,
     /// Where the pool was defined.
     pub pos: SourcePos,
+    /// The mailbox capacity of each of its agents (the file's `mailbox`; `None`: the kind's,
+    /// else the runtime's default).
+    pub mailbox: Option<usize>,
 }
 
 /// One task of a workflow.
@@ -117,7 +120,17 @@ pub struct TaskSpec {
     /// Instead of calling an agent, the task waits: for a signal, or for a durable timer
     /// (`agent` is then empty).
     pub wait: Option<TaskWait>,
+    /// Its priority, 0 (lowest) to [`MAX_PRIORITY`] (the workflow file's `priority`; default
+    /// [`DEFAULT_PRIORITY`]): where its calls wait for an agent or a node's task slot, higher
+    /// priorities go first, and idle nodes steal them first.
+    pub priority: u8,
 }
+
+/// The highest task priority.
+pub const MAX_PRIORITY: u8 = 9;
+
+/// The priority of a task that names none: the middle, so a task can be put before or after.
+pub const DEFAULT_PRIORITY: u8 = 5;
 
 /// What a task without an agent waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +170,14 @@ impl TaskSpec {
             compensate: None,
             pos: SourcePos::default(),
             wait: None,
+            priority: DEFAULT_PRIORITY,
         }
+    }
+
+    /// Sets its priority (capped at [`MAX_PRIORITY`]).
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = priority.min(MAX_PRIORITY);
+        self
     }
 
     /// A task that waits for the signal `name` (delivered with
@@ -235,7 +255,14 @@ impl PoolSpec {
             config: Value::Null,
             resources: None,
             pos: SourcePos::default(),
+            mailbox: None,
         }
+    }
+
+    /// Bounds each agent's mailbox at `capacity` requests.
+    pub fn mailbox(mut self, capacity: usize) -> Self {
+        self.mailbox = Some(capacity.max(1));
+        self
     }
 
     /// Sets the kind's configuration.

@@ -26,6 +26,8 @@ pub(crate) struct TaskArgs {
     pub(crate) recorder: Option<Arc<super::durable::Recorder>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) parallel: bool,
+    /// The task's priority (see [`super::fair`]).
+    pub(crate) priority: u8,
     pub(crate) span: tracing::Span,
 }
 
@@ -88,7 +90,12 @@ async fn run(args: &TaskArgs) -> Result<Value, TaskError> {
     if !args.parallel {
         return args
             .pool
-            .call(args.input.clone(), args.timeout, args.key.clone())
+            .call(
+                args.input.clone(),
+                args.timeout,
+                args.key.clone(),
+                args.priority,
+            )
             .await
             .map_err(TaskError::from);
     }
@@ -108,7 +115,8 @@ async fn run(args: &TaskArgs) -> Result<Value, TaskError> {
         let item = item.clone();
         let timeout = args.timeout;
         let key = format!("{}/{i}", args.key);
-        units.spawn(async move { (i, pool.call(item, timeout, key).await) });
+        let priority = args.priority;
+        units.spawn(async move { (i, pool.call(item, timeout, key, priority).await) });
     }
     let mut results = vec![Value::Null; items.len()];
     while let Some(joined) = units.join_next().await {

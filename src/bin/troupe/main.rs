@@ -1,6 +1,7 @@
 //! The `troupe` command: run and check workflow files on an embedded single-node runtime or
 //! across a cluster, and run cluster nodes.
 
+mod admission;
 mod bench;
 mod cluster_runs;
 mod control;

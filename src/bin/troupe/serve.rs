@@ -51,6 +51,8 @@ pub struct ServeArgs {
     store: StoreArgs,
     #[command(flatten)]
     capacity: crate::run::CapacityArgs,
+    #[command(flatten)]
+    admission: crate::admission::AdmissionArgs,
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
@@ -160,6 +162,7 @@ async fn serve_inner(args: ServeArgs) -> Result<(), String> {
         audit,
         replay: Some(replay),
     });
+    svc.set_admission(args.admission.limits());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

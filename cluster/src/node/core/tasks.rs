@@ -10,6 +10,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use troupe_runtime::workflow::fair::FairQueue;
+
 use crate::registry::NodeName;
 use crate::stealing::Queued;
 use crate::wire::RemoteTask;
@@ -29,10 +31,12 @@ pub(crate) const IDLE_RECHECK: Duration = Duration::from_millis(160);
 /// The most tasks one steal asks for.
 pub(crate) const MAX_STEAL: usize = 64;
 
-/// Tasks waiting for a slot, oldest first; a task given back (its thief went down) goes first.
+/// Tasks waiting for a slot in serving order ([`FairQueue`]: higher priority first, tenants
+/// taking turns within a priority, then oldest first); a task given back (its thief went down)
+/// goes first.
 #[derive(Debug, Default)]
 pub(crate) struct TaskQueue {
-    queue: VecDeque<Queued>,
+    queue: FairQueue<Queued>,
 }
 
 impl TaskQueue {
@@ -41,7 +45,8 @@ impl TaskQueue {
         if front {
             self.queue.push_front(q);
         } else {
-            self.queue.push_back(q);
+            let (priority, tenant) = (q.task.priority, q.task.tenant.clone());
+            self.queue.push(q, priority, tenant.as_deref());
         }
     }
 
@@ -52,31 +57,39 @@ impl TaskQueue {
         self.pop_where(waited, |_| true)
     }
 
-    /// [`Self::pop`], for the first task that `runs_here` (a task whose pool needs resources
-    /// this node does not offer stays queued, for a node that does to steal).
+    /// [`Self::pop`], for the first task in serving order that `runs_here` (a task whose pool
+    /// needs resources this node does not offer stays queued, for a node that does to steal).
     pub(crate) fn pop_where(
         &mut self,
         waited: impl Fn(&str) -> bool,
         runs_here: impl Fn(&RemoteTask) -> bool,
     ) -> Option<Queued> {
-        let mut i = 0;
-        while i < self.queue.len() {
-            let q = &self.queue[i];
+        let mut gone = Vec::new();
+        let mut found = false;
+        for (i, q) in self.queue.as_deque().iter().enumerate() {
             if q.own && !waited(&q.task.key) {
-                self.queue.remove(i);
-                continue;
+                gone.push(i);
+            } else if runs_here(&q.task) {
+                gone.push(i);
+                found = true;
+                break;
             }
-            if runs_here(&q.task) {
-                return self.queue.remove(i);
-            }
-            i += 1;
         }
-        None
+        if gone.is_empty() {
+            return None;
+        }
+        // In queue order: the task to run, when there is one, is the last.
+        let mut taken = self.queue.take(gone);
+        if found {
+            taken.pop()
+        } else {
+            None
+        }
     }
 
     /// Whether a queued task `runs_here`.
     pub(crate) fn any(&self, runs_here: impl Fn(&RemoteTask) -> bool) -> bool {
-        self.queue.iter().any(|q| runs_here(&q.task))
+        self.queue.as_deque().iter().any(|q| runs_here(&q.task))
     }
 
     /// Tasks queued.
@@ -86,20 +99,13 @@ impl TaskQueue {
 
     /// The queue, for [`crate::stealing::pick_for_thief`].
     pub(crate) fn as_deque(&self) -> &VecDeque<Queued> {
-        &self.queue
+        self.queue.as_deque()
     }
 
     /// Removes the tasks at `positions` (ascending, as `pick_for_thief` returns them) and
     /// returns them in queue order.
     pub(crate) fn take(&mut self, positions: Vec<usize>) -> Vec<Queued> {
-        let mut taken = Vec::with_capacity(positions.len());
-        for i in positions.into_iter().rev() {
-            if let Some(q) = self.queue.remove(i) {
-                taken.push(q);
-            }
-        }
-        taken.reverse();
-        taken
+        self.queue.take(positions)
     }
 }
 

@@ -22,6 +22,8 @@ fn task(key: &str, own: bool) -> Queued {
             timeout_ms: None,
             affinity: None,
             need: None,
+            priority: troupe_runtime::workflow::DEFAULT_PRIORITY,
+            tenant: None,
         },
         own,
     }
@@ -198,4 +200,26 @@ fn a_task_this_node_cannot_hold_stays_queued_behind_the_ones_it_can() {
     assert!(!q.any(small_only));
     assert_eq!(q.len(), 1, "left for a node that can hold it");
     assert_eq!(q.pop_where(all, |_| true).unwrap().task.key, "big");
+}
+
+#[test]
+fn the_queue_serves_higher_priority_first_and_lets_tenants_take_turns() {
+    let mut q = TaskQueue::default();
+    let with = |key: &str, priority: u8, tenant: &str| {
+        let mut t = task(key, true);
+        t.task.priority = priority;
+        t.task.tenant = Some(tenant.into());
+        t
+    };
+    for i in 1..=3 {
+        q.push(with(&format!("a{i}"), 5, "a"), false);
+    }
+    q.push(with("b1", 5, "b"), false);
+    q.push(with("urgent", 9, "b"), false);
+    q.push(with("later", 1, "a"), false);
+    q.push(task("back", true), true);
+    let order: Vec<String> = std::iter::from_fn(|| q.pop(|_| true))
+        .map(|q| q.task.key)
+        .collect();
+    assert_eq!(order, ["back", "urgent", "a1", "b1", "a2", "a3", "later"]);
 }

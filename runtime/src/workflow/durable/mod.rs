@@ -357,12 +357,13 @@ impl Runtime {
             None => (None, Held::default()),
         };
         let store = durability.store.clone();
-        let (bytes, live) = match store.get_run(run.clone()).await? {
+        let (bytes, live, tenant) = match store.get_run(run.clone()).await? {
             Some(r) => (
                 r.journal_bytes + held.snapshot_bytes,
                 r.last_seq.saturating_sub(held.snapshot_seq),
+                r.tenant,
             ),
-            None => (held.snapshot_bytes, 0),
+            None => (held.snapshot_bytes, 0, durability.tenant.clone()),
         };
         store
             .set_run_owner(run.clone(), Some(durability.owner.clone()))
@@ -388,6 +389,7 @@ impl Runtime {
             recorder: Arc::new(recorder),
             replayed,
             inbox_poll: durability.inbox_poll,
+            tenant,
         };
         match self.spawn_run(plan, run.clone(), seed, Some(durable)).await {
             Ok(handle) => Ok(handle),

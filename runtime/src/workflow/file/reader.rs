@@ -13,7 +13,8 @@ use super::{parse_duration, FileError};
 use crate::ids::TaskId;
 use crate::policy::{CircuitBreakerConfig, RetryOn, RetryPolicy};
 use crate::workflow::spec::{
-    FaultTolerance, PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowSpec, PATTERN_POOL,
+    FaultTolerance, PoolSpec, SourcePos, TaskSpec, TaskWait, WorkflowSpec, DEFAULT_PRIORITY,
+    MAX_PRIORITY, PATTERN_POOL,
 };
 
 const WORKFLOW_FIELDS: &[&str] = &[
@@ -29,7 +30,14 @@ const WORKFLOW_FIELDS: &[&str] = &[
     // Read by `troupe serve` (a cron schedule); ignored by the runtime.
     "schedule",
 ];
-const POOL_FIELDS: &[&str] = &["type", "count", "capabilities", "config", "resources"];
+const POOL_FIELDS: &[&str] = &[
+    "type",
+    "count",
+    "capabilities",
+    "config",
+    "resources",
+    "mailbox",
+];
 const TASK_FIELDS: &[&str] = &[
     "id",
     "agent",
@@ -42,6 +50,7 @@ const TASK_FIELDS: &[&str] = &[
     "await_signal",
     "sleep",
     "compensate",
+    "priority",
 ];
 const RETRY_FIELDS: &[&str] = &[
     "max_attempts",
@@ -382,6 +391,10 @@ impl Reader<'_> {
                 .unwrap_or(Value::Null),
             resources: f.opt("resources", |v| self.resources(&what, v))?,
             pos: key.pos,
+            mailbox: f.opt("mailbox", |v| match v.whole()? {
+                0 => Err(v.fail("must be at least 1")),
+                c => usize::try_from(c).map_err(|_| v.fail(format!("is too large: {c}"))),
+            })?,
         })
     }
 
@@ -435,6 +448,12 @@ impl Reader<'_> {
             compensate: f.opt("compensate", |v| self.compensate(&what, v))?,
             pos: node.pos,
             wait,
+            priority: f
+                .opt("priority", |v| match v.whole()? {
+                    p if p <= u64::from(MAX_PRIORITY) => Ok(p as u8),
+                    p => Err(v.fail(format!("must be 0 to {MAX_PRIORITY}, got {p}"))),
+                })?
+                .unwrap_or(DEFAULT_PRIORITY),
         })
     }
 

@@ -618,3 +618,34 @@ fn a_pattern_block_and_agentless_tasks_need_a_pattern() {
         "{err}"
     );
 }
+
+#[test]
+fn task_priority_is_read_defaults_to_the_middle_and_is_bounded() {
+    let text = "workflow:\n  name: w\n  tasks:\n    - { id: a, agent: k, priority: 9 }\n    - { id: b, agent: k }\n    - { id: c, agent: k, priority: 0 }\n";
+    let spec = parse_workflow(text, "wf.yaml").unwrap();
+    let priorities: Vec<u8> = spec.tasks.iter().map(|t| t.priority).collect();
+    assert_eq!(priorities, [9, crate::workflow::DEFAULT_PRIORITY, 0]);
+    let err = invalid(&with_task("agent: k\npriority: 10"));
+    assert_eq!((err.line(), err.column()), (6, 17), "{err}");
+    assert!(
+        err.to_string()
+            .contains("task \"t\": field \"priority\": must be 0 to 9, got 10"),
+        "{err}"
+    );
+    let err = invalid(&with_task("agent: k\npriority: high"));
+    assert!(err.to_string().contains("expected a whole number"), "{err}");
+}
+
+#[test]
+fn a_pool_may_bound_its_agents_mailboxes() {
+    let text = "workflow:\n  name: w\n  agents:\n    p: { type: k, mailbox: 16 }\n    q: { type: k }\n  tasks: [{id: a, agent: p}]\n";
+    let spec = parse_workflow(text, "wf.yaml").unwrap();
+    assert_eq!(spec.agents["p"].mailbox, Some(16));
+    assert_eq!(spec.agents["q"].mailbox, None);
+    let err = invalid("workflow:\n  name: w\n  agents:\n    p: { type: k, mailbox: 0 }\n  tasks: [{id: a, agent: p}]\n");
+    assert!(
+        err.to_string()
+            .contains("field \"mailbox\": must be at least 1"),
+        "{err}"
+    );
+}

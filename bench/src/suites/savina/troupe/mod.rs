@@ -151,8 +151,9 @@ agent!(
     (),
     |_me, _st, msg| {
         let (counter, n) = msg;
+        // More than a mailbox holds: wait for room rather than be refused.
         for _ in 0..n {
-            counter.tell(Count::Inc).map_err(fail)?;
+            counter.tell_wait(Count::Inc, None).await.map_err(fail)?;
         }
         counter.ask(Count::Get).await.map_err(fail)
     }
