@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::watch;
-use troupe::cluster::runs::{RunFuture, RunInfo, RunService};
+use troupe::cluster::replica::{Epoch, RunReplica};
+use troupe::cluster::runs::{Replication, RunFuture, RunInfo, RunService};
 use troupe::runtime::store::{RunFilter, RunStatus, Store, Timestamp};
 use troupe::runtime::workflow::durable::{Definition, Durability, DurableError};
 use troupe::workflow::plan::plan;
@@ -23,18 +24,31 @@ pub struct Hosted {
     node: String,
     /// The runs driven here, by id: `None` while running, then how they ended.
     driving: Mutex<HashMap<String, watch::Receiver<Option<RunInfo>>>>,
+    /// With a store per node: the runs' replicas (`None` with a shared store).
+    replicas: Option<Arc<crate::replicas::Replicas>>,
 }
 
 impl Hosted {
     /// A service over `durability.store` on `rt`, answering as `node`.
-    pub fn new(rt: Runtime, durability: Durability, node: impl Into<String>) -> Arc<Self> {
+    pub fn new(
+        rt: Runtime,
+        durability: Durability,
+        node: impl Into<String>,
+        replicas: Option<Arc<crate::replicas::Replicas>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             rt,
             store: durability.store.clone(),
             durability,
             node: node.into(),
             driving: Mutex::new(HashMap::new()),
+            replicas,
         })
+    }
+
+    /// Whether this node may drive `run` (no other node's higher epoch owns it).
+    fn may_drive(&self, run: &str) -> bool {
+        self.replicas.as_ref().is_none_or(|r| r.may_drive(run))
     }
 
     fn info(&self, run: &str, status: &str, driving: bool, report: Option<Value>) -> RunInfo {
@@ -110,7 +124,10 @@ impl Hosted {
         let now = Timestamp::now();
         let mut out = Vec::new();
         for record in list {
-            if record.status.is_finished() {
+            if record.status.is_finished()
+                || crate::replicas::Replicas::is_replica_record(&record)
+                || !self.may_drive(record.id.as_str())
+            {
                 continue;
             }
             let shown = crate::runs::shown_status(self.store.as_ref(), &record, now).await;
@@ -124,7 +141,7 @@ impl Hosted {
     /// Resumes `id` here (in a task of its own) unless this node drives it already: a run
     /// whose dead driver's lease has not expired yet is resumed when it does; a run another
     /// live driver holds is left to it.
-    fn resume(self: &Arc<Self>, id: RunId) {
+    pub fn resume(self: &Arc<Self>, id: RunId) {
         if !self.claim(id.as_str()) {
             return;
         }
@@ -175,6 +192,11 @@ impl Hosted {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(replicas) = &self.replicas {
+                // A store per node: the runs kept here as replicas are taken over from them.
+                replicas.on_members_lost(self.clone());
+                continue;
+            }
             let me = self.clone();
             let node = node.clone();
             tokio::spawn(async move {
@@ -232,6 +254,10 @@ impl Hosted {
                 current.or_else(|| Some(self.info(&run, RunStatus::Running.as_str(), true, None)))
             }
             None => {
+                if !self.may_drive(&run) {
+                    // Another node's run now (a higher epoch owns it): it answers.
+                    return None;
+                }
                 let status = self.stored_status(&run).await?;
                 Some(self.info(&run, status.as_str(), false, None))
             }
@@ -250,6 +276,18 @@ impl RunService for Service {
     fn status(&self, run: String, wait: bool) -> RunFuture<Result<Option<RunInfo>, String>> {
         let me = self.0.clone();
         Box::pin(async move { Ok(me.run_status(run, wait).await) })
+    }
+
+    fn replicate(&self, epoch: Epoch, delta: RunReplica) -> RunFuture<Result<u64, Replication>> {
+        let replicas = self.0.replicas.clone();
+        Box::pin(async move {
+            match replicas {
+                Some(r) => r.receive(epoch, delta).await,
+                None => Err(Replication::Failed(
+                    "this node's runs are in a shared store: it keeps no replicas".into(),
+                )),
+            }
+        })
     }
 }
 
@@ -278,7 +316,20 @@ pub async fn start(
     let location = store.location().to_string();
     let rt = node.runtime().clone();
     rt.set_dead_letter_store(store.clone());
-    let hosted = Hosted::new(rt, args.durability(store), node.name().as_str());
+    // A store per node: run state is replicated to the runs' backups. A shared store
+    // (PostgreSQL) is the replica itself: the nodes fail over through its leases.
+    let shared = location.starts_with("postgres");
+    let (replicas, store) = if shared {
+        (None, store)
+    } else {
+        let replicas = crate::replicas::Replicas::load(node.clone(), store.clone()).await?;
+        let wrapped: Arc<dyn Store> = Arc::new(crate::replicating::Replicating {
+            inner: store,
+            replicas: replicas.clone(),
+        });
+        (Some(replicas), wrapped)
+    };
+    let hosted = Hosted::new(rt, args.durability(store), node.name().as_str(), replicas);
     node.serve_runs(Arc::new(Service(hosted.clone())));
     let found = hosted.resume_interrupted().await?;
     tokio::spawn(hosted.clone().fail_over(node.clone()));

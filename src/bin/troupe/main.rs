@@ -11,6 +11,8 @@ mod metrics_http;
 mod node;
 mod progress;
 mod prune;
+mod replicas;
+mod replicating;
 mod run;
 mod runs;
 mod serve;

@@ -1,0 +1,99 @@
+//! Run state replicated without a shared store: three `troupe node` processes, each with its
+//! own SQLite file; `kill -9` of the node that owns a run mid-run, and the run completes on its
+//! backup from the replica it kept, the tasks completed before the kill not run again.
+
+#[path = "common/durable.rs"]
+mod durable;
+#[path = "common/nodes.rs"]
+mod nodes;
+
+use std::path::Path;
+use std::process::Command;
+
+use durable::{count, scratch, shell_pool, text, wait_until};
+use nodes::{NodeProc, COOKIE};
+
+/// `troupe ARGS --cluster SEED`, once `min_nodes` nodes are reachable.
+fn client(seed: &NodeProc, min_nodes: usize, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_troupe"));
+    c.args(args)
+        .args(["--cluster", &seed.gossip.to_string(), "--cookie", COOKIE])
+        .args(["--min-nodes", &min_nodes.to_string()])
+        .env_remove("RUST_LOG")
+        .env_remove("TROUPE_STORE");
+    c
+}
+
+/// a → b (waits for the file `gate`) → c, each appending its name to `dir/log`.
+fn gated_workflow(dir: &Path) -> std::path::PathBuf {
+    let yaml = format!(
+        "workflow:\n  name: replicated\n  agents:\n{}{}{}    pick: {{ type: json.pick, config: {{ path: stdout }} }}\n  tasks:\n    - {{ id: a, agent: a }}\n    - {{ id: pa, agent: pick, depends_on: [a] }}\n    - {{ id: b, agent: b, depends_on: [pa] }}\n    - {{ id: pb, agent: pick, depends_on: [b] }}\n    - {{ id: c, agent: c, depends_on: [pb] }}\n",
+        shell_pool(dir, "a", None),
+        shell_pool(dir, "b", Some("gate")),
+        shell_pool(dir, "c", None),
+    );
+    let file = dir.join("replicated.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    file
+}
+
+fn status(seed: &NodeProc, min_nodes: usize, run: &str) -> String {
+    let out = client(seed, min_nodes, &["status", run]).output().unwrap();
+    assert!(out.status.success(), "troupe status: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn store(dir: &Path, name: &str) -> String {
+    format!("sqlite:{}", dir.join(format!("{name}.db")).display())
+}
+
+#[test]
+fn kill_9_of_the_owner_and_a_backup_completes_the_run_from_its_replica() {
+    let dir = scratch("cluster-replication");
+    let n1 = NodeProc::start_with_store("rp1", "127.0.0.1", &[], &store(&dir, "rp1"));
+    let n2 = NodeProc::start_with_store("rp2", "127.0.0.2", &[&n1], &store(&dir, "rp2"));
+    let n3 = NodeProc::start_with_store("rp3", "127.0.0.3", &[&n1], &store(&dir, "rp3"));
+    let mut nodes = [n1, n2, n3];
+    let file = gated_workflow(&dir);
+    let out = client(&nodes[0], 3, &["run", "--detach"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "troupe run --detach: {}",
+        text(&out.stderr)
+    );
+    let id = text(&out.stdout).trim().to_string();
+    wait_until("task b started", None, || count(&dir, "b") > 0);
+    let shown = status(&nodes[0], 3, &id);
+    let owner = shown
+        .trim()
+        .rsplit_once("driven by node ")
+        .map(|(_, n)| n.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no driver in {shown:?}"));
+    let at = nodes.iter().position(|n| n.name == owner).expect("a node");
+    nodes[at].kill9();
+    std::fs::write(dir.join("gate"), "").unwrap();
+    let other = (at + 1) % 3;
+    let waited = client(&nodes[other], 2, &["wait", &id]).output().unwrap();
+    assert!(
+        waited.status.success(),
+        "troupe wait: {}{}",
+        text(&waited.stdout),
+        text(&waited.stderr)
+    );
+    assert_eq!(
+        count(&dir, "a"),
+        1,
+        "a completed before the kill: not run again"
+    );
+    assert!(count(&dir, "b") >= 1, "b was in flight: it ran (again)");
+    assert_eq!(count(&dir, "c"), 1, "c ran once");
+    let shown = status(&nodes[other], 2, &id);
+    assert!(shown.contains(&format!("{id} completed")), "{shown}");
+    assert!(
+        !shown.contains(&format!("node {owner})")),
+        "answered by a live node: {shown}"
+    );
+}
