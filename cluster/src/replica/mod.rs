@@ -37,6 +37,8 @@
 //!   under the same idempotency keys).
 
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -351,6 +353,16 @@ impl RunReplica {
         let base = self.journal_end();
         self.epochs.insert(epoch.clone(), base);
         epoch
+    }
+
+    /// The replica as bytes (msgpack with field names), to keep it in a store.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        rmp_serde::to_vec_named(self).map_err(|e| format!("replica of {}: {e}", self.run))
+    }
+
+    /// A replica kept with [`RunReplica::to_bytes`]; `what` names where it came from.
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Self, String> {
+        rmp_serde::from_slice(bytes).map_err(|e| format!("{what}: not a run replica: {e}"))
     }
 
     /// Whether the result under idempotency key `key` is known.

@@ -13,12 +13,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use troupe::cluster::node::ClusterError;
 use troupe::cluster::node::ClusterNode;
 use troupe::cluster::registry::NodeName;
 use troupe::cluster::replica::{Admit, Dot, Entry, Epoch, Hlc, Lww, RunMeta, RunReplica, Stamp};
 use troupe::cluster::runs::{Replication, RunRequest};
 use troupe::cluster::wire::WireError;
-use troupe::cluster::ClusterError;
 use troupe::runtime::store::{
     JournalEntry, NewEntry, NewRun, RunFilter, RunRecord, Store, StoreError, Timestamp,
 };
@@ -92,8 +92,8 @@ impl Replicas {
                 .map_err(|e| e.to_string())?;
             let mut replica = RunReplica::default();
             for entry in read.entries {
-                let delta: RunReplica = rmp_serde::from_slice(&entry.payload)
-                    .map_err(|e| format!("replica {} entry {}: {e}", record.id, entry.seq))?;
+                let what = format!("replica {} entry {}", record.id, entry.seq);
+                let delta = RunReplica::from_bytes(&entry.payload, &what)?;
                 replica.merge(delta);
             }
             let run = replica.run.clone();
@@ -153,7 +153,7 @@ impl Replicas {
 
     /// Keeps `delta` in the store and merges it into `replica`.
     async fn keep(&self, replica: &mut RunReplica, delta: RunReplica) -> Result<(), String> {
-        let payload = rmp_serde::to_vec_named(&delta).map_err(|e| e.to_string())?;
+        let payload = delta.to_bytes()?;
         let entry = NewEntry {
             at: Timestamp::now(),
             kind: DELTA_KIND.into(),
@@ -360,8 +360,9 @@ impl Replicas {
                 }
                 match me.take_over(&run).await {
                     Ok(epoch) => {
+                        let (tasks, results) = me.summary(&run).await.unwrap_or_default();
                         eprintln!(
-                            "troupe node {}: taking run {run} over from its replica (epoch {epoch})",
+                            "troupe node {}: taking run {run} over from its replica (epoch {epoch}; {tasks} task(s) known, {results} result(s))",
                             me.me
                         );
                         hosted.resume(RunId::new(run.as_str()));
@@ -467,9 +468,8 @@ impl Replicas {
         Ok(epoch)
     }
 
-    /// What the replica of `run` kept here says: tasks known, tasks completed (for tests and
-    /// `troupe node` logs).
-    pub async fn summary(&self, run: &str) -> Option<(usize, usize)> {
+    /// What the replica of `run` kept here says: tasks known, results held (for the log).
+    async fn summary(&self, run: &str) -> Option<(usize, usize)> {
         let slot = lock(&self.held).get(run).cloned()?;
         let replica = slot.lock().await;
         Some((replica.graph.len(), replica.results.keys().count()))
