@@ -12,6 +12,31 @@ use std::process::Command;
 
 use durable::{count, scratch, shell_pool, text, wait_until};
 use nodes::{NodeProc, COOKIE};
+use troupe::runtime::store::{SqliteOptions, SqliteStore, Store};
+use troupe::runtime::workflow::journal::JournalEvent;
+use troupe::RunId;
+
+/// Run `id`'s journal kinds in node `name`'s store (`None`: that store has no such run). The
+/// store checks the journal runs without a gap from 1.
+fn journal_kinds(dir: &Path, name: &str, id: &str) -> Option<Vec<(u64, String)>> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let path = dir.join(format!("{name}.db"));
+        let store = SqliteStore::open(path, SqliteOptions::default()).await.unwrap();
+        let run = RunId::new(id);
+        store.get_run(run.clone()).await.unwrap()?;
+        let read = store.read_journal(run.clone(), 1).await.unwrap();
+        let mut out = Vec::new();
+        for entry in &read.entries {
+            let what = match JournalEvent::decode(&run, entry).unwrap() {
+                JournalEvent::TaskCompleted { task, .. } => format!("completed {task}"),
+                other => other.kind().to_string(),
+            };
+            out.push((entry.seq, what));
+        }
+        Some(out)
+    })
+}
 
 /// `troupe ARGS --cluster SEED`, once `min_nodes` nodes are reachable.
 fn client(seed: &NodeProc, min_nodes: usize, args: &[&str]) -> Command {
@@ -96,4 +121,22 @@ fn kill_9_of_the_owner_and_a_backup_completes_the_run_from_its_replica() {
         !shown.contains(&format!("node {owner})")),
         "answered by a live node: {shown}"
     );
+    // The run's event stream on the node that took it over: the owner's entries, then the
+    // new owner's, numbered without a gap, each task completed once.
+    let taker = nodes
+        .iter()
+        .filter(|n| n.name != owner)
+        .find_map(|n| journal_kinds(&dir, &n.name, &id))
+        .expect("a live node's store holds the run");
+    let seqs: Vec<u64> = taker.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{taker:?}");
+    for task in ["a", "pa", "b", "pb", "c"] {
+        let done = taker
+            .iter()
+            .filter(|(_, k)| *k == format!("completed {task}"))
+            .count();
+        assert_eq!(done, 1, "{task} completed once in the journal: {taker:?}");
+    }
+    assert_eq!(taker.first().map(|(_, k)| k.as_str()), Some("submitted"));
+    assert_eq!(taker.last().map(|(_, k)| k.as_str()), Some("run_finished"));
 }
