@@ -22,7 +22,9 @@ fn journal_kinds(dir: &Path, name: &str, id: &str) -> Option<Vec<(u64, String)>>
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let path = dir.join(format!("{name}.db"));
-        let store = SqliteStore::open(path, SqliteOptions::default()).await.unwrap();
+        let store = SqliteStore::open(path, SqliteOptions::default())
+            .await
+            .unwrap();
         let run = RunId::new(id);
         store.get_run(run.clone()).await.unwrap()?;
         let read = store.read_journal(run.clone(), 1).await.unwrap();
@@ -129,7 +131,11 @@ fn kill_9_of_the_owner_and_a_backup_completes_the_run_from_its_replica() {
         .find_map(|n| journal_kinds(&dir, &n.name, &id))
         .expect("a live node's store holds the run");
     let seqs: Vec<u64> = taker.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{taker:?}");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "{taker:?}"
+    );
     for task in ["a", "pa", "b", "pb", "c"] {
         let done = taker
             .iter()
