@@ -46,7 +46,7 @@ pub enum RunRequest {
         /// The epoch the sender writes under.
         epoch: crate::replica::Epoch,
         /// The delta.
-        delta: crate::replica::RunReplica,
+        delta: Box<crate::replica::RunReplica>,
     },
 }
 

@@ -40,7 +40,7 @@ pub(crate) async fn serve(
         },
         RunRequest::Replicate { epoch, delta } => {
             let run = delta.run.clone();
-            match service.replicate(epoch, delta).await {
+            match service.replicate(epoch, *delta).await {
                 Ok(have) => Ok(ControlReply::Replicated { have }),
                 Err(Replication::Fenced(owner)) => Err(WireError::Fenced {
                     node: inner.name.clone(),
@@ -95,7 +95,10 @@ impl ClusterNode {
             node: node.clone(),
             cause,
         };
-        let request = RunRequest::Replicate { epoch, delta };
+        let request = RunRequest::Replicate {
+            epoch,
+            delta: Box::new(delta),
+        };
         let reply = self
             .inner
             .request_control(node, Control::Run { request }, Some(timeout))

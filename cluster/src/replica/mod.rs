@@ -328,16 +328,11 @@ impl RunReplica {
     /// The run's journal as it stands: the entries that count, from sequence number 1 on,
     /// up to the first gap.
     pub fn journal_prefix(&self) -> Vec<(u64, &Entry)> {
-        let mut out = Vec::new();
-        let mut next = 1;
-        for (seq, (epoch, entry)) in &self.journal {
-            if *seq != next || !self.counts(*seq, epoch) {
-                break;
-            }
-            out.push((*seq, entry));
-            next += 1;
-        }
-        out
+        (1..)
+            .zip(&self.journal)
+            .take_while(|(next, (seq, (epoch, _)))| *seq == next && self.counts(**seq, epoch))
+            .map(|(_, (seq, (_, entry)))| (*seq, entry))
+            .collect()
     }
 
     /// The last sequence number of [`RunReplica::journal_prefix`] (0: none).

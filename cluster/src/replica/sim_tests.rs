@@ -130,7 +130,7 @@ impl World {
 
     /// A live node that keeps a replica whose owner it cannot reach takes the run over.
     fn fail_over(&mut self) {
-        for i in 0..NODES.len() {
+        for (i, name) in NODES.iter().enumerate() {
             let node = &self.nodes[i];
             if !node.alive || node.owns.is_some() {
                 continue;
@@ -142,7 +142,7 @@ impl World {
             if o == i || self.reachable(i, o) {
                 continue;
             }
-            let epoch = self.nodes[i].replica.take_over(NODES[i]);
+            let epoch = self.nodes[i].replica.take_over(name);
             self.nodes[i].owns = Some(epoch);
         }
     }
