@@ -64,6 +64,29 @@ fn gated_workflow(dir: &Path) -> std::path::PathBuf {
     file
 }
 
+/// Whether node `name`'s store keeps a replica of run `id`.
+fn holds_replica(dir: &Path, name: &str, id: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let path = dir.join(format!("{name}.db"));
+        let store = SqliteStore::open(path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let record = store.get_run(RunId::new(format!("replica.{id}"))).await;
+        record.unwrap().is_some()
+    })
+}
+
+/// The node that drives `id`, as `troupe status` says ("ID running (driven by node NAME)").
+fn owner_of(seed: &NodeProc, min_nodes: usize, id: &str) -> String {
+    let shown = status(seed, min_nodes, id);
+    shown
+        .trim()
+        .rsplit_once("driven by node ")
+        .map(|(_, n)| n.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no driver in {shown:?}"))
+}
+
 fn status(seed: &NodeProc, min_nodes: usize, run: &str) -> String {
     let out = client(seed, min_nodes, &["status", run]).output().unwrap();
     assert!(out.status.success(), "troupe status: {}", text(&out.stderr));
@@ -145,4 +168,60 @@ fn kill_9_of_the_owner_and_a_backup_completes_the_run_from_its_replica() {
     }
     assert_eq!(taker.first().map(|(_, k)| k.as_str()), Some("submitted"));
     assert_eq!(taker.last().map(|(_, k)| k.as_str()), Some("run_finished"));
+}
+
+#[test]
+fn a_backup_restarted_on_its_store_keeps_its_replica_and_takes_the_run_over() {
+    let dir = scratch("cluster-replica-restart");
+    let n1 = NodeProc::start_with_store("rr1", "127.0.0.1", &[], &store(&dir, "rr1"));
+    let n2 = NodeProc::start_with_store("rr2", "127.0.0.2", &[&n1], &store(&dir, "rr2"));
+    let n3 = NodeProc::start_with_store("rr3", "127.0.0.3", &[&n1], &store(&dir, "rr3"));
+    let mut nodes = [n1, n2, n3];
+    let file = gated_workflow(&dir);
+    let out = client(&nodes[0], 3, &["run", "--detach"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "troupe run: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    wait_until("task b started", None, || count(&dir, "b") > 0);
+    let owner = owner_of(&nodes[0], 3, &id);
+    let at = nodes.iter().position(|n| n.name == owner).expect("a node");
+    let backups: Vec<usize> = (0..3)
+        .filter(|i| *i != at && holds_replica(&dir, &nodes[*i].name, &id))
+        .collect();
+    assert_eq!(
+        backups.len(),
+        1,
+        "one backup (the default) keeps the replica"
+    );
+    let b = backups[0];
+    // The backup crashes and comes back on its store: the replica is read from it.
+    let name = nodes[b].name.clone();
+    let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    nodes[b].kill9();
+    let restarted = NodeProc::start_with_store(&name, ips[b], &[&nodes[at]], &store(&dir, &name));
+    nodes[b] = restarted;
+    // Every node sees the restarted backup before the owner goes.
+    let _ = status(&nodes[b], 3, &id);
+    nodes[at].kill9();
+    std::fs::write(dir.join("gate"), "").unwrap();
+    let waited = client(&nodes[b], 2, &["wait", &id]).output().unwrap();
+    assert!(
+        waited.status.success(),
+        "troupe wait: {}{}",
+        text(&waited.stdout),
+        text(&waited.stderr)
+    );
+    assert_eq!(
+        count(&dir, "a"),
+        1,
+        "a completed before the kills: not run again"
+    );
+    assert_eq!(count(&dir, "c"), 1, "c ran once");
+    let shown = status(&nodes[b], 2, &id);
+    assert!(shown.contains(&format!("{id} completed")), "{shown}");
+    let taken = journal_kinds(&dir, &name, &id).expect("the backup's store holds the run now");
+    let done_a = taken.iter().filter(|(_, k)| k == "completed a").count();
+    assert_eq!(done_a, 1, "{taken:?}");
 }
