@@ -64,6 +64,28 @@ fn gated_workflow(dir: &Path) -> std::path::PathBuf {
     file
 }
 
+/// The owning epoch of run `id` as node `name`'s store keeps it (`None`: no replica there).
+fn replica_owner(dir: &Path, name: &str, id: &str) -> Option<troupe::cluster::replica::Epoch> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let path = dir.join(format!("{name}.db"));
+        let store = SqliteStore::open(path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let read = store
+            .read_journal(RunId::new(format!("replica.{id}")), 1)
+            .await
+            .ok()?;
+        let mut replica = troupe::cluster::replica::RunReplica::default();
+        for e in read.entries {
+            replica.merge(
+                troupe::cluster::replica::RunReplica::from_bytes(&e.payload, "test").unwrap(),
+            );
+        }
+        replica.owner().cloned()
+    })
+}
+
 /// Whether node `name`'s store keeps a replica of run `id`.
 fn holds_replica(dir: &Path, name: &str, id: &str) -> bool {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -224,4 +246,70 @@ fn a_backup_restarted_on_its_store_keeps_its_replica_and_takes_the_run_over() {
     let taken = journal_kinds(&dir, &name, &id).expect("the backup's store holds the run now");
     let done_a = taken.iter().filter(|(_, k)| k == "completed a").count();
     assert_eq!(done_a, 1, "{taken:?}");
+}
+
+#[test]
+fn an_owner_partitioned_away_is_fenced_on_heal_and_one_owner_finishes_the_run() {
+    let dir = scratch("cluster-replica-partition");
+    let n1 = NodeProc::start_with_store("pt1", "127.0.0.1", &[], &store(&dir, "pt1"));
+    let n2 = NodeProc::start_with_store("pt2", "127.0.0.2", &[&n1], &store(&dir, "pt2"));
+    let n3 = NodeProc::start_with_store("pt3", "127.0.0.3", &[&n1], &store(&dir, "pt3"));
+    let mut nodes = [n1, n2, n3];
+    let file = gated_workflow(&dir);
+    let out = client(&nodes[0], 3, &["run", "--detach"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "troupe run: {}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    wait_until("task b started", None, || count(&dir, "b") > 0);
+    let owner = owner_of(&nodes[0], 3, &id);
+    let at = nodes.iter().position(|n| n.name == owner).expect("a node");
+    let b = (0..3)
+        .find(|i| *i != at && holds_replica(&dir, &nodes[*i].name, &id))
+        .expect("a backup keeps the replica");
+    // The owner is cut off from the others (its gossip with them is dropped both ways).
+    let others: Vec<String> = (0..3)
+        .filter(|i| *i != at)
+        .map(|i| nodes[i].gossip.to_string())
+        .collect();
+    nodes[at].send_line(&format!("partition {}", others.join(",")));
+    let backup = nodes[b].name.clone();
+    wait_until("the backup took the run over", None, || {
+        journal_kinds(&dir, &backup, &id).is_some()
+    });
+    assert_eq!(
+        replica_owner(&dir, &owner, &id).map(|e| e.n),
+        Some(1),
+        "the cut-off owner still owns the run on its side"
+    );
+    nodes[at].send_line("heal");
+    wait_until("the old owner knows it is fenced", None, || {
+        replica_owner(&dir, &owner, &id).is_some_and(|e| e.node == backup && e.n == 2)
+    });
+    // Only now may the tasks go on: the attempts of b on both sides end, and one owner continues.
+    std::fs::write(dir.join("gate"), "").unwrap();
+    let waited = client(&nodes[b], 3, &["wait", &id]).output().unwrap();
+    assert!(
+        waited.status.success(),
+        "troupe wait: {}{}",
+        text(&waited.stdout),
+        text(&waited.stderr)
+    );
+    assert_eq!(
+        count(&dir, "a"),
+        1,
+        "a completed before the partition: not run again"
+    );
+    assert_eq!(count(&dir, "c"), 1, "one owner continued: c ran once");
+    let shown = status(&nodes[b], 3, &id);
+    assert!(shown.contains(&format!("{id} completed")), "{shown}");
+    let taken = journal_kinds(&dir, &backup, &id).expect("the new owner's store holds the run");
+    for task in ["a", "pa", "b", "pb", "c"] {
+        let done = taken
+            .iter()
+            .filter(|(_, k)| *k == format!("completed {task}"))
+            .count();
+        assert_eq!(done, 1, "{task} applied once: {taken:?}");
+    }
 }

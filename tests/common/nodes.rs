@@ -116,6 +116,13 @@ impl NodeProc {
         })
     }
 
+    /// Writes `line` to the node's stdin (fault injection: `partition ADDR,...`, `heal`).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write as _;
+        writeln!(self._stdin, "{line}").unwrap();
+        self._stdin.flush().unwrap();
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();

@@ -135,6 +135,27 @@ impl ClusterNode {
         }
     }
 
+    /// Waits until `known` lacks a live member, and returns those that came (then `known` is
+    /// the live members): nodes that joined, or came back after a partition healed.
+    pub async fn members_gained(
+        &self,
+        known: &mut std::collections::BTreeSet<NodeName>,
+    ) -> Vec<NodeName> {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let live: std::collections::BTreeSet<NodeName> =
+                self.members().into_iter().map(|m| m.name).collect();
+            let gained: Vec<NodeName> = live.difference(known).cloned().collect();
+            *known = live;
+            if !gained.is_empty() {
+                return gained;
+            }
+            changed.await;
+        }
+    }
+
     /// Sends run request `request` to `node` and waits (at most `timeout`) for its answer:
     /// `None` when the node knows no such run.
     pub async fn run_request(

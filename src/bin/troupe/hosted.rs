@@ -323,6 +323,7 @@ pub async fn start(
         (None, store)
     } else {
         let replicas = crate::replicas::Replicas::load(node.clone(), store.clone()).await?;
+        tokio::spawn(replicas.clone().announce_epochs());
         let wrapped: Arc<dyn Store> = Arc::new(crate::replicating::Replicating {
             inner: store,
             replicas: replicas.clone(),

@@ -182,6 +182,11 @@ impl Replicas {
     /// owns the run. Answers the journal position held without a gap.
     pub async fn receive(&self, epoch: Epoch, delta: RunReplica) -> Result<u64, Replication> {
         let run = delta.run.clone();
+        let announcement = delta.meta.is_none() && delta.journal.is_empty();
+        if announcement && !lock(&self.held).contains_key(&run) {
+            // Epochs of a run this node keeps nothing of: nothing to fence here.
+            return Ok(0);
+        }
         let slot = self.slot(&run).await.map_err(failed)?;
         let mut replica = slot.lock().await;
         if let Admit::Fenced { current } = replica.admit(&epoch) {
@@ -189,7 +194,7 @@ impl Replicas {
         }
         self.keep(&mut replica, delta).await.map_err(failed)?;
         if let Some(o) = lock(&self.owned).get_mut(&run) {
-            if replica.owner().is_some_and(|w| *w > o.epoch) {
+            if o.fenced.is_none() && replica.owner().is_some_and(|w| *w > o.epoch) {
                 eprintln!(
                     "troupe node {}: run {run} is owned by epoch {epoch} now: stopping here",
                     self.me
@@ -370,6 +375,49 @@ impl Replicas {
                     Err(e) => eprintln!("troupe node {}: run {run}: no takeover: {e}", me.me),
                 }
             });
+        }
+    }
+
+    /// Whenever members come (a partition healed, a node joined or restarted), tells them the
+    /// epochs of the runs owned here: a node that owns one of them under a lower epoch learns
+    /// that it is fenced, and if one of them knows a higher epoch, this node is.
+    pub async fn announce_epochs(self: Arc<Self>) {
+        let mut known = self.node.members().into_iter().map(|m| m.name).collect();
+        loop {
+            let gained = self.node.members_gained(&mut known).await;
+            let owned: Vec<(String, Epoch, u64)> = lock(&self.owned)
+                .iter()
+                .filter(|(_, o)| o.fenced.is_none())
+                .map(|(run, o)| (run.clone(), o.epoch.clone(), o.base))
+                .collect();
+            for (run, epoch, base) in owned {
+                for node in &gained {
+                    if node.as_str() == self.me {
+                        continue;
+                    }
+                    let mut delta = RunReplica::new(run.as_str());
+                    delta.epochs.insert(epoch.clone(), base);
+                    let answer = self
+                        .node
+                        .replicate_run(node, epoch.clone(), delta, BACKUP_TIMEOUT)
+                        .await;
+                    if let Err(ClusterError::Run {
+                        cause: WireError::Fenced { owner, .. },
+                        ..
+                    }) = answer
+                    {
+                        eprintln!(
+                            "troupe node {}: run {run} is owned by epoch {owner}: stopping here",
+                            self.me
+                        );
+                        if let Some(o) = lock(&self.owned).get_mut(&run) {
+                            o.fenced = Some(owner.clone());
+                        }
+                        self.note_fenced(&run, owner).await;
+                        break;
+                    }
+                }
+            }
         }
     }
 
