@@ -318,7 +318,9 @@ pub async fn start(
     rt.set_dead_letter_store(store.clone());
     // A store per node: run state is replicated to the runs' backups. A shared store
     // (PostgreSQL) is the replica itself: the nodes fail over through its leases.
-    let shared = location.starts_with("postgres");
+    // TROUPE_RUN_REPLICATION=off: no replication (the benchmark's baseline).
+    let off = std::env::var("TROUPE_RUN_REPLICATION").is_ok_and(|v| v == "off");
+    let shared = location.starts_with("postgres") || off;
     let (replicas, store) = if shared {
         (None, store)
     } else {
