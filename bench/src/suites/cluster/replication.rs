@@ -22,7 +22,7 @@ fn chain() -> String {
     );
     for i in 1..CHAIN_TASKS {
         yaml.push_str(&format!(
-            "    - {{ id: t{i}, agent: echo, input: {i}, depends_on: [t{}] }}\n",
+            "    - {{ id: t{i}, agent: echo, depends_on: [t{}] }}\n",
             i - 1
         ));
     }
