@@ -14,6 +14,7 @@
 //! * [`stealing`]: which queued tasks a busy node gives an idle one.
 //! * [`node`]: [`node::ClusterNode`]: the node's IO-free core (routing, failover, ownership,
 //!   rebalancing, tasks and stealing, admission) and the shell that executes its commands.
+//! * [`replica`]: a run's replicated state (a CRDT) and the fencing rule between its owners.
 //! * [`ConfigError`]: what every `validate` of the crate returns.
 #![deny(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod node;
 pub mod packing;
 pub mod placement;
 pub mod registry;
+pub mod replica;
 pub mod runs;
 pub mod stealing;
 pub mod transport;

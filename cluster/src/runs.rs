@@ -37,6 +37,17 @@ pub enum RunRequest {
         /// Answer once the run has ended (if the receiver drives it).
         wait: bool,
     },
+    /// Merge this delta of a run's replicated state ([`crate::replica::RunReplica`]) and keep
+    /// it in the receiver's store, as a backup of the run; answered with
+    /// [`crate::wire::ControlReply::Replicated`] once it is durable there, or refused with
+    /// [`crate::wire::WireError::Fenced`] when a higher epoch owns the run.
+    #[serde(rename = "replicate")]
+    Replicate {
+        /// The epoch the sender writes under.
+        epoch: crate::replica::Epoch,
+        /// The delta.
+        delta: Box<crate::replica::RunReplica>,
+    },
 }
 
 /// What a node knows of a run.
@@ -80,6 +91,26 @@ pub trait RunService: Send + Sync + 'static {
     /// What this node's store says of `run` (`None`: unknown here); with `wait`, if this node
     /// drives it, once it has ended.
     fn status(&self, run: String, wait: bool) -> RunFuture<Result<Option<RunInfo>, String>>;
+    /// Merges a replica delta of a run written under `epoch` and persists it (see
+    /// [`RunRequest::Replicate`]); answers the last journal position held without a gap.
+    /// The default refuses: a service that keeps no replicas.
+    fn replicate(
+        &self,
+        epoch: crate::replica::Epoch,
+        delta: crate::replica::RunReplica,
+    ) -> RunFuture<Result<u64, Replication>> {
+        let _ = (epoch, delta);
+        Box::pin(async { Err(Replication::Failed("this node keeps no replicas".into())) })
+    }
+}
+
+/// Why a [`RunService::replicate`] did not take a delta.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replication {
+    /// A higher epoch owns the run (the fencing rule of [`crate::replica`]).
+    Fenced(crate::replica::Epoch),
+    /// The delta could not be kept (the store failed): the reason.
+    Failed(String),
 }
 
 #[cfg(test)]

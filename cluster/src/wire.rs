@@ -15,7 +15,7 @@ use crate::registry::{Delta, NodeName, Slot};
 
 /// Wire format version of [`Frame`]s written by this code (2: typed control replies,
 /// [`Msg::ControlReply`]).
-pub const WIRE_VERSION: u8 = 4;
+pub const WIRE_VERSION: u8 = 5;
 
 /// The largest frame a node accepts (ractor_cluster's own inbound limit is set to match).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -255,6 +255,12 @@ pub enum ControlReply {
     /// The receiver's store has no such run ([`Control::Run`] asking a status).
     #[serde(rename = "no_run")]
     NoRun,
+    /// A backup merged a run's replica delta ([`crate::runs::RunRequest::Replicate`]).
+    #[serde(rename = "replicated")]
+    Replicated {
+        /// The last sequence number of the run's journal the backup holds without a gap.
+        have: u64,
+    },
 }
 
 impl ControlReply {
@@ -267,6 +273,7 @@ impl ControlReply {
             Self::Checkpointed { .. } => "checkpointed",
             Self::Run { .. } => "run",
             Self::NoRun => "no_run",
+            Self::Replicated { .. } => "replicated",
         }
     }
 }
@@ -430,6 +437,18 @@ pub enum WireError {
     Unavailable {
         /// Why.
         reason: String,
+    },
+    /// A run's replica refused a write: a higher ownership epoch owns the run (the fencing
+    /// rule of [`crate::replica`]); the writer must stop driving it.
+    #[serde(rename = "fenced")]
+    #[error("node {node}: run {run} is owned by epoch {owner} now")]
+    Fenced {
+        /// The refusing node.
+        node: NodeName,
+        /// The run.
+        run: String,
+        /// The owning epoch.
+        owner: crate::replica::Epoch,
     },
 }
 

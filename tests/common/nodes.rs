@@ -232,6 +232,13 @@ impl NodeProc {
         Some((node, lines))
     }
 
+    /// Writes `line` to the node's stdin (fault injection: `partition ADDR,...`, `heal`).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write as _;
+        writeln!(self._stdin, "{line}").unwrap();
+        self._stdin.flush().unwrap();
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();

@@ -9,7 +9,8 @@ use super::core::runs::{run_order, takeover_after};
 use super::state::Inner;
 use super::{ClusterError, ClusterNode};
 use crate::registry::NodeName;
-use crate::runs::{RunInfo, RunRequest, RunService};
+use crate::replica::{Epoch, RunReplica};
+use crate::runs::{Replication, RunInfo, RunRequest, RunService};
 use crate::wire::{Control, ControlReply, WireError};
 
 /// Answers a peer's run request with this node's service.
@@ -37,6 +38,18 @@ pub(crate) async fn serve(
             Ok(None) => Ok(ControlReply::NoRun),
             Err(e) => Err(refused(e)),
         },
+        RunRequest::Replicate { epoch, delta } => {
+            let run = delta.run.clone();
+            match service.replicate(epoch, *delta).await {
+                Ok(have) => Ok(ControlReply::Replicated { have }),
+                Err(Replication::Fenced(owner)) => Err(WireError::Fenced {
+                    node: inner.name.clone(),
+                    run,
+                    owner,
+                }),
+                Err(Replication::Failed(e)) => Err(refused(e)),
+            }
+        }
     }
 }
 
@@ -60,6 +73,47 @@ impl ClusterNode {
         takeover_after(run, &self.inner.name, &self.inner.candidates(None))
     }
 
+    /// The backups of run `run` owned here: the first `backups` live nodes hosting runs in
+    /// the run's order, this node excluded.
+    pub fn run_backups(&self, run: &str) -> Vec<NodeName> {
+        let mut order = self.run_nodes(run);
+        order.truncate(self.inner.config.backups);
+        order
+    }
+
+    /// Sends a replica delta of a run, written under `epoch`, to backup `node` and waits (at
+    /// most `timeout`) until it is durable there: the last journal position the backup holds
+    /// without a gap. A backup that knows a higher epoch answers [`WireError::Fenced`].
+    pub async fn replicate_run(
+        &self,
+        node: &NodeName,
+        epoch: Epoch,
+        delta: RunReplica,
+        timeout: Duration,
+    ) -> Result<u64, ClusterError> {
+        let failed = |cause: WireError| ClusterError::Run {
+            node: node.clone(),
+            cause,
+        };
+        let request = RunRequest::Replicate {
+            epoch,
+            delta: Box::new(delta),
+        };
+        let reply = self
+            .inner
+            .request_control(node, Control::Run { request }, Some(timeout))
+            .await
+            .map_err(failed)?;
+        match reply {
+            ControlReply::Replicated { have } => Ok(have),
+            other => Err(failed(WireError::UnexpectedReply {
+                node: node.clone(),
+                request: "a replica delta".into(),
+                got: format!("a control reply ({})", other.name()),
+            })),
+        }
+    }
+
     /// Waits until a member of `known` is no longer live, and returns those that went (then
     /// `known` is the live members). Call it with the live members first.
     pub async fn members_lost(
@@ -76,6 +130,27 @@ impl ClusterNode {
             *known = live;
             if !lost.is_empty() {
                 return lost;
+            }
+            changed.await;
+        }
+    }
+
+    /// Waits until `known` lacks a live member, and returns those that came (then `known` is
+    /// the live members): nodes that joined, or came back after a partition healed.
+    pub async fn members_gained(
+        &self,
+        known: &mut std::collections::BTreeSet<NodeName>,
+    ) -> Vec<NodeName> {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let live: std::collections::BTreeSet<NodeName> =
+                self.members().into_iter().map(|m| m.name).collect();
+            let gained: Vec<NodeName> = live.difference(known).cloned().collect();
+            *known = live;
+            if !gained.is_empty() {
+                return gained;
             }
             changed.await;
         }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::watch;
 use troupe::cluster::packing::PoolNeed;
-use troupe::cluster::runs::{RunFuture, RunInfo, RunService};
+use troupe::cluster::replica::{Epoch, RunReplica};
+use troupe::cluster::runs::{Replication, RunFuture, RunInfo, RunService};
 use troupe::runtime::store::{RunFilter, RunStatus, Store, Timestamp};
 use troupe::runtime::workflow::durable::{Definition, Durability, DurableError};
 use troupe::workflow::plan::plan;
@@ -26,11 +27,18 @@ pub struct Hosted {
     driving: Mutex<HashMap<String, watch::Receiver<Option<RunInfo>>>>,
     /// The cluster whose nodes' resources a submitted run's pools are packed onto.
     cluster: std::sync::OnceLock<troupe::cluster::node::ClusterNode>,
+    /// With a store per node: the runs' replicas (`None` with a shared store).
+    replicas: Option<Arc<crate::replicas::Replicas>>,
 }
 
 impl Hosted {
     /// A service over `durability.store` on `rt`, answering as `node`.
-    pub fn new(rt: Runtime, durability: Durability, node: impl Into<String>) -> Arc<Self> {
+    pub fn new(
+        rt: Runtime,
+        durability: Durability,
+        node: impl Into<String>,
+        replicas: Option<Arc<crate::replicas::Replicas>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             rt,
             store: durability.store.clone(),
@@ -38,7 +46,13 @@ impl Hosted {
             node: node.into(),
             driving: Mutex::new(HashMap::new()),
             cluster: std::sync::OnceLock::new(),
+            replicas,
         })
+    }
+
+    /// Whether this node may drive `run` (no other node's higher epoch owns it).
+    fn may_drive(&self, run: &str) -> bool {
+        self.replicas.as_ref().is_none_or(|r| r.may_drive(run))
     }
 
     fn info(&self, run: &str, status: &str, driving: bool, report: Option<Value>) -> RunInfo {
@@ -114,7 +128,10 @@ impl Hosted {
         let now = Timestamp::now();
         let mut out = Vec::new();
         for record in list {
-            if record.status.is_finished() {
+            if record.status.is_finished()
+                || crate::replicas::Replicas::is_replica_record(&record)
+                || !self.may_drive(record.id.as_str())
+            {
                 continue;
             }
             let shown = crate::runs::shown_status(self.store.as_ref(), &record, now).await;
@@ -128,7 +145,7 @@ impl Hosted {
     /// Resumes `id` here (in a task of its own) unless this node drives it already: a run
     /// whose dead driver's lease has not expired yet is resumed when it does; a run another
     /// live driver holds is left to it.
-    fn resume(self: &Arc<Self>, id: RunId) {
+    pub fn resume(self: &Arc<Self>, id: RunId) {
         if !self.claim(id.as_str()) {
             return;
         }
@@ -179,6 +196,11 @@ impl Hosted {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(replicas) = &self.replicas {
+                // A store per node: the runs kept here as replicas are taken over from them.
+                replicas.on_members_lost(self.clone());
+                continue;
+            }
             let me = self.clone();
             let node = node.clone();
             tokio::spawn(async move {
@@ -264,6 +286,10 @@ impl Hosted {
                 current.or_else(|| Some(self.info(&run, RunStatus::Running.as_str(), true, None)))
             }
             None => {
+                if !self.may_drive(&run) {
+                    // Another node's run now (a higher epoch owns it): it answers.
+                    return None;
+                }
                 let status = self.stored_status(&run).await?;
                 Some(self.info(&run, status.as_str(), false, None))
             }
@@ -282,6 +308,18 @@ impl RunService for Service {
     fn status(&self, run: String, wait: bool) -> RunFuture<Result<Option<RunInfo>, String>> {
         let me = self.0.clone();
         Box::pin(async move { Ok(me.run_status(run, wait).await) })
+    }
+
+    fn replicate(&self, epoch: Epoch, delta: RunReplica) -> RunFuture<Result<u64, Replication>> {
+        let replicas = self.0.replicas.clone();
+        Box::pin(async move {
+            match replicas {
+                Some(r) => r.receive(epoch, delta).await,
+                None => Err(Replication::Failed(
+                    "this node's runs are in a shared store: it keeps no replicas".into(),
+                )),
+            }
+        })
     }
 }
 
@@ -323,8 +361,24 @@ pub async fn start(
             node.name()
         );
     }
+    // A store per node: run state is replicated to the runs' backups. A shared store
+    // (PostgreSQL) is the replica itself: the nodes fail over through its leases.
+    // TROUPE_RUN_REPLICATION=off: no replication (the benchmark's baseline).
+    let off = std::env::var("TROUPE_RUN_REPLICATION").is_ok_and(|v| v == "off");
+    let shared = location.starts_with("postgres") || off;
+    let (replicas, store) = if shared {
+        (None, store)
+    } else {
+        let replicas = crate::replicas::Replicas::load(node.clone(), store.clone()).await?;
+        tokio::spawn(replicas.clone().announce_epochs());
+        let wrapped: Arc<dyn Store> = Arc::new(crate::replicating::Replicating {
+            inner: store,
+            replicas: replicas.clone(),
+        });
+        (Some(replicas), wrapped)
+    };
     let durability = args.durability(store);
-    let hosted = Hosted::new(rt, durability.clone(), node.name().as_str());
+    let hosted = Hosted::new(rt, durability.clone(), node.name().as_str(), replicas);
     let _ = hosted.cluster.set(node.clone());
     node.serve_runs(Arc::new(Service(hosted.clone())));
     let found = hosted.resume_interrupted().await?;

@@ -13,6 +13,8 @@ mod node;
 mod node_api;
 mod progress;
 mod prune;
+mod replicas;
+mod replicating;
 mod run;
 mod runs;
 mod serve;

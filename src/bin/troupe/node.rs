@@ -5,6 +5,9 @@
 //! its stdin reaches end of file. `troupe bench` and the multi-process tests start their nodes
 //! with it and hold the write end of the pipe, so a node never outlives its parent, not even
 //! one killed by SIGKILL (which runs no clean-up), without platform calls such as `prctl`.
+//! For partition tests, such a node also takes fault-injection lines on its stdin:
+//! `partition ADDR,ADDR...` (drop membership traffic to and from these gossip addresses) and
+//! `heal` ([`ClusterNode::partition_from`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -304,7 +307,7 @@ pub async fn node(args: NodeArgs) -> ExitCode {
         }
         _ => None,
     };
-    let stop = stop_signal(args.exit_with_stdin);
+    let stop = stop_signal(args.exit_with_stdin, &node);
     let (store, durability) = match crate::hosted::start(&node, store, args.lease_ttl_ms).await {
         Ok(started) => started,
         Err(e) => {
@@ -395,11 +398,11 @@ enum Stop {
 /// Resolves on SIGTERM or Ctrl-C, and when `with_stdin`, once stdin closes. The handlers (and
 /// the stdin watcher) are installed when this is called, so call it before announcing the node
 /// is up.
-fn stop_signal(with_stdin: bool) -> impl std::future::Future<Output = Stop> {
+fn stop_signal(with_stdin: bool, node: &ClusterNode) -> impl std::future::Future<Output = Stop> {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let ctrl_c = tokio::signal::ctrl_c();
-    let stdin = with_stdin.then(stdin_closed);
+    let stdin = with_stdin.then(|| stdin_closed(faults_from_stdin(node)));
     let signal = async move {
         #[cfg(unix)]
         if let Some(mut term) = term {
@@ -431,7 +434,9 @@ fn stop_signal(with_stdin: bool) -> impl std::future::Future<Output = Stop> {
 /// pool, and that read cannot be cancelled, so after SIGTERM the runtime's shutdown would wait
 /// for the parent to close stdin (see the `tokio::io::stdin` docs). A plain thread blocked in
 /// `read` does not hold up the process's exit.
-fn stdin_closed() -> impl std::future::Future<Output = ()> {
+fn stdin_closed(
+    faults: tokio::sync::mpsc::UnboundedSender<String>,
+) -> impl std::future::Future<Output = ()> {
     let (closed, on_closed) = tokio::sync::oneshot::channel::<()>();
     let watcher = std::thread::Builder::new()
         .name("troupe-stdin".into())
@@ -439,10 +444,20 @@ fn stdin_closed() -> impl std::future::Future<Output = ()> {
             use std::io::Read as _;
             let mut stdin = std::io::stdin().lock();
             let mut buf = [0u8; 256];
+            let mut line = Vec::new();
             loop {
                 match stdin.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(_) => {}
+                    Ok(n) => {
+                        for b in &buf[..n] {
+                            if *b == b'\n' {
+                                let _ = faults.send(String::from_utf8_lossy(&line).into_owned());
+                                line.clear();
+                            } else {
+                                line.push(*b);
+                            }
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
@@ -460,6 +475,38 @@ fn stdin_closed() -> impl std::future::Future<Output = ()> {
             Err(_) => std::future::pending().await,
         }
     }
+}
+
+/// Applies the fault-injection lines read from stdin (`partition ADDR,...`, `heal`) to `node`;
+/// other lines are ignored with a warning.
+fn faults_from_stdin(node: &ClusterNode) -> tokio::sync::mpsc::UnboundedSender<String> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let node = node.clone();
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            let line = line.trim();
+            if line == "heal" {
+                eprintln!("troupe node {}: fault injection: healed", node.name());
+                node.partition_from(Vec::new());
+            } else if let Some(list) = line.strip_prefix("partition ") {
+                let addrs: Result<Vec<SocketAddr>, _> =
+                    list.split(',').map(|a| a.trim().parse()).collect();
+                match addrs {
+                    Ok(addrs) => {
+                        eprintln!(
+                            "troupe node {}: fault injection: cut off from {list}",
+                            node.name()
+                        );
+                        node.partition_from(addrs);
+                    }
+                    Err(e) => eprintln!("warning: stdin: {line:?}: {e}"),
+                }
+            } else if !line.is_empty() {
+                eprintln!("warning: stdin: {line:?} is not `partition ADDR,...` or `heal`");
+            }
+        }
+    });
+    tx
 }
 
 /// How a client reaches a cluster.

@@ -53,7 +53,20 @@ impl NodeProcess {
         cookie: &str,
         seeds: &[SocketAddr],
     ) -> Result<Self, Reason> {
+        Self::start_env(exe, name, ip, cookie, seeds, &[]).await
+    }
+
+    /// [`NodeProcess::start`] with these environment variables set for the node.
+    pub async fn start_env(
+        exe: &Path,
+        name: &str,
+        ip: &str,
+        cookie: &str,
+        seeds: &[SocketAddr],
+        env: &[(&str, &str)],
+    ) -> Result<Self, Reason> {
         let mut cmd = Command::new(exe);
+        cmd.envs(env.iter().copied());
         cmd.args(["node", "--exit-with-stdin", "--name", name])
             .args([
                 "--listen",
@@ -148,6 +161,16 @@ impl Fleet {
     /// `workers` node processes of its own on 127.0.0.1, .2, .3 (then round again), named
     /// `<tag>-<nonce>-<i>`, with a fresh random cookie; and a client node linked to all.
     pub async fn local(ctx: &Context, workers: usize, tag: &str) -> Result<Fleet, Reason> {
+        Self::local_env(ctx, workers, tag, &[]).await
+    }
+
+    /// [`Fleet::local`] with these environment variables set for every node process.
+    pub async fn local_env(
+        ctx: &Context,
+        workers: usize,
+        tag: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Fleet, Reason> {
         let exe = ctx.exe()?;
         let run = nonce();
         let cookie = format!("bench-{}", nonce());
@@ -155,7 +178,10 @@ impl Fleet {
         for i in 0..workers {
             let seeds: Vec<SocketAddr> = nodes.first().map(|n| n.gossip).into_iter().collect();
             let name = format!("{tag}-{run}-{}", i + 1);
-            nodes.push(NodeProcess::start(&exe, &name, IPS[i % IPS.len()], &cookie, &seeds).await?);
+            nodes.push(
+                NodeProcess::start_env(&exe, &name, IPS[i % IPS.len()], &cookie, &seeds, env)
+                    .await?,
+            );
         }
         let seed = nodes
             .first()

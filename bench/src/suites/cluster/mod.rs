@@ -27,6 +27,7 @@
 mod calls;
 mod failover;
 mod fleet;
+mod replication;
 mod workflow;
 
 use super::Context;
@@ -96,6 +97,22 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
             "kill -9 a node running {FAILOVER_AGENTS} checkpointed agents; until the client sees all of them active on live nodes (budget: < 3 s)"
         )),
     ];
+    out.push(
+        Scenario::new(
+            SUITE,
+            "run state replication",
+            Unit::batch(replication::CHAIN_TASKS, "task"),
+            Plan::batch(size.pick(5, 10)).warmup(1),
+            {
+                let ctx = c();
+                move || replication::cost(ctx)
+            },
+        )
+        .describe(format!(
+            "a chain of {} durable tasks on 3 node processes that replicate run state to 1 backup, beside 3 that do not (the cost per task of replication)",
+            replication::CHAIN_TASKS
+        )),
+    );
     for nodes in 1..=3 {
         out.push(
             Scenario::new(
