@@ -44,7 +44,8 @@ pub(crate) struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `exe node` named `name` on `ip` (free ports), joining through `seeds`, and waits
+    /// Starts `exe node` named `name` on `ip` (free ports), joining through `seeds`, with
+    /// `--store store` (`memory`, or a `postgres://` URL a run fails over through), and waits
     /// for its `up` line.
     pub async fn start(
         exe: &Path,
@@ -52,6 +53,7 @@ impl NodeProcess {
         ip: &str,
         cookie: &str,
         seeds: &[SocketAddr],
+        store: &str,
     ) -> Result<Self, Reason> {
         let mut cmd = Command::new(exe);
         cmd.args(["node", "--exit-with-stdin", "--name", name])
@@ -62,8 +64,7 @@ impl NodeProcess {
                 &format!("{ip}:0"),
             ])
             .args(["--cookie", cookie])
-            // The bench's runs need not outlive it.
-            .args(["--store", "memory"])
+            .args(["--store", store])
             .env_remove("RUST_LOG")
             .env_remove("TROUPE_COOKIE")
             .stdin(Stdio::piped())
@@ -139,6 +140,8 @@ pub(crate) struct Fleet {
     pub cookie: String,
     /// The gossip address new nodes and clients join through.
     pub seed: SocketAddr,
+    /// The `--store` of its node processes.
+    pub store: String,
     exe: Option<PathBuf>,
     /// Agents started in a joined cluster, stopped again at shutdown.
     agents: std::sync::Mutex<Vec<String>>,
@@ -147,7 +150,18 @@ pub(crate) struct Fleet {
 impl Fleet {
     /// `workers` node processes of its own on 127.0.0.1, .2, .3 (then round again), named
     /// `<tag>-<nonce>-<i>`, with a fresh random cookie; and a client node linked to all.
+    /// The nodes keep their runs in memory (the bench's runs need not outlive it).
     pub async fn local(ctx: &Context, workers: usize, tag: &str) -> Result<Fleet, Reason> {
+        Self::local_on(ctx, workers, tag, "memory").await
+    }
+
+    /// As [`Fleet::local`], the node processes started with `--store store`.
+    pub async fn local_on(
+        ctx: &Context,
+        workers: usize,
+        tag: &str,
+        store: &str,
+    ) -> Result<Fleet, Reason> {
         let exe = ctx.exe()?;
         let run = nonce();
         let cookie = format!("bench-{}", nonce());
@@ -155,7 +169,8 @@ impl Fleet {
         for i in 0..workers {
             let seeds: Vec<SocketAddr> = nodes.first().map(|n| n.gossip).into_iter().collect();
             let name = format!("{tag}-{run}-{}", i + 1);
-            nodes.push(NodeProcess::start(&exe, &name, IPS[i % IPS.len()], &cookie, &seeds).await?);
+            let ip = IPS[i % IPS.len()];
+            nodes.push(NodeProcess::start(&exe, &name, ip, &cookie, &seeds, store).await?);
         }
         let seed = nodes
             .first()
@@ -167,6 +182,7 @@ impl Fleet {
             nodes,
             cookie,
             seed,
+            store: store.to_string(),
             exe: Some(exe),
             agents: Default::default(),
         };
@@ -190,6 +206,7 @@ impl Fleet {
             nodes: Vec::new(),
             cookie: cookie.to_string(),
             seed: addr,
+            store: "memory".into(),
             exe: ctx.exe().ok(),
             agents: Default::default(),
         };
@@ -234,7 +251,7 @@ impl Fleet {
             .exe
             .as_deref()
             .ok_or("cannot find the troupe executable for node processes")?;
-        NodeProcess::start(exe, name, ip, &self.cookie, &[self.seed]).await
+        NodeProcess::start(exe, name, ip, &self.cookie, &[self.seed], &self.store).await
     }
 
     /// Waits until the client is linked to every node in `names`.

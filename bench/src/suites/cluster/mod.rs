@@ -24,12 +24,16 @@
 //! numbers, so the floor is 1 MiB through loopback TCP rather than through ractor_cluster
 //! (whose frames are capped at 16 MiB by default, so it could carry it).
 
+mod budgets;
 mod calls;
 mod failover;
 mod fleet;
+mod paired;
+mod runfail;
 mod workflow;
 
 use super::Context;
+use crate::budget::Budget;
 use crate::scenario::{Plan, Reason, Scenario, Unit};
 use fleet::Fleet;
 
@@ -43,6 +47,12 @@ pub const BLOB_BYTES: u64 = 1 << 20;
 pub const FAILOVER_AGENTS: usize = 20;
 /// Items of the workflow in the workflow scenarios.
 pub const WORKFLOW_ITEMS: u64 = 200;
+/// Tasks of the workflow measured against the local runtime (issue #10's budget).
+pub const LARGE_ITEMS: u64 = 2_000;
+/// Items of the IO-bound workflow.
+pub const IO_ITEMS: u64 = 48;
+/// How long each IO-bound item waits, in milliseconds.
+pub const IO_SLEEP_MS: u64 = 20;
 
 /// The scenarios of the suite.
 pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
@@ -95,6 +105,35 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
         .describe(format!(
             "kill -9 a node running {FAILOVER_AGENTS} checkpointed agents; until the client sees all of them active on live nodes (budget: < 3 s)"
         )),
+        Scenario::new(
+            SUITE,
+            "run failover: kill -9 of the owner → next task started",
+            Unit::per_op("kill"),
+            Plan::heavy(size.pick(3, 10)),
+            {
+                let ctx = c();
+                move || runfail::run_failover(ctx)
+            },
+        )
+        .describe("kill -9 the node driving a durable run (shared PostgreSQL store); until its next task is started by the node that took it over (budget: ≤ 2 s p50, ≤ 3 s p99)")
+        .budget(Budget::P50P99Below {
+            p50_nanos: 2_000_000_000,
+            p99_nanos: 3_000_000_000,
+        }),
+        Scenario::new(
+            SUITE,
+            "2,000-task workflow on a 1-node cluster",
+            Unit::batch(LARGE_ITEMS, "task"),
+            Plan::batch(size.pick(3, 10)).warmup(1),
+            {
+                let ctx = c();
+                move || budgets::large_on_one_node(ctx)
+            },
+        )
+        .describe(format!(
+            "a workflow of {LARGE_ITEMS} util.echo tasks from submission to result at the submitter, on a one-node cluster vs the local runtime (budget: ≤ 1.2×)"
+        ))
+        .budget(Budget::RatioAtMost { max: 1.2 }),
     ];
     for nodes in 1..=3 {
         out.push(
@@ -113,6 +152,27 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
             ))
             .scale("workflow on N nodes", "worker nodes", nodes as u64),
         );
+    }
+    for nodes in 1..=3 {
+        let mut scenario = Scenario::new(
+            SUITE,
+            format!("IO-bound workflow on {nodes} node{}", if nodes == 1 { "" } else { "s" }),
+            Unit::batch(IO_ITEMS, "task"),
+            Plan::batch(size.pick(3, 10)).warmup(1),
+            {
+                let ctx = c();
+                move || budgets::io_bound(ctx, nodes)
+            },
+        )
+        .describe(format!(
+            "a workflow of {IO_ITEMS} util.sleep tasks of {IO_SLEEP_MS} ms, run by {nodes} worker node process(es) with the same task slots each"
+        ))
+        .scale("IO-bound workflow on N nodes", "worker nodes", nodes as u64);
+        if nodes == 3 {
+            // ≥ 2.7× the throughput of 1 node is ≤ 1/2.7 of its time per workflow.
+            scenario = scenario.budget(Budget::RatioAtMost { max: 0.37 });
+        }
+        out.push(scenario);
     }
     out
 }
