@@ -52,7 +52,7 @@ pub const LARGE_ITEMS: u64 = 2_000;
 /// Items of the IO-bound workflow.
 pub const IO_ITEMS: u64 = 48;
 /// How long each IO-bound item waits, in milliseconds.
-pub const IO_SLEEP_MS: u64 = 20;
+pub const IO_SLEEP_MS: u64 = 50;
 
 /// The scenarios of the suite.
 pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
