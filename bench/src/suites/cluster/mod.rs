@@ -7,6 +7,9 @@
 //! | migration, 1 MiB state | `ClusterNode::migrate` of a `util.blob` of 1 MiB, back and forth between two nodes | 1 MiB over loopback TCP + one ping-pong (the transfer floor) | — |
 //! | kill -9 → agents active elsewhere | `kill -9` of a node running 20 checkpointed `util.counter`s, until the client's registry shows each active on a live node | the same kills, until the client's membership drops the node (detection alone) | < 3 s |
 //! | workflow on N nodes (1, 2, 3) | a workflow of 200 `util.echo` items submitted from the client, spread over N worker nodes by work stealing | the same workflow on one local runtime (no cluster); 1 worker node | — |
+//! | run failover: kill -9 of the owner → next task started | `kill -9` of the node driving a durable run (all nodes on one PostgreSQL server of the scenario's own), until its task is started again by the survivor that took the run over | the same kills, until the client's membership drops the owner | ≤ 2 s p50, ≤ 3 s p99 |
+//! | 2,000-task workflow on a 1-node cluster | a parallel task of 2,000 `util.echo` items, `Runtime::run` on the client node (the submitter) to its report, run by one worker node | the same on a local runtime | ≤ 1.2× the local runtime |
+//! | IO-bound workflow on N nodes (1, 2, 3) | 48 `util.sleep` items of 50 ms on N worker nodes (4 task slots each) | 1 worker node (for 2 and 3); the local runtime | 3 nodes ≥ 2.7× the throughput of 1 node (≤ 0.37× its time) |
 //!
 //! **Where.** Without `--cluster` every scenario starts `troupe node` child processes of its own
 //! on 127.0.0.1, .2 and .3 (free ports, a random cookie), and this process joins as a client
@@ -14,6 +17,8 @@
 //! also on an error or a panic. With `--cluster SEED` (and `--cookie`), the first three
 //! scenarios join that cluster and use its members; the failover and workflow scenarios still
 //! start node processes of their own, since they kill nodes or choose how many there are.
+//! Run failover needs the PostgreSQL binaries (/usr/lib/postgresql/*/bin); without them it
+//! fails with a `SKIPPED: … (install postgresql)` reason and the other scenarios still run.
 //!
 //! The raw baselines run between this process and a `troupe bench-peer` child (see
 //! [`crate::peer`]), as in the `net` suite.
