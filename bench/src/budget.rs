@@ -21,6 +21,13 @@ pub enum Budget {
         /// The bound, in nanoseconds.
         nanos: u64,
     },
+    /// The subject's p50 is below `p50_nanos` and its p99 below `p99_nanos` nanoseconds.
+    P50P99Below {
+        /// The p50 bound, in nanoseconds.
+        p50_nanos: u64,
+        /// The p99 bound, in nanoseconds.
+        p99_nanos: u64,
+    },
 }
 
 /// A budget checked against a measurement.
@@ -52,6 +59,26 @@ impl Budget {
                 measured: format::nanos(m.subject.summary.p50 as f64),
                 pass: m.subject.summary.p50 < nanos,
             },
+            Budget::P50P99Below {
+                p50_nanos,
+                p99_nanos,
+            } => {
+                let s = &m.subject.summary;
+                BudgetCheck {
+                    budget: *self,
+                    rule: format!(
+                        "p50 < {}, p99 < {}",
+                        format::nanos(p50_nanos as f64),
+                        format::nanos(p99_nanos as f64)
+                    ),
+                    measured: format!(
+                        "p50 {}, p99 {}",
+                        format::nanos(s.p50 as f64),
+                        format::nanos(s.p99 as f64)
+                    ),
+                    pass: s.p50 < p50_nanos && s.p99 < p99_nanos,
+                }
+            }
         }
     }
 }

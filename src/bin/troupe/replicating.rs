@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use troupe::runtime::store::{
-    AgentSnapshot, AppendAck, DeadLetter, DeadLetterFilter, JournalRead, Lease, LeaseRequest,
-    NewDeadLetter, NewEntry, NewRun, NewRunRequest, Retention, RunFilter, RunPage, RunRecord,
-    RunRequest, RunSnapshot, RunStatus, Store, StoreError, StoreFuture, StoreStats, Timestamp,
+    AgentSnapshot, AppendAck, DeadLetter, DeadLetterFilter, JournalRead, KeyedFilter, KeyedRecord,
+    Lease, LeaseRequest, NewDeadLetter, NewEntry, NewRun, NewRunRequest, Retention, RunFilter,
+    RunPage, RunRecord, RunRequest, RunSnapshot, RunStatus, Store, StoreError, StoreFuture,
+    StoreStats, Timestamp,
 };
 use troupe::{AgentId, RunId};
 
@@ -25,6 +26,24 @@ pub struct Replicating {
 impl Store for Replicating {
     fn location(&self) -> &str {
         self.inner.location()
+    }
+    fn take_commit_latencies(&self) -> Vec<std::time::Duration> {
+        self.inner.take_commit_latencies()
+    }
+    fn put_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, ()> {
+        self.inner.put_keyed(record)
+    }
+    fn insert_keyed(&self, record: KeyedRecord) -> StoreFuture<'_, bool> {
+        self.inner.insert_keyed(record)
+    }
+    fn get_keyed(&self, kind: String, key: String) -> StoreFuture<'_, Option<KeyedRecord>> {
+        self.inner.get_keyed(kind, key)
+    }
+    fn list_keyed(&self, filter: KeyedFilter) -> StoreFuture<'_, Vec<KeyedRecord>> {
+        self.inner.list_keyed(filter)
+    }
+    fn delete_keyed(&self, kind: String, key: String) -> StoreFuture<'_, bool> {
+        self.inner.delete_keyed(kind, key)
     }
     fn stats(&self) -> StoreStats {
         self.inner.stats()

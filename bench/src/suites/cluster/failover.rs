@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use tokio::sync::Mutex;
-
 use super::fleet::{nonce, Fleet, IPS};
+use super::paired::Paired;
 use super::{agent_id, Context, FAILOVER_AGENTS};
 use crate::scenario::{Prepared, Reason, Variant};
 use crate::suites::err;
+use serde_json::{json, Value};
 use troupe_cluster::registry::NodeName;
 
 /// How often the client's view is polled after the kill.
@@ -20,46 +19,21 @@ const POLL: Duration = Duration::from_millis(5);
 /// A failover that takes longer fails the scenario.
 const GIVE_UP: Duration = Duration::from_secs(30);
 
-/// Which figure of a kill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Figure {
-    /// Every agent active on a live node.
-    Active,
-    /// The node gone from the client's members.
-    Detected,
-}
-
 /// The base cluster (two worker nodes and the client), and the figures of the last round's
 /// kills waiting for the variant that did not run them.
 struct Kills {
     fleet: Fleet,
     run: String,
     victims: AtomicU64,
-    pending: Mutex<Option<(Figure, Vec<u64>)>>,
+    paired: Paired,
 }
 
 impl Kills {
-    /// `ops` samples of `figure`. Both variants' samples come from the same kills: the variant
-    /// that runs first in a round kills `ops` nodes and leaves the other figure for the second.
-    async fn samples(&self, figure: Figure, ops: u64) -> Result<Vec<u64>, Reason> {
-        let mut pending = self.pending.lock().await;
-        if let Some((f, samples)) = pending.take() {
-            if f == figure && samples.len() as u64 == ops {
-                return Ok(samples);
-            }
-        }
-        let (mut active, mut detected) = (Vec::new(), Vec::new());
-        for _ in 0..ops {
-            let (a, d) = self.one_kill().await?;
-            active.push(a.as_nanos() as u64);
-            detected.push(d.as_nanos() as u64);
-        }
-        let (mine, other, other_figure) = match figure {
-            Figure::Active => (active, detected, Figure::Detected),
-            Figure::Detected => (detected, active, Figure::Active),
-        };
-        *pending = Some((other_figure, other));
-        Ok(mine)
+    /// `ops` samples: of the time until all agents are active elsewhere (`active`), or until
+    /// the node is gone from the client's members. Both variants' samples come from the same
+    /// kills.
+    async fn samples(&self, active: bool, ops: u64) -> Result<Vec<u64>, Reason> {
+        self.paired.samples(active, ops, || self.one_kill()).await
     }
 
     /// Starts a victim node, puts the agents on it, checkpoints them, kills it; the time until
@@ -161,16 +135,16 @@ pub(super) async fn kill_9(ctx: Context) -> Result<Prepared, Reason> {
         fleet,
         run: nonce(),
         victims: AtomicU64::new(0),
-        pending: Mutex::new(None),
+        paired: Paired::default(),
     });
     let (a, b) = (kills.clone(), kills.clone());
     let subject = Variant::subject("troupe: all agents active elsewhere", move |ops| {
         let kills = a.clone();
-        async move { kills.samples(Figure::Active, ops).await }
+        async move { kills.samples(true, ops).await }
     });
     let detection = Variant::baseline("membership: node declared down", move |ops| {
         let kills = b.clone();
-        async move { kills.samples(Figure::Detected, ops).await }
+        async move { kills.samples(false, ops).await }
     });
     let mut prepared = Prepared::new(vec![subject, detection])
         .note(format!(

@@ -44,7 +44,8 @@ pub(crate) struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `exe node` named `name` on `ip` (free ports), joining through `seeds`, and waits
+    /// Starts `exe node` named `name` on `ip` (free ports), joining through `seeds`, with
+    /// `--store store` (`memory`, or a `postgres://` URL a run fails over through), and waits
     /// for its `up` line.
     pub async fn start(
         exe: &Path,
@@ -52,8 +53,9 @@ impl NodeProcess {
         ip: &str,
         cookie: &str,
         seeds: &[SocketAddr],
+        store: &str,
     ) -> Result<Self, Reason> {
-        Self::start_env(exe, name, ip, cookie, seeds, &[]).await
+        Self::start_env(exe, name, ip, cookie, seeds, store, &[]).await
     }
 
     /// [`NodeProcess::start`] with these environment variables set for the node.
@@ -63,6 +65,7 @@ impl NodeProcess {
         ip: &str,
         cookie: &str,
         seeds: &[SocketAddr],
+        store: &str,
         env: &[(&str, &str)],
     ) -> Result<Self, Reason> {
         let mut cmd = Command::new(exe);
@@ -75,8 +78,7 @@ impl NodeProcess {
                 &format!("{ip}:0"),
             ])
             .args(["--cookie", cookie])
-            // The bench's runs need not outlive it.
-            .args(["--store", "memory"])
+            .args(["--store", store])
             .env_remove("RUST_LOG")
             .env_remove("TROUPE_COOKIE")
             .stdin(Stdio::piped())
@@ -152,6 +154,8 @@ pub(crate) struct Fleet {
     pub cookie: String,
     /// The gossip address new nodes and clients join through.
     pub seed: SocketAddr,
+    /// The `--store` of its node processes.
+    pub store: String,
     exe: Option<PathBuf>,
     /// Agents started in a joined cluster, stopped again at shutdown.
     agents: std::sync::Mutex<Vec<String>>,
@@ -160,8 +164,19 @@ pub(crate) struct Fleet {
 impl Fleet {
     /// `workers` node processes of its own on 127.0.0.1, .2, .3 (then round again), named
     /// `<tag>-<nonce>-<i>`, with a fresh random cookie; and a client node linked to all.
+    /// The nodes keep their runs in memory (the bench's runs need not outlive it).
     pub async fn local(ctx: &Context, workers: usize, tag: &str) -> Result<Fleet, Reason> {
-        Self::local_env(ctx, workers, tag, &[]).await
+        Self::local_with(ctx, workers, tag, "memory", &[]).await
+    }
+
+    /// As [`Fleet::local`], the node processes started with `--store store`.
+    pub async fn local_on(
+        ctx: &Context,
+        workers: usize,
+        tag: &str,
+        store: &str,
+    ) -> Result<Fleet, Reason> {
+        Self::local_with(ctx, workers, tag, store, &[]).await
     }
 
     /// [`Fleet::local`] with these environment variables set for every node process.
@@ -171,6 +186,17 @@ impl Fleet {
         tag: &str,
         env: &[(&str, &str)],
     ) -> Result<Fleet, Reason> {
+        Self::local_with(ctx, workers, tag, "memory", env).await
+    }
+
+    /// The node processes started with `--store store` and `env` set.
+    async fn local_with(
+        ctx: &Context,
+        workers: usize,
+        tag: &str,
+        store: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Fleet, Reason> {
         let exe = ctx.exe()?;
         let run = nonce();
         let cookie = format!("bench-{}", nonce());
@@ -178,10 +204,8 @@ impl Fleet {
         for i in 0..workers {
             let seeds: Vec<SocketAddr> = nodes.first().map(|n| n.gossip).into_iter().collect();
             let name = format!("{tag}-{run}-{}", i + 1);
-            nodes.push(
-                NodeProcess::start_env(&exe, &name, IPS[i % IPS.len()], &cookie, &seeds, env)
-                    .await?,
-            );
+            let ip = IPS[i % IPS.len()];
+            nodes.push(NodeProcess::start_env(&exe, &name, ip, &cookie, &seeds, store, env).await?);
         }
         let seed = nodes
             .first()
@@ -193,6 +217,7 @@ impl Fleet {
             nodes,
             cookie,
             seed,
+            store: store.to_string(),
             exe: Some(exe),
             agents: Default::default(),
         };
@@ -216,6 +241,7 @@ impl Fleet {
             nodes: Vec::new(),
             cookie: cookie.to_string(),
             seed: addr,
+            store: "memory".into(),
             exe: ctx.exe().ok(),
             agents: Default::default(),
         };
@@ -260,7 +286,7 @@ impl Fleet {
             .exe
             .as_deref()
             .ok_or("cannot find the troupe executable for node processes")?;
-        NodeProcess::start(exe, name, ip, &self.cookie, &[self.seed]).await
+        NodeProcess::start(exe, name, ip, &self.cookie, &[self.seed], &self.store).await
     }
 
     /// Waits until the client is linked to every node in `names`.

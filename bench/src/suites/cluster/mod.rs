@@ -7,6 +7,9 @@
 //! | migration, 1 MiB state | `ClusterNode::migrate` of a `util.blob` of 1 MiB, back and forth between two nodes | 1 MiB over loopback TCP + one ping-pong (the transfer floor) | — |
 //! | kill -9 → agents active elsewhere | `kill -9` of a node running 20 checkpointed `util.counter`s, until the client's registry shows each active on a live node | the same kills, until the client's membership drops the node (detection alone) | < 3 s |
 //! | workflow on N nodes (1, 2, 3) | a workflow of 200 `util.echo` items submitted from the client, spread over N worker nodes by work stealing | the same workflow on one local runtime (no cluster); 1 worker node | — |
+//! | run failover: kill -9 of the owner → next task started | `kill -9` of the node driving a durable run (all nodes on one PostgreSQL server of the scenario's own), until its task is started again by the survivor that took the run over | the same kills, until the client's membership drops the owner | ≤ 2 s p50, ≤ 3 s p99 |
+//! | 2,000-task workflow on a 1-node cluster | a parallel task of 2,000 `util.echo` items, `Runtime::run` on the client node (the submitter) to its report, run by one worker node | the same on a local runtime | ≤ 1.2× the local runtime |
+//! | IO-bound workflow on N nodes (1, 2, 3) | 48 `util.sleep` items of 50 ms on N worker nodes (4 task slots each) | 1 worker node (for 2 and 3); the local runtime | 3 nodes ≥ 2.7× the throughput of 1 node (≤ 0.37× its time) |
 //!
 //! **Where.** Without `--cluster` every scenario starts `troupe node` child processes of its own
 //! on 127.0.0.1, .2 and .3 (free ports, a random cookie), and this process joins as a client
@@ -14,6 +17,8 @@
 //! also on an error or a panic. With `--cluster SEED` (and `--cookie`), the first three
 //! scenarios join that cluster and use its members; the failover and workflow scenarios still
 //! start node processes of their own, since they kill nodes or choose how many there are.
+//! Run failover needs the PostgreSQL binaries (/usr/lib/postgresql/*/bin); without them it
+//! fails with a `SKIPPED: … (install postgresql)` reason and the other scenarios still run.
 //!
 //! The raw baselines run between this process and a `troupe bench-peer` child (see
 //! [`crate::peer`]), as in the `net` suite.
@@ -24,13 +29,17 @@
 //! numbers, so the floor is 1 MiB through loopback TCP rather than through ractor_cluster
 //! (whose frames are capped at 16 MiB by default, so it could carry it).
 
+mod budgets;
 mod calls;
 mod failover;
 mod fleet;
+mod paired;
 mod replication;
+mod runfail;
 mod workflow;
 
 use super::Context;
+use crate::budget::Budget;
 use crate::scenario::{Plan, Reason, Scenario, Unit};
 use fleet::Fleet;
 
@@ -44,6 +53,12 @@ pub const BLOB_BYTES: u64 = 1 << 20;
 pub const FAILOVER_AGENTS: usize = 20;
 /// Items of the workflow in the workflow scenarios.
 pub const WORKFLOW_ITEMS: u64 = 200;
+/// Tasks of the workflow measured against the local runtime (issue #10's budget).
+pub const LARGE_ITEMS: u64 = 2_000;
+/// Items of the IO-bound workflow.
+pub const IO_ITEMS: u64 = 48;
+/// How long each IO-bound item waits, in milliseconds.
+pub const IO_SLEEP_MS: u64 = 50;
 
 /// The scenarios of the suite.
 pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
@@ -96,6 +111,35 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
         .describe(format!(
             "kill -9 a node running {FAILOVER_AGENTS} checkpointed agents; until the client sees all of them active on live nodes (budget: < 3 s)"
         )),
+        Scenario::new(
+            SUITE,
+            "run failover: kill -9 of the owner → next task started",
+            Unit::per_op("kill"),
+            Plan::heavy(size.pick(3, 10)),
+            {
+                let ctx = c();
+                move || runfail::run_failover(ctx)
+            },
+        )
+        .describe("kill -9 the node driving a durable run (shared PostgreSQL store); until its next task is started by the node that took it over (budget: ≤ 2 s p50, ≤ 3 s p99)")
+        .budget(Budget::P50P99Below {
+            p50_nanos: 2_000_000_000,
+            p99_nanos: 3_000_000_000,
+        }),
+        Scenario::new(
+            SUITE,
+            "2,000-task workflow on a 1-node cluster",
+            Unit::batch(LARGE_ITEMS, "task"),
+            Plan::batch(size.pick(3, 10)).warmup(1),
+            {
+                let ctx = c();
+                move || budgets::large_on_one_node(ctx)
+            },
+        )
+        .describe(format!(
+            "a workflow of {LARGE_ITEMS} util.echo tasks from submission to result at the submitter, on a one-node cluster vs the local runtime (budget: ≤ 1.2×)"
+        ))
+        .budget(Budget::RatioAtMost { max: 1.2 }),
     ];
     out.push(
         Scenario::new(
@@ -130,6 +174,27 @@ pub fn scenarios(ctx: &Context) -> Vec<Scenario> {
             ))
             .scale("workflow on N nodes", "worker nodes", nodes as u64),
         );
+    }
+    for nodes in 1..=3 {
+        let mut scenario = Scenario::new(
+            SUITE,
+            format!("IO-bound workflow on {nodes} node{}", if nodes == 1 { "" } else { "s" }),
+            Unit::batch(IO_ITEMS, "task"),
+            Plan::batch(size.pick(3, 10)).warmup(1),
+            {
+                let ctx = c();
+                move || budgets::io_bound(ctx, nodes)
+            },
+        )
+        .describe(format!(
+            "a workflow of {IO_ITEMS} util.sleep tasks of {IO_SLEEP_MS} ms, run by {nodes} worker node process(es) with the same task slots each"
+        ))
+        .scale("IO-bound workflow on N nodes", "worker nodes", nodes as u64);
+        if nodes == 3 {
+            // ≥ 2.7× the throughput of 1 node is ≤ 1/2.7 of its time per workflow.
+            scenario = scenario.budget(Budget::RatioAtMost { max: 0.37 });
+        }
+        out.push(scenario);
     }
     out
 }

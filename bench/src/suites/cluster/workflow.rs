@@ -9,17 +9,28 @@ use troupe_runtime::{parse_workflow, Runtime, RuntimeConfig, TaskStatus, Workflo
 use super::fleet::{nonce, Fleet};
 use super::{Context, WORKFLOW_ITEMS};
 
-/// One parallel task over [`WORKFLOW_ITEMS`] items, each a call to a `util.echo` agent.
-fn spec() -> Result<WorkflowSpec, Reason> {
-    let items: Vec<u64> = (0..WORKFLOW_ITEMS).collect();
+/// One parallel task `fan` over `items` items, each a call to agent `echo` of `kind` (a YAML
+/// flow mapping: `{ type: util.echo }`).
+pub(super) fn spec(kind: &str, items: u64) -> Result<WorkflowSpec, Reason> {
+    let items: Vec<u64> = (0..items).collect();
     let yaml = format!(
-        "workflow:\n  name: bench-fan\n  agents:\n    echo: {{ type: util.echo }}\n  tasks:\n    - {{ id: fan, agent: echo, parallel: true, timeout: 30s, input: {items:?} }}\n"
+        "workflow:\n  name: bench-fan\n  agents:\n    echo: {kind}\n  tasks:\n    - {{ id: fan, agent: echo, parallel: true, timeout: 120s, input: {items:?} }}\n"
     );
     parse_workflow(&yaml, "bench-fan.yaml").map_err(reason)
 }
 
+/// The items of `spec`'s task `fan`.
+fn items(spec: &WorkflowSpec) -> u64 {
+    spec.tasks
+        .first()
+        .and_then(|t| t.input.as_ref())
+        .and_then(|v| v.as_array())
+        .map_or(0, |a| a.len() as u64)
+}
+
 /// Runs `spec` on `rt` and checks every item came back once, in order.
-async fn run(rt: &Runtime, spec: &WorkflowSpec) -> Result<(), Reason> {
+pub(super) async fn run(rt: &Runtime, spec: &WorkflowSpec) -> Result<(), Reason> {
+    let want = items(spec);
     let report = rt.run(spec.clone()).await.map_err(reason)?;
     let task = report.tasks.first().ok_or("the report has no task")?;
     if task.status != TaskStatus::Succeeded {
@@ -30,16 +41,22 @@ async fn run(rt: &Runtime, spec: &WorkflowSpec) -> Result<(), Reason> {
         .and_then(|v| v.as_array())
         .ok_or("the task has no list output")?;
     let back: Vec<u64> = out.iter().filter_map(|v| v.as_u64()).collect();
-    if back.len() as u64 != WORKFLOW_ITEMS || back.iter().enumerate().any(|(i, v)| *v != i as u64) {
+    if back.len() as u64 != want || back.iter().enumerate().any(|(i, v)| *v != i as u64) {
         return Err(format!(
-            "the workflow returned {} of {WORKFLOW_ITEMS} items in order",
+            "the workflow returned {} of {want} items in order",
             back.len()
         ));
     }
     Ok(())
 }
 
-fn variant(name: String, subject: bool, rt: Runtime, spec: Arc<WorkflowSpec>) -> Variant {
+/// A variant running `spec` on `rt` once per operation.
+pub(super) fn variant(
+    name: String,
+    subject: bool,
+    rt: Runtime,
+    spec: Arc<WorkflowSpec>,
+) -> Variant {
     let run_ops = move |ops: u64| {
         let rt = rt.clone();
         let spec = spec.clone();
@@ -55,11 +72,24 @@ fn variant(name: String, subject: bool, rt: Runtime, spec: Arc<WorkflowSpec>) ->
 /// The workflow on `nodes` worker nodes, beside a local runtime and (for 2 and 3) one worker
 /// node, each with its own client node.
 pub(super) async fn scaling(ctx: Context, nodes: usize) -> Result<Prepared, Reason> {
-    let spec = Arc::new(spec()?);
-    let main = Fleet::local(&ctx, nodes, &format!("wf{nodes}")).await?;
+    let spec = Arc::new(spec("{ type: util.echo }", WORKFLOW_ITEMS)?);
+    on_nodes(ctx, nodes, spec, &format!("wf{nodes}"), false).await
+}
+
+/// `spec` on `nodes` worker nodes (the subject), beside the same on a local runtime and (for
+/// 2 and 3) on one worker node, each cluster with its own client node; the ratio's baseline
+/// is the 1-node cluster when `single_first` (and `nodes` > 1), else the local runtime.
+pub(super) async fn on_nodes(
+    ctx: Context,
+    nodes: usize,
+    spec: Arc<WorkflowSpec>,
+    tag: &str,
+    single_first: bool,
+) -> Result<Prepared, Reason> {
+    let main = Fleet::local(&ctx, nodes, tag).await?;
     let single = match nodes {
         1 => None,
-        _ => Some(Fleet::local(&ctx, 1, "wf1").await?),
+        _ => Some(Fleet::local(&ctx, 1, &format!("{tag}-single")).await?),
     };
     let local = Runtime::start(RuntimeConfig::named(format!("bench-local-{}", nonce())))
         .await
@@ -82,12 +112,15 @@ pub(super) async fn scaling(ctx: Context, nodes: usize) -> Result<Prepared, Reas
         ),
     ];
     if let Some(single) = &single {
-        variants.push(variant(
+        let one = variant(
             "troupe cluster, 1 node".into(),
             false,
             single.client().runtime().clone(),
             spec.clone(),
-        ));
+        );
+        // The first baseline is the ratio's.
+        let at = if single_first { 1 } else { variants.len() };
+        variants.insert(at, one);
     }
     let mut prepared = Prepared::new(variants)
         .note(format!("troupe cluster: {nodes} worker node{plural}"))
