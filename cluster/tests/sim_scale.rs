@@ -416,14 +416,16 @@ fn full_nodes(seed: u64, m: u64) {
     let formed = run_until(&mut sim, "client linked to every worker", |_| {
         script.formed.load(Ordering::SeqCst)
     });
-    run_until(&mut sim, "ctr0 spawned", |_| {
+    // Registry convergence after a change: from the spawn of ctr0 (the client calls it
+    // right after `formed`) until every node's registry holds it.
+    let spawn = run_until(&mut sim, "ctr0 spawned", |_| {
         script.spawned.load(Ordering::SeqCst)
     });
-    // Registry convergence after a change: ctr0 visible on every node.
-    let registry = run_until(&mut sim, "every registry holds ctr0", |sim| {
-        let nodes = live(&world, sim);
-        nodes.len() == workers.len() + 1 && nodes.iter().all(|n| n.locate("ctr0").is_some())
-    });
+    let registry = spawn
+        + run_until(&mut sim, "every registry holds ctr0", |sim| {
+            let nodes = live(&world, sim);
+            nodes.len() == workers.len() + 1 && nodes.iter().all(|n| n.locate("ctr0").is_some())
+        });
     // Messages per workflow: a window in which SMALL_RUNS small workflows run back to back
     // and settle, against idle windows of the same length just before and after it.
     let idle_window = |sim: &mut Sim<'_>| {
@@ -458,7 +460,7 @@ fn full_nodes(seed: u64, m: u64) {
     let per_workflow = during.frames.saturating_sub(idle) / SMALL_RUNS as u64;
     println!(
         "full nodes M={m} (+client) seed={seed}: formed in {formed:?}; ctr0 in every registry \
-         {registry:?} after the spawn; {SMALL_RUNS} workflows of 4 items in {took:?}; \
+         {registry:?} after its spawn began; {SMALL_RUNS} workflows of 4 items in {took:?}; \
          windows of {WINDOW:?}: idle before {idle_before:?}, with the workflows {during:?}, \
          idle after {idle_after:?} → {per_workflow} transport frames per workflow"
     );
