@@ -474,6 +474,20 @@ fn full_nodes(seed: u64, m: u64) {
     run_for(&mut sim, Duration::from_millis(500));
     let crashed_at = sim.elapsed();
     let victims: Vec<&String> = workers.iter().skip(1).step_by(5).take(2).collect();
+    // The crash must hit work in flight, or it proves nothing.
+    let in_flight: usize = victims
+        .iter()
+        .map(|v| {
+            let node = world.lock().unwrap()[v.as_str()].clone();
+            let running = node
+                .local_agents()
+                .iter()
+                .filter(|a| a.as_str().starts_with("task-exec/"))
+                .count();
+            running + node.tasks_queued()
+        })
+        .sum();
+    assert!(in_flight > 0, "the crashed workers held no task");
     for v in &victims {
         sim.crash(v.as_str());
         world.lock().unwrap().remove(v.as_str());
@@ -503,7 +517,8 @@ fn full_nodes(seed: u64, m: u64) {
             && nodes.iter().all(|n| Some(n.registry()) == reg)
     });
     println!(
-        "churn M={m} seed={seed}: {victims:?} crashed and restarted; workflow 2 \
+        "churn M={m} seed={seed}: {victims:?} crashed holding {in_flight} tasks (running or \
+         queued) and restarted; workflow 2 \
          ({CHURN_ITEMS} items of 1.5 s) finished {churn:?} after the crash with every item once; registries equal {healed:?} later"
     );
 }
