@@ -6,58 +6,14 @@
 #[path = "common/durable.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use common::{count, scratch, shell_pool, troupe};
-
-/// A running `troupe serve`: its process, base URL and admin token.
-struct Serve {
-    child: Child,
-    base: String,
-    token: String,
-}
-
-fn serve(dir: &Path) -> Serve {
-    let mut c = troupe(dir);
-    c.args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().expect("troupe serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line").unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    let second = lines.next().expect("a token line").unwrap();
-    let token = second.rsplit(' ').next().unwrap().to_string();
-    assert!(second.starts_with("admin token"), "{second}");
-    Serve { child, base, token }
-}
+use common::{count, scratch, serve, shell_pool, troupe, Serve};
 
 impl Serve {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<String>,
-    ) -> (u16, Value) {
-        let mut r = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.body(b);
-        }
-        let r = r.send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body.to_string()))
             .await
@@ -117,7 +73,7 @@ fn completed(task: &'static str) -> impl Fn(&Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_drives_runs_over_http_and_resumes_them_after_kill_9() {
     let dir = scratch("serve");
-    let mut s = serve(&dir);
+    let mut s = serve(&dir, &[]);
     let (status, health) = s.call(reqwest::Method::GET, "/health", None).await;
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 
@@ -199,7 +155,7 @@ async fn serve_drives_runs_over_http_and_resumes_them_after_kill_9() {
     s.child.wait().unwrap();
 
     // Started again on the same store: the run is resumed at start and driven here.
-    let mut s = serve(&dir);
+    let mut s = serve(&dir, &[]);
     let (status, _) = s
         .post(
             &format!("/api/v1/executions/{run3}/signals/approval"),

@@ -8,71 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use troupe::runtime::store::{KeyedFilter, SqliteOptions, SqliteStore, Store};
 
-use common::{log_lines, scratch, shell_pool, troupe, wait_until};
-
-/// A running `troupe serve`: its process, base URL and admin token.
-struct Serve {
-    child: Child,
-    base: String,
-    token: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path) -> Serve {
-    let mut c = troupe(dir);
-    c.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--schedule-check",
-        "100ms",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    let mut child = c.spawn().expect("troupe serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line").unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    let second = lines.next().expect("a token line").unwrap();
-    let token = second.rsplit(' ').next().unwrap().to_string();
-    Serve { child, base, token }
-}
-
-impl Serve {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<String>,
-    ) -> (u16, Value) {
-        let mut r = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.body(b);
-        }
-        let r = r.send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-}
+use common::{log_lines, scratch, serve, shell_pool, wait_until};
 
 /// The claimed ticks in the store: (tick ms, owner, execution id).
 async fn claims(dir: &Path) -> Vec<(u64, String, Option<String>)> {
@@ -97,7 +38,10 @@ async fn claims(dir: &Path) -> Vec<(u64, String, Option<String>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_store_run_each_tick_once() {
     let dir = scratch("serve-schedules");
-    let (a, b) = (serve(&dir), serve(&dir));
+    let (a, b) = (
+        serve(&dir, &["--schedule-check", "100ms"]),
+        serve(&dir, &["--schedule-check", "100ms"]),
+    );
     let yaml = format!(
         "workflow:\n  name: ticker\n  schedule: {{ cron: \"* * * * * *\", missed_ticks: catch_up }}\n  agents:\n{}  tasks:\n    - {{ id: tick, agent: tick }}\n",
         shell_pool(&dir, "tick", None)

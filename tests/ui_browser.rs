@@ -8,71 +8,29 @@ mod durable;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 
 use serde_json::{json, Value};
 
-use durable::{count, scratch, shell_pool, troupe};
+use durable::{count, scratch, serve, shell_pool, Serve};
 use webdriver::Browser;
 
-/// A running `troupe serve`: its process, base URL and admin token.
-struct Serve {
-    child: Child,
-    base: String,
-    token: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path) -> Serve {
-    let mut c = troupe(dir);
-    c.args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().expect("troupe serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a line").unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    let second = lines.next().expect("a token line").unwrap();
-    assert!(second.starts_with("admin token"), "{second}");
-    let token = second.rsplit(' ').next().unwrap().to_string();
-    Serve { child, base, token }
-}
-
 impl Serve {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<String>) -> Value {
-        let mut r = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.body(b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
+    /// [`Serve::call`] that must succeed: the JSON answer.
+    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<String>) -> Value {
+        let (status, v) = self.call(method, path, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {v}");
         v
     }
 
     /// Submits and executes `yaml`; the execution id.
     async fn start_run(&self, yaml: String) -> String {
         let wf = self
-            .call(reqwest::Method::POST, "/api/v1/workflows", Some(yaml))
+            .ok(reqwest::Method::POST, "/api/v1/workflows", Some(yaml))
             .await;
         let id = wf["workflow_id"].as_str().unwrap();
         let ex = self
-            .call(
+            .ok(
                 reqwest::Method::POST,
                 &format!("/api/v1/workflows/{id}/execute"),
                 Some(json!({"input_data": {}}).to_string()),
@@ -101,7 +59,7 @@ async fn a_run_page_shows_its_tasks_turn_running_then_completed_without_a_reload
         return;
     };
     let dir = scratch("ui-live");
-    let s = serve(&dir);
+    let s = serve(&dir, &[]);
     let run = s.start_run(diamond(&dir)).await;
 
     browser.goto(&format!("{}/ui/", s.base)).await;
@@ -235,7 +193,7 @@ async fn the_cancel_button_cancels_the_run_as_the_api_then_says() {
         return;
     };
     let dir = scratch("ui-cancel");
-    let s = serve(&dir);
+    let s = serve(&dir, &[]);
     let run = s.start_run(waiting(&dir)).await;
 
     browser.goto(&format!("{}/ui/", s.base)).await;
@@ -256,7 +214,7 @@ async fn the_cancel_button_cancels_the_run_as_the_api_then_says() {
         )
         .await;
     let before = s
-        .call(
+        .ok(
             reqwest::Method::GET,
             &format!("/api/v1/executions/{run}"),
             None,
@@ -272,7 +230,7 @@ async fn the_cancel_button_cancels_the_run_as_the_api_then_says() {
         )
         .await;
     let after = s
-        .call(
+        .ok(
             reqwest::Method::GET,
             &format!("/api/v1/executions/{run}"),
             None,
@@ -310,7 +268,7 @@ async fn a_pattern_runs_page_draws_the_patterns_members() {
         return;
     };
     let dir = scratch("ui-pattern");
-    let s = serve(&dir);
+    let s = serve(&dir, &[]);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let yaml = std::fs::read_to_string(root.join("examples/swarm_counts.yaml"))
         .unwrap()

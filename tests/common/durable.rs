@@ -135,3 +135,67 @@ pub fn printed_run_id(stderr: &[u8]) -> String {
         })
         .unwrap_or_else(|| panic!("no run id in {}", text(stderr)))
 }
+
+/// A real `troupe serve` process on a free loopback port (its runs in the test's directory, as
+/// [`troupe`] sets up): its base URL and the admin token it printed. Killed when dropped.
+pub struct Serve {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The admin token it printed at start.
+    pub token: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `troupe serve --listen 127.0.0.1:0 EXTRA…` in `dir` and reads its address and admin
+/// token from the first two lines it prints.
+pub fn serve(dir: &Path, extra: &[&str]) -> Serve {
+    use std::io::{BufRead, BufReader};
+    let mut c = troupe(dir);
+    c.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().expect("troupe serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let second = lines.next().expect("a token line").unwrap();
+    assert!(second.starts_with("admin token"), "{second}");
+    let token = second.rsplit(' ').next().unwrap().to_string();
+    Serve { child, base, token }
+}
+
+impl Serve {
+    /// `method path` with `body` as the admin: the status and the JSON answer (`null` when the
+    /// body is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, serde_json::Value) {
+        let mut r = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            r = r.body(b);
+        }
+        let r = r.send().await.unwrap();
+        (
+            r.status().as_u16(),
+            r.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
