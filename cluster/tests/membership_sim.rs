@@ -5,18 +5,19 @@
 //! Runs several seeds; a failure names its seed, and `MEMBERSHIP_SIM_SEED=<n>` replays just
 //! that one.
 
+#[path = "common/sim_net.rs"]
+mod sim_net;
+
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use troupe_cluster::membership::{
-    DatagramSocket, MemberEvent, MembershipConfig, MembershipHandle, NodeIdentity,
-};
+use troupe_cluster::membership::{MemberEvent, MembershipConfig, MembershipHandle, NodeIdentity};
 use turmoil::Sim;
+
+use sim_net::SimSocket;
 
 const PORT: u16 = 7000;
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
@@ -24,31 +25,6 @@ const SEEDS: u64 = 8;
 /// Simulated-time budget for each phase; a failure guard, not a timing assertion.
 const PHASE: Duration = Duration::from_secs(30);
 
-/// turmoil's UDP socket, as the membership shell's socket.
-struct SimSocket(turmoil::net::UdpSocket);
-
-impl DatagramSocket for SimSocket {
-    fn send_to(
-        &self,
-        buf: &[u8],
-        target: SocketAddr,
-    ) -> impl Future<Output = io::Result<usize>> + Send {
-        self.0.send_to(buf, target)
-    }
-
-    fn recv_from(
-        &self,
-        buf: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
-        self.0.recv_from(buf)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-/// What each node currently is and sees, written by the hosts, read by the test.
 #[derive(Default)]
 struct World {
     me: BTreeMap<String, NodeIdentity>,
@@ -75,7 +51,7 @@ fn host(sim: &mut Sim<'_>, name: &'static str, seed: u64, world: Shared) {
                 identity,
                 config,
                 seeds,
-                SimSocket(socket),
+                SimSocket(socket, Arc::default()),
                 rng_seed,
             )
             .await?;

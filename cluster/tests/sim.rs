@@ -12,8 +12,10 @@
 //!
 //! `SIM_SEEDS=n` runs n seeds (default 10); `SIM_SEED=s` replays one. A failure names its seed.
 
+#[path = "common/sim_net.rs"]
+mod sim_net;
+
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -21,66 +23,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use troupe_cluster::membership::DatagramSocket;
 use troupe_cluster::node::{ClusterConfig, ClusterNode};
-use troupe_cluster::transport::StreamNet;
-use troupe_runtime::{parse_workflow, BoxFuture, Runtime, RuntimeConfig, TaskStatus};
+use troupe_runtime::{parse_workflow, Runtime, RuntimeConfig, TaskStatus};
 use turmoil::Sim;
+
+use sim_net::{SimNet, SimSocket};
 
 const GOSSIP: u16 = 7000;
 const TRANSPORT: u16 = 9000;
 const WORKERS: [&str; 3] = ["n1", "n2", "n3"];
 const ITEMS: u64 = 12;
-
-struct SimSocket(turmoil::net::UdpSocket);
-
-impl DatagramSocket for SimSocket {
-    fn send_to(
-        &self,
-        buf: &[u8],
-        to: SocketAddr,
-    ) -> impl Future<Output = io::Result<usize>> + Send {
-        self.0.send_to(buf, to)
-    }
-    fn recv_from(
-        &self,
-        buf: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
-        self.0.recv_from(buf)
-    }
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-struct SimStream(turmoil::net::TcpStream);
-
-impl ractor_cluster::ClusterBidiStream for SimStream {
-    fn split(self: Box<Self>) -> (ractor_cluster::BoxRead, ractor_cluster::BoxWrite) {
-        let (r, w) = self.0.into_split();
-        (Box::new(r), Box::new(w))
-    }
-}
-
-struct SimNet(tokio::sync::Mutex<turmoil::net::TcpListener>);
-
-impl StreamNet for SimNet {
-    fn connect(
-        &self,
-        addr: SocketAddr,
-    ) -> BoxFuture<'static, io::Result<Box<dyn ractor_cluster::ClusterBidiStream>>> {
-        Box::pin(async move {
-            let s = turmoil::net::TcpStream::connect(addr).await?;
-            Ok(Box::new(SimStream(s)) as Box<dyn ractor_cluster::ClusterBidiStream>)
-        })
-    }
-    fn accept(&self) -> BoxFuture<'_, io::Result<Box<dyn ractor_cluster::ClusterBidiStream>>> {
-        Box::pin(async move {
-            let (s, _) = self.0.lock().await.accept().await?;
-            Ok(Box::new(SimStream(s)) as Box<dyn ractor_cluster::ClusterBidiStream>)
-        })
-    }
-}
 
 type World = Arc<Mutex<BTreeMap<String, ClusterNode>>>;
 /// The workflow's outputs, or why it failed, once it has finished.
@@ -116,8 +68,8 @@ async fn start_node(name: &str, client: bool, incarnation: u16) -> io::Result<Cl
     if client {
         config.kinds = Some(Vec::new());
     }
-    let net = Arc::new(SimNet(tokio::sync::Mutex::new(listener)));
-    ClusterNode::start_on(config, rt, SimSocket(udp), Some(net))
+    let net = Arc::new(SimNet(tokio::sync::Mutex::new(listener), Arc::default()));
+    ClusterNode::start_on(config, rt, SimSocket(udp, Arc::default()), Some(net))
         .await
         .map_err(io::Error::other)
 }

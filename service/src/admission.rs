@@ -1,7 +1,7 @@
 //! Admission of new executions: limits per node (runs at once, tasks of those runs) and per
 //! tenant (runs at once). A run over a tenant's limit is refused with 429, one the node has no
 //! room for with 503; both say when to try again (`Retry-After`). A run admitted holds its
-//! [`Ticket`] until it ends, so an admitted run is never dropped for load: refusal happens
+//! ticket until it ends, so an admitted run is never dropped for load: refusal happens
 //! only at the door, before anything is recorded.
 
 use std::collections::HashMap;

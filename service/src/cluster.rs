@@ -79,7 +79,7 @@ pub trait ClusterApi: Send + Sync + 'static {
 /// How many cluster events are kept for clients that connect (or reconnect) later.
 const KEPT: usize = 1000;
 
-/// The cluster's events as the node saw them, numbered from 1: the last [`KEPT`] kept for
+/// The cluster's events as the node saw them, numbered from 1: the last 1,000 kept for
 /// replay after `Last-Event-ID`, new ones broadcast to the streams that follow.
 pub struct ClusterEvents {
     log: Mutex<(u64, VecDeque<Value>)>,

@@ -5,6 +5,8 @@
 //! sent, and every frame written to a stream (ractor_cluster frames are a u64 big-endian
 //! length and that many bytes; the writer parses the outgoing bytes to count whole frames).
 
+#![allow(dead_code)] // each test crate uses a part of it
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
