@@ -511,3 +511,51 @@ fn the_durable_suite_reports_journal_costs_beside_their_baselines_with_budgets()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_api_suite_measures_the_http_api_beside_the_sdk_and_the_bus_with_budgets() {
+    let dir = scratch("api");
+    let json_path = dir.join("api.json");
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "api",
+        "--size",
+        "quick",
+        "--iterations",
+        "16",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for name in [
+        "api/3-task workflow submit → complete",
+        "api/GET execution, 16 clients",
+        "api/events to one SSE client",
+        "Rust SDK",
+        "GET /health",
+        "in-process event bus",
+        "BUDGETS",
+    ] {
+        assert!(stdout.contains(name), "the table shows {name}:\n{stdout}");
+    }
+    let report = json(&json_path);
+    let all = scenarios(&report);
+    assert_eq!(all.len(), 3, "{all:?}");
+    for s in all {
+        assert_eq!(s["status"], "ok", "{s}");
+        assert!(s["ratio"].as_f64().is_some_and(|r| r > 0.0), "{s}");
+    }
+    // Pass or fail is the machine's business; that each budget is checked and said is the test's.
+    for s in &all[1..] {
+        assert!(s["budget"]["pass"].is_boolean(), "{s}");
+        assert!(s["budget"]["rule"].is_string(), "{s}");
+    }
+    assert!(
+        all[1]["budget"]["rule"].as_str().unwrap().contains("p95"),
+        "{}",
+        all[1]["budget"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,6 +21,11 @@ pub enum Budget {
         /// The bound, in nanoseconds.
         nanos: u64,
     },
+    /// The subject's p95 is below `nanos` nanoseconds per operation.
+    P95Below {
+        /// The bound, in nanoseconds.
+        nanos: u64,
+    },
 }
 
 /// A budget checked against a measurement.
@@ -51,6 +56,12 @@ impl Budget {
                 rule: format!("p50 < {}", format::nanos(nanos as f64)),
                 measured: format::nanos(m.subject.summary.p50 as f64),
                 pass: m.subject.summary.p50 < nanos,
+            },
+            Budget::P95Below { nanos } => BudgetCheck {
+                budget: *self,
+                rule: format!("p95 < {}", format::nanos(nanos as f64)),
+                measured: format::nanos(m.subject.summary.p95 as f64),
+                pass: m.subject.summary.p95 < nanos,
             },
         }
     }
