@@ -73,7 +73,7 @@ fn a_small_run_reports_every_scenario_with_its_baselines_and_ratios() {
         .unwrap()
         .ends_with('Z'));
     let all = scenarios(&report);
-    assert_eq!(all.len(), 3);
+    assert_eq!(all.len(), 4);
     for s in all {
         assert_eq!(s["status"], "ok", "{s}");
         assert_eq!(
@@ -150,7 +150,7 @@ fn a_failing_scenario_is_reported_the_others_still_run_and_the_exit_code_says_so
             "a failed scenario has no figures"
         );
     }
-    assert_eq!(ok.len(), 3, "the ask suite still ran");
+    assert_eq!(ok.len(), 4, "the ask suite (4 scenarios) still ran");
     let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(
         md.contains("| net/remote one-way | **FAILED** | setup: cannot start the peer process"),
@@ -508,6 +508,54 @@ fn the_durable_suite_reports_journal_costs_beside_their_baselines_with_budgets()
         text(&out.stderr).contains("quick or full"),
         "{}",
         text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_api_suite_measures_the_http_api_beside_the_sdk_and_the_bus_with_budgets() {
+    let dir = scratch("api");
+    let json_path = dir.join("api.json");
+    let out = troupe(&[
+        "bench",
+        "--suite",
+        "api",
+        "--size",
+        "quick",
+        "--iterations",
+        "16",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for name in [
+        "api/3-task workflow submit → complete",
+        "api/GET execution, 16 clients",
+        "api/events to one SSE client",
+        "Rust SDK",
+        "GET /health",
+        "in-process event bus",
+        "BUDGETS",
+    ] {
+        assert!(stdout.contains(name), "the table shows {name}:\n{stdout}");
+    }
+    let report = json(&json_path);
+    let all = scenarios(&report);
+    assert_eq!(all.len(), 3, "{all:?}");
+    for s in all {
+        assert_eq!(s["status"], "ok", "{s}");
+        assert!(s["ratio"].as_f64().is_some_and(|r| r > 0.0), "{s}");
+    }
+    // Pass or fail is the machine's business; that each budget is checked and said is the test's.
+    for s in &all[1..] {
+        assert!(s["budget"]["pass"].is_boolean(), "{s}");
+        assert!(s["budget"]["rule"].is_string(), "{s}");
+    }
+    assert!(
+        all[1]["budget"]["rule"].as_str().unwrap().contains("p95"),
+        "{}",
+        all[1]["budget"]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

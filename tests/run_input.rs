@@ -1,6 +1,6 @@
 //! `troupe run --input`: the run's input, inline JSON or `@FILE`, is journaled in the run's
 //! `submitted` event (read back from the real SQLite store); bad JSON is refused naming the
-//! flag, before any run is recorded.
+//! flag, before any run is recorded; the input reaches the tasks (as the API's `input_data`).
 
 #[path = "common/durable.rs"]
 mod common;
@@ -16,7 +16,7 @@ fn workflow(dir: &Path) -> PathBuf {
     let path = dir.join("echo.yaml");
     std::fs::write(
         &path,
-        "workflow:\n  name: echo\n  agents:\n    say: { type: cmd.run, config: { program: echo, args: [hi] } }\n  tasks:\n    - { id: a, agent: say }\n",
+        "workflow:\n  name: echo\n  agents:\n    say: { type: cmd.run, config: { program: echo, args: [hi] } }\n  tasks:\n    - { id: a, agent: say, input: \"$input.topic\" }\n",
     )
     .unwrap();
     path
@@ -73,4 +73,44 @@ fn bad_input_is_refused_naming_the_flag_and_no_run_is_recorded() {
     runs.arg("runs");
     let listed = text(&output(&mut runs).stdout);
     assert!(!listed.contains("echo"), "{listed}");
+}
+
+/// The output of task `id` in a `--report` file.
+fn task_output(report: &Value, id: &str) -> Value {
+    report["tasks"]
+        .as_array()
+        .and_then(|tasks| tasks.iter().find(|t| t["id"] == id))
+        .map(|t| t["output"].clone())
+        .unwrap_or_else(|| panic!("no task {id} in {report}"))
+}
+
+#[test]
+fn the_input_reaches_the_tasks_as_input_data_does() {
+    let dir = scratch("input-tasks");
+    let file = dir.join("cat.yaml");
+    // `whole` has no input of its own: it gets all of it (a cmd.run request whose `stdin` is
+    // piped to cat); `part` takes one field.
+    std::fs::write(
+        &file,
+        "workflow:\n  name: cat\n  agents:\n    cat: { type: cmd.run, config: { program: cat } }\n  tasks:\n    - { id: whole, agent: cat }\n    - { id: part, agent: cat, input: \"$input.stdin\" }\n",
+    )
+    .unwrap();
+    let report = dir.join("report.json");
+    let mut run = troupe(&dir);
+    run.args([
+        "run",
+        "--no-progress",
+        "--input",
+        r#"{"stdin": "from the input"}"#,
+    ])
+    .arg(&file)
+    .arg("--report")
+    .arg(&report);
+    let out = output(&mut run);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for id in ["whole", "part"] {
+        let shown = task_output(&report, id).to_string();
+        assert!(shown.contains("from the input"), "{id}: {shown}");
+    }
 }

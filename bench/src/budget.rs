@@ -28,6 +28,11 @@ pub enum Budget {
         /// The p99 bound, in nanoseconds.
         p99_nanos: u64,
     },
+    /// The subject's p95 is below `nanos` nanoseconds per operation.
+    P95Below {
+        /// The bound, in nanoseconds.
+        nanos: u64,
+    },
 }
 
 /// A budget checked against a measurement.
@@ -79,6 +84,12 @@ impl Budget {
                     pass: s.p50 < p50_nanos && s.p99 < p99_nanos,
                 }
             }
+            Budget::P95Below { nanos } => BudgetCheck {
+                budget: *self,
+                rule: format!("p95 < {}", format::nanos(nanos as f64)),
+                measured: format::nanos(m.subject.summary.p95 as f64),
+                pass: m.subject.summary.p95 < nanos,
+            },
         }
     }
 }

@@ -112,6 +112,7 @@ impl Recorder {
             p50: at(5_000),
             p75: at(7_500),
             p90: at(9_000),
+            p95: at(9_500),
             p99: at(9_900),
             max,
             mean: if self.count == 0 {
@@ -173,6 +174,8 @@ pub struct Summary {
     pub p75: u64,
     /// 90th percentile.
     pub p90: u64,
+    /// 95th percentile.
+    pub p95: u64,
     /// 99th percentile.
     pub p99: u64,
     /// Largest sample.

@@ -1,13 +1,14 @@
 //! Event streams out of the journal: SSE per execution (`GET /api/v1/executions/{id}/events`,
 //! event id = journal sequence number, resumed after `Last-Event-ID`) and a WebSocket per
-//! workflow (`GET /ws/workflows/{id}`, every execution of it).
+//! workflow (`GET /ws/workflows/{id}`, every execution of it; with the contract's
+//! `agent.assigned` and `checkpoint.created` too, see [`ws_messages`]).
 //!
 //! Both read the run's journal in the store — not the in-process bus — so a client that
 //! reconnects, also to another process sharing the store, gets exactly the entries after the
 //! last one it saw. The runtime's event bus only wakes the reader early; a run driven by
 //! another process is read every [`POLL`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{json, Value};
 use troupe_runtime::store::JournalEntry;
 use troupe_runtime::workflow::journal::{ErrorChain, FinalStatus, JournalEvent};
+use troupe_runtime::workflow::PoolSpec;
 use troupe_runtime::{EventStream, RunId};
 
 use crate::auth::Scope;
@@ -108,6 +110,51 @@ pub(crate) fn message(workflow: &str, run: &RunId, entry: &JournalEntry) -> Opti
         "seq": entry.seq,
         "data": data,
     }))
+}
+
+/// The WebSocket's messages for one journal entry: its [`message`], then the contract's
+/// `agent.assigned` (one per pool of the run, after its submission: `{pool, kind, count,
+/// agents}`, the agents named as their lifecycle events name them) and `checkpoint.created`
+/// (after a pause: `{checkpoint_id, resume_url}`, the id the pause call returned).
+pub(crate) fn ws_messages(
+    workflow: &str,
+    run: &RunId,
+    entry: &JournalEntry,
+    pools: &BTreeMap<String, PoolSpec>,
+) -> Vec<Value> {
+    let Some(first) = message(workflow, run, entry) else {
+        return Vec::new();
+    };
+    let extra = |kind: &str, data: Value| {
+        let mut m = first.clone();
+        m["type"] = json!(kind);
+        m["data"] = data;
+        m
+    };
+    let mut out = Vec::new();
+    match entry.kind.as_str() {
+        "submitted" => {
+            for (pool, spec) in pools {
+                let agents: Vec<String> = (0..spec.count)
+                    .map(|i| format!("{run}/{pool}/{i}"))
+                    .collect();
+                out.push(extra(
+                    "agent.assigned",
+                    json!({"pool": pool, "kind": spec.kind, "count": spec.count, "agents": agents}),
+                ));
+            }
+        }
+        "paused" => out.push(extra(
+            "checkpoint.created",
+            json!({
+                "checkpoint_id": format!("{run}@{}", entry.seq),
+                "resume_url": format!("/api/v1/executions/{run}/resume"),
+            }),
+        )),
+        _ => {}
+    }
+    out.insert(0, first);
+    out
 }
 
 /// A journaled error as one line: its messages, outermost first.
@@ -285,7 +332,8 @@ async fn stream_workflow(
             };
             for entry in read.entries.iter().filter(|e| e.seq > last) {
                 cursors.insert(run.clone(), entry.seq);
-                if let Some(m) = message(&id, &run, entry) {
+                let pools = lock(&workflow).plan.pools.clone();
+                for m in ws_messages(&id, &run, entry, &pools) {
                     if socket
                         .send(Message::Text(m.to_string().into()))
                         .await

@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use troupe_runtime::workflow::durable::Definition;
+use troupe_runtime::workflow::file::{rewrite_definition, RewriteError};
 use troupe_runtime::workflow::plan::plan as make_plan;
 use troupe_runtime::workflow::{parse_workflow, Plan, WorkflowError};
 use troupe_runtime::RunId;
@@ -177,7 +178,17 @@ pub(crate) async fn start_execution(
     let (plan, text) = if opts.retry_policy.is_none() && input.is_none() {
         (plan, text)
     } else {
-        let text = rewrite_definition(&text, opts.retry_policy.as_ref(), input.as_ref())?;
+        let text =
+            rewrite_definition(&text, opts.retry_policy.as_ref(), input.as_ref()).map_err(|e| {
+                match e {
+                    RewriteError::NoTasks => {
+                        ApiError::BadRequest(format!("execution_options: {e}"))
+                    }
+                    RewriteError::Parse(_) => {
+                        ApiError::Internal(format!("the stored definition: {e}"))
+                    }
+                }
+            })?;
         let spec = parse_workflow(&text, "execution_options.retry_policy")
             .map_err(|e| problems::file_error(&e))?;
         let plan = make_plan(spec, svc.runtime.kinds()).map_err(|e| problems::plan_errors(&e))?;
@@ -228,74 +239,6 @@ pub(crate) async fn start_execution(
         "allocated_agents": agents,
         "execution_url": format!("/api/v1/executions/{run}"),
     }))
-}
-
-/// `text` (a workflow definition) rewritten for one execution, as JSON (which is YAML too):
-/// with `retry_policy`, every task's `retry_policy` is replaced by it; with `input`, every
-/// task without dependencies and without an `input` of its own takes `input`, and every string
-/// `"$input"` / `"$input.a.b"` in a task's `input` becomes that part of it.
-fn rewrite_definition(
-    text: &str,
-    retry_policy: Option<&Value>,
-    input: Option<&Value>,
-) -> Result<String, ApiError> {
-    let mut doc: Value = serde_saphyr::from_str(text)
-        .map_err(|e| ApiError::Internal(format!("the stored definition does not parse: {e}")))?;
-    let root = if doc.get("workflow").is_some() {
-        &mut doc["workflow"]
-    } else {
-        &mut doc
-    };
-    let Some(tasks) = root.get_mut("tasks").and_then(Value::as_array_mut) else {
-        return Err(ApiError::BadRequest(
-            "execution_options: the workflow has no task list to apply them to".into(),
-        ));
-    };
-    for task in tasks.iter_mut().filter_map(Value::as_object_mut) {
-        if let Some(policy) = retry_policy {
-            task.insert("retry_policy".into(), policy.clone());
-        }
-        let Some(input) = input else { continue };
-        let takes_input = task
-            .get("depends_on")
-            .and_then(Value::as_array)
-            .is_none_or(|d| d.is_empty())
-            && task.get("await_signal").is_none()
-            && task.get("sleep").is_none();
-        match task.get_mut("input") {
-            Some(given) => substitute_input(given, input),
-            None if takes_input => {
-                task.insert("input".into(), input.clone());
-            }
-            None => {}
-        }
-    }
-    serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-/// Replaces every string `"$input"` / `"$input.a.0"` in `value` by that part of `input`
-/// (`null` where the path leads nowhere).
-fn substitute_input(value: &mut Value, input: &Value) {
-    match value {
-        Value::String(s) if s == "$input" || s.starts_with("$input.") => {
-            let mut at = input;
-            for part in s["$input".len()..].split('.').filter(|p| !p.is_empty()) {
-                at = match at {
-                    Value::Object(m) => m.get(part).unwrap_or(&Value::Null),
-                    Value::Array(a) => part
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| a.get(i))
-                        .unwrap_or(&Value::Null),
-                    _ => &Value::Null,
-                };
-            }
-            *value = at.clone();
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| substitute_input(v, input)),
-        Value::Object(map) => map.values_mut().for_each(|v| substitute_input(v, input)),
-        _ => {}
-    }
 }
 
 /// The latest execution of a workflow (404 when it has none).

@@ -139,3 +139,76 @@ async fn websocket_streams_a_workflows_executions_as_contract_messages() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// The next contract message of a WebSocket (skipping non-text frames).
+async fn next_message(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let msg = ws.next().await.expect("the WebSocket ended").unwrap();
+        let Ok(text) = msg.to_text() else { continue };
+        if !text.is_empty() {
+            return serde_json::from_str(text).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_sends_agent_assigned_and_checkpoint_created() {
+    let t = start().await;
+    let tok = token("operate", None);
+    let (_, wf) = t.submit(GATE, &tok).await;
+    let id = wf["workflow_id"].as_str().unwrap();
+    let ws_url = format!(
+        "{}/ws/workflows/{id}?access_token={tok}",
+        t.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let (_, ex) = t
+        .post(&format!("/api/v1/workflows/{id}/execute"), json!({}), &tok)
+        .await;
+    let run = ex["execution_id"].as_str().unwrap().to_string();
+
+    // The pool's agents are announced after the submission, named as their events name them.
+    let mut assigned = None;
+    loop {
+        let m = next_message(&mut ws).await;
+        assert_eq!(m["execution_id"], run, "{m}");
+        match m["type"].as_str().unwrap() {
+            "agent.assigned" => assigned = Some(m),
+            "task.completed" => break,
+            _ => {}
+        }
+    }
+    let assigned = assigned.expect("no agent.assigned before the first task completed");
+    assert_eq!(assigned["workflow_id"], id);
+    assert!(assigned["timestamp"].is_string(), "{assigned}");
+    assert_eq!(assigned["data"]["pool"], "shout", "{assigned}");
+    assert_eq!(assigned["data"]["kind"], "text.transform", "{assigned}");
+    assert_eq!(
+        assigned["data"]["agents"],
+        json!([format!("{run}/shout/0")]),
+        "{assigned}"
+    );
+
+    // Paused while it waits for its signal: the checkpoint the pause returned is announced.
+    let (code, paused) = t
+        .post(&format!("/api/v1/executions/{run}/pause"), json!({}), &tok)
+        .await;
+    assert_eq!(code, 200, "{paused}");
+    let checkpoint = loop {
+        let m = next_message(&mut ws).await;
+        if m["type"] == "checkpoint.created" {
+            break m;
+        }
+    };
+    assert_eq!(checkpoint["execution_id"], run);
+    assert!(checkpoint["timestamp"].is_string(), "{checkpoint}");
+    assert_eq!(
+        checkpoint["data"]["checkpoint_id"], paused["checkpoint_id"],
+        "{checkpoint}"
+    );
+    assert_eq!(checkpoint["data"]["resume_url"], paused["resume_url"]);
+}

@@ -4,7 +4,7 @@
 //! a scenario is `{"suite", "name", "description", "unit", "scale", "notes", "status": "ok",
 //! "rounds", "ops_per_variant", "subject": {"name", "summary"}, "baselines": [{"name",
 //! "summary", "ratio", "ratio_p99"}], "baseline", "ratio", "ratio_p99"}` or `{..., "status":
-//! "failed", "reason"}`. Summaries hold `n`, `kept`, `min`, `p25`, `p50`, `p75`, `p90`, `p99`,
+//! "failed", "reason"}`. Summaries hold `n`, `kept`, `min`, `p25`, `p50`, `p75`, `p90`, `p95`, `p99`,
 //! `max`, `mean` (nanoseconds, or bytes for `unit.kind == "bytes"`) and `throughput`
 //! (elements per second).
 

@@ -11,8 +11,10 @@
 //! | `net` | ractor_cluster call and cast between two processes | TCP ping-pong and one-way on loopback |
 //! | `durable` | 10k-task fan-out, chain step, resume of 10k events, journaled in SQLite (and PostgreSQL when installed) | the same in memory, a raw `fdatasync`, a raw journal read |
 //! | `llm` | an `llm.chat` call, 1,000 concurrent LLM agents, memory per LLM agent (local scripted server) | raw reqwest calls to the same server |
+//! | `api` | submit → complete of a 3-task workflow over HTTP, `GET` an execution under 16 clients, events to one SSE client (in-process `troupe_service` on 127.0.0.1) | the Rust SDK, `GET /health`, the in-process event bus |
 //! | `cluster` | cross-node ask, one-way throughput, 1 MiB migration, `kill -9` failover, workflow on 1/2/3 nodes (own `troupe node` processes, or `--cluster SEED`) | ractor_cluster call/cast, TCP, a local runtime |
 
+pub mod api;
 pub mod ask;
 pub mod cluster;
 pub mod durable;
@@ -76,11 +78,13 @@ pub enum Suite {
     Durable,
     /// `llm.chat` against a local scripted endpoint, beside raw HTTP calls.
     Llm,
+    /// The HTTP API in process: submit → complete, status under load, SSE events.
+    Api,
 }
 
 impl Suite {
     /// Every suite, in the order they run.
-    pub const ALL: [Suite; 9] = [
+    pub const ALL: [Suite; 10] = [
         Suite::Ask,
         Suite::Patterns,
         Suite::Savina,
@@ -90,6 +94,7 @@ impl Suite {
         Suite::Cluster,
         Suite::Durable,
         Suite::Llm,
+        Suite::Api,
     ];
 
     /// Its name on the command line.
@@ -104,6 +109,7 @@ impl Suite {
             Suite::Cluster => "cluster",
             Suite::Durable => "durable",
             Suite::Llm => "llm",
+            Suite::Api => "api",
         }
     }
 
@@ -119,6 +125,7 @@ impl Suite {
             Suite::Cluster => cluster::scenarios(ctx),
             Suite::Durable => durable::scenarios(ctx),
             Suite::Llm => llm::scenarios(ctx),
+            Suite::Api => api::scenarios(ctx),
         }
     }
 }
@@ -136,7 +143,7 @@ pub enum SuiteName {
 
 impl SuiteName {
     /// Every accepted name with what it runs.
-    pub const HELP: [(&'static str, &'static str); 11] = [
+    pub const HELP: [(&'static str, &'static str); 12] = [
         (
             "quick",
             "a subset of every suite at small sizes, under a minute (the default)",
@@ -165,6 +172,10 @@ impl SuiteName {
         (
             "llm",
             "llm.chat call overhead vs raw reqwest, 1,000 concurrent LLM agents, memory per LLM agent",
+        ),
+        (
+            "api",
+            "the HTTP API in process: submit → complete vs the SDK, GET an execution under 16 clients, SSE events/s vs the bus",
         ),
     ];
 

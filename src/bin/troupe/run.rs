@@ -53,8 +53,10 @@ pub struct RunArgs {
     journal_cap: u64,
     #[command(flatten)]
     retain: crate::prune::RetainArgs,
-    /// The run's input, journaled with its submission: inline JSON (`'{"topic": "x"}'`) or
-    /// `@FILE` to read JSON from a file.
+    /// The run's input, given to its tasks as the API's `input_data` is (a task without
+    /// dependencies and without an `input` gets all of it; `"$input.a.b"` in a task's `input`
+    /// becomes that part) and journaled with its submission: inline JSON (`'{"topic": "x"}'`)
+    /// or `@FILE` to read JSON from a file.
     #[arg(long, value_name = "JSON|@FILE", value_parser = crate::input::parse_input)]
     input: Option<serde_json::Value>,
 }
@@ -205,6 +207,18 @@ pub async fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: cannot read {}: {e}", args.file.display());
             return ExitCode::from(INVALID);
         }
+    };
+    // The input reaches the tasks as `input_data` does over the API: written into the run's
+    // definition (so a resumed run keeps it), and journaled with the submission too.
+    let (spec, text) = match &args.input {
+        None => (spec, text),
+        Some(input) => match with_input(&text, input, &args.file) {
+            Ok(rewritten) => rewritten,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(INVALID);
+            }
+        },
     };
     if let Some(seed) = args.cluster.seed {
         if args.store.store.is_some() {
@@ -382,4 +396,18 @@ pub async fn await_report(
         Outcome::Failed { .. } => ExitCode::from(1),
         Outcome::Cancelled => ExitCode::from(CANCELLED),
     }
+}
+
+/// The workflow `text` (read from `file`) with the run's `--input` written into it, and the
+/// spec read back from the rewritten text.
+fn with_input(
+    text: &str,
+    input: &serde_json::Value,
+    file: &std::path::Path,
+) -> Result<(troupe::workflow::WorkflowSpec, String), String> {
+    let text = troupe::runtime::workflow::file::rewrite_definition(text, None, Some(input))
+        .map_err(|e| format!("--input for {}: {e}", file.display()))?;
+    let spec = troupe::runtime::workflow::parse_workflow(&text, &file.display().to_string())
+        .map_err(|e| format!("--input for {}: {e}", file.display()))?;
+    Ok((spec, text))
 }

@@ -55,10 +55,12 @@ use std::path::Path;
 
 mod packed;
 mod reader;
+mod rewrite;
 mod tree;
 
 pub use packed::PackedTree;
 pub(crate) use packed::SourceTree;
+pub use rewrite::{rewrite_definition, RewriteError};
 
 #[cfg(test)]
 mod tests;
