@@ -292,11 +292,18 @@ fn the_cluster_suite_runs_on_node_processes_of_its_own_and_measures_every_scenar
             "cross-node one-way",
             "migration, 1 MiB state",
             "kill -9 → agents active elsewhere",
+            "run failover: kill -9 of the owner → next task started",
+            "2,000-task workflow on a 1-node cluster",
+            "run state replication",
             "workflow on 1 node",
             "workflow on 2 nodes",
             "workflow on 3 nodes",
+            "IO-bound workflow on 1 node",
+            "IO-bound workflow on 2 nodes",
+            "IO-bound workflow on 3 nodes",
         ]
     );
+    let by = |name: &str| -> &Value { &all[names.iter().position(|n| *n == name).unwrap()] };
     let baselines = |s: &Value| -> Vec<String> {
         s["baselines"]
             .as_array()
@@ -305,7 +312,14 @@ fn the_cluster_suite_runs_on_node_processes_of_its_own_and_measures_every_scenar
             .map(|b| b["name"].as_str().unwrap().to_string())
             .collect()
     };
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     for s in all {
+        // Run failover needs a PostgreSQL server: outside CI a missing one is a SKIPPED reason.
+        let reason = s["reason"].as_str().unwrap_or_default();
+        if !ci && s["status"] == "failed" && reason.contains("SKIPPED") {
+            println!("{}: {reason}", s["name"]);
+            continue;
+        }
         assert_eq!(s["status"], "ok", "{s}");
         assert_eq!(s["subject"]["summary"]["n"], 2, "{s}");
         for b in s["baselines"].as_array().unwrap() {
@@ -322,24 +336,33 @@ fn the_cluster_suite_runs_on_node_processes_of_its_own_and_measures_every_scenar
         }
     }
     assert_eq!(
-        baselines(&all[0]),
+        baselines(by("cross-node ask round trip")),
         ["ractor_cluster call", "tcp ping-pong"],
         "ask beside the raw layers"
     );
-    assert_eq!(baselines(&all[1]), ["ractor_cluster cast"]);
-    assert_eq!(baselines(&all[2]), ["tcp 1 MiB + ack"]);
-    assert_eq!(baselines(&all[3]), ["membership: node declared down"]);
-    let failover_notes = all[3]["notes"].to_string();
+    assert_eq!(baselines(by("cross-node one-way")), ["ractor_cluster cast"]);
+    assert_eq!(baselines(by("migration, 1 MiB state")), ["tcp 1 MiB + ack"]);
+    let failover = by("kill -9 → agents active elsewhere");
+    assert_eq!(baselines(failover), ["membership: node declared down"]);
+    let failover_notes = failover["notes"].to_string();
     assert!(
         failover_notes.contains("no raw baseline exists"),
         "{failover_notes}"
     );
     assert_eq!(
-        baselines(&all[4]),
+        baselines(by("workflow on 1 node")),
         ["local runtime, no cluster"],
         "1 node: beside a local runtime"
     );
-    for (s, nodes) in all[4..].iter().zip(1..) {
+    for (name, nodes) in [
+        "workflow on 1 node",
+        "workflow on 2 nodes",
+        "workflow on 3 nodes",
+    ]
+    .into_iter()
+    .zip(1..)
+    {
+        let s = by(name);
         assert_eq!(
             s["subject"]["name"], "troupe cluster",
             "one curve on the plot"
