@@ -68,7 +68,7 @@ impl<A: Agent> AgentRef<A> {
     /// waits for room instead. A request that cannot be delivered (the agent is stopped, or
     /// between a crash and its restart) is an error here and, when the runtime has a
     /// dead-letter store, a dead letter naming the agent and the request's type (see
-    /// [`super::undelivered`]).
+    /// `agent::undelivered`).
     pub fn tell(&self, request: A::Request) -> Result<(), CallError> {
         let result = self.send_tell(request);
         if let Err(error) = &result {

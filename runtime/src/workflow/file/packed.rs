@@ -16,7 +16,7 @@ use crate::workflow::spec::SourcePos;
 /// The tree format this build writes and the newest it reads.
 const TREE_FORMAT: u16 = 1;
 
-/// The parsed, positioned tree of a workflow file (see the [module docs](self)); only
+/// The parsed, positioned tree of a workflow file; only
 /// meaningful together with the text it was parsed from.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackedTree {
